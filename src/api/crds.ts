@@ -1,0 +1,301 @@
+// CustomResourceDefinitions of kubipam, the one source of the manifests in deploy/ and of what the
+// tests install. The schema rejects what admission can check cheaply (types, enums, bounds, obvious
+// typos through the API server's CEL IP/CIDR library); the controller validates everything again and
+// reports the contract's messages for whatever gets through.
+
+import { stringify } from "yaml";
+import { GROUP, VERSION } from "./types.ts";
+
+export type JsonSchema = { [key: string]: unknown };
+
+/** Longest range entry: two fully spelled IPv6 addresses with embedded IPv4 and a dash. */
+const MAX_ENTRY_LENGTH = 100;
+export const MAX_RANGE_ENTRIES = 1024;
+
+const conditionsSchema: JsonSchema = {
+  type: "array",
+  maxItems: 16,
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["type"],
+  items: {
+    type: "object",
+    required: ["type", "status", "reason", "lastTransitionTime"],
+    properties: {
+      type: { type: "string", maxLength: 316 },
+      status: { type: "string", enum: ["True", "False", "Unknown"] },
+      reason: { type: "string", maxLength: 1024 },
+      message: { type: "string", maxLength: 32768 },
+      lastTransitionTime: { type: "string", format: "date-time" },
+      observedGeneration: { type: "integer", format: "int64", minimum: 0 },
+    },
+  },
+};
+
+const decimal = (description: string): JsonSchema => ({ type: "string", maxLength: 40, description });
+
+// An entry is a CIDR, an IP or `<ip>-<ip>`. IPv4-mapped IPv6 spellings (::ffff:a.b.c.d) count as IPv4
+// in kubipam but are refused by the CEL IP library, so those are left to the controller.
+const rangeEntryRule =
+  "self.lowerAscii().contains('::ffff:') || " +
+  "(self.contains('-') ? (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1])) : " +
+  "(self.contains('/') ? isCIDR(self) : isIP(self)))";
+
+const ipamRangeSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: {
+      type: "object",
+      required: ["ranges"],
+      properties: {
+        ranges: {
+          type: "array",
+          maxItems: MAX_RANGE_ENTRIES,
+          description: "CIDRs, inclusive ranges <ip>-<ip> and single IPs of one family forming the pool.",
+          items: {
+            type: "string",
+            maxLength: MAX_ENTRY_LENGTH,
+            "x-kubernetes-validations": [
+              {
+                rule: rangeEntryRule,
+                messageExpression:
+                  "'invalid ip range \"' + self + '\": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'",
+              },
+            ],
+          },
+        },
+        chunkSize: {
+          type: "integer",
+          minimum: 0,
+          maximum: 128,
+          description: "Prefix length given to requests that specify no size.",
+        },
+        mode: {
+          type: "string",
+          enum: ["FirstMatch", "RoundRobin"],
+          default: "FirstMatch",
+          description:
+            "FirstMatch: best fit, lowest address. RoundRobin: continue after the last allocation.",
+        },
+        allowedNamespaces: {
+          type: "array",
+          maxItems: 256,
+          items: { type: "string", maxLength: 63 },
+          description: 'Other namespaces whose requests may use this range; "*" allows every namespace.',
+        },
+      },
+    },
+    status: {
+      type: "object",
+      properties: {
+        state: { type: "string", enum: ["Ready", "Invalid", "Deleting"] },
+        message: { type: "string" },
+        roundRobin: { type: "array", items: { type: "string", maxLength: 64 } },
+        observedGeneration: { type: "integer", format: "int64" },
+        conditions: conditionsSchema,
+        size: decimal("Addresses in the pool."),
+        allocated: decimal("Addresses allocated."),
+        free: decimal("Addresses free."),
+        pendingRemovals: { type: "array", items: { type: "string", maxLength: 64 } },
+      },
+    },
+  },
+};
+
+const ipamRequestSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: {
+      type: "object",
+      required: ["ipam"],
+      "x-kubernetes-validations": [
+        { rule: "self == oldSelf", message: "spec is immutable: delete the request and create a new one" },
+      ],
+      properties: {
+        ipam: {
+          type: "object",
+          description: "The IPAMRange to allocate from; namespace defaults to the request's.",
+          properties: {
+            name: { type: "string", maxLength: 253 },
+            namespace: { type: "string", maxLength: 63 },
+          },
+        },
+        size: { type: "integer", minimum: 0, maximum: 128, description: "Prefix length to allocate." },
+        request: {
+          type: "string",
+          maxLength: MAX_ENTRY_LENGTH,
+          "x-kubernetes-validations": [
+            {
+              rule: "self.matches('^\\\\s*[0-9A-Fa-f:.%#/]*\\\\s*$')",
+              message:
+                "request must be a CIDR, an IP or an expression: <n>, /<n>, %<hostbits>, #<count>, <i>/<n>, <i>/%<hostbits>",
+            },
+          ],
+          description:
+            "A CIDR or IP to reserve, or an expression: <n>, /<n>, %<hostbits>, #<count>, <i>/<n>, <i>/%<hostbits>.",
+        },
+        description: { type: "string", maxLength: 4096 },
+      },
+    },
+    status: {
+      type: "object",
+      "x-kubernetes-validations": [
+        {
+          rule: "!has(oldSelf.cidr) || oldSelf.cidr == '' || (has(self.cidr) && self.cidr == oldSelf.cidr)",
+          message: "status.cidr never changes once allocated",
+        },
+      ],
+      properties: {
+        state: { type: "string", enum: ["Ready", "Invalid", "Busy"] },
+        message: { type: "string" },
+        cidr: { type: "string", maxLength: 64 },
+        observedGeneration: { type: "integer", format: "int64" },
+        conditions: conditionsSchema,
+      },
+    },
+  },
+};
+
+const ipamAllocationSchema: JsonSchema = {
+  type: "object",
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: {
+      type: "object",
+      required: ["range", "cidr", "request"],
+      "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "an allocation is immutable" }],
+      properties: {
+        range: {
+          type: "object",
+          required: ["name", "uid"],
+          properties: { name: { type: "string", maxLength: 253 }, uid: { type: "string", maxLength: 64 } },
+        },
+        cidr: { type: "string", maxLength: 64 },
+        request: {
+          type: "object",
+          required: ["namespace", "name", "uid"],
+          properties: {
+            namespace: { type: "string", maxLength: 63 },
+            name: { type: "string", maxLength: 253 },
+            uid: { type: "string", maxLength: 64 },
+          },
+        },
+      },
+    },
+  },
+};
+
+interface CrdOptions {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  schema: JsonSchema;
+  columns: { name: string; type: string; jsonPath: string; priority?: number; description?: string }[];
+  status: boolean;
+}
+
+function crd(o: CrdOptions): JsonSchema {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${o.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: "Namespaced",
+      names: {
+        kind: o.kind,
+        listKind: `${o.kind}List`,
+        plural: o.plural,
+        singular: o.singular,
+        shortNames: o.shortNames,
+        categories: ["ipam"],
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: o.schema },
+          ...(o.status ? { subresources: { status: {} } } : {}),
+          additionalPrinterColumns: [
+            ...o.columns,
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+/** The CRD manifests as objects, in install order. */
+export function crdManifests(): JsonSchema[] {
+  return [
+    crd({
+      kind: "IPAMRange",
+      plural: "ipamranges",
+      singular: "ipamrange",
+      shortNames: ["iprange"],
+      schema: ipamRangeSchema,
+      status: true,
+      columns: [
+        { name: "Mode", type: "string", jsonPath: ".spec.mode" },
+        { name: "State", type: "string", jsonPath: ".status.state" },
+        {
+          name: "Allocated",
+          type: "string",
+          jsonPath: ".status.allocated",
+          description: "Addresses allocated",
+        },
+        { name: "Size", type: "string", jsonPath: ".status.size", description: "Addresses in the pool" },
+        { name: "Free", type: "string", jsonPath: ".status.free", priority: 1 },
+        { name: "Ranges", type: "string", jsonPath: ".spec.ranges", priority: 1 },
+        { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
+      ],
+    }),
+    crd({
+      kind: "IPAMRequest",
+      plural: "ipamrequests",
+      singular: "ipamrequest",
+      shortNames: ["ipreq"],
+      schema: ipamRequestSchema,
+      status: true,
+      columns: [
+        { name: "IPAM", type: "string", jsonPath: ".spec.ipam.name" },
+        { name: "Size", type: "integer", jsonPath: ".spec.size" },
+        { name: "State", type: "string", jsonPath: ".status.state" },
+        { name: "CIDR", type: "string", jsonPath: ".status.cidr" },
+        { name: "Request", type: "string", jsonPath: ".spec.request", priority: 1 },
+        { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
+      ],
+    }),
+    crd({
+      kind: "IPAMAllocation",
+      plural: "ipamallocations",
+      singular: "ipamallocation",
+      shortNames: ["ipalloc"],
+      schema: ipamAllocationSchema,
+      status: false,
+      columns: [
+        { name: "Range", type: "string", jsonPath: ".spec.range.name" },
+        { name: "CIDR", type: "string", jsonPath: ".spec.cidr" },
+        { name: "Request-Namespace", type: "string", jsonPath: ".spec.request.namespace" },
+        { name: "Request", type: "string", jsonPath: ".spec.request.name" },
+      ],
+    }),
+  ];
+}
+
+/** The CRD manifests as one multi-document YAML stream. */
+export function crdYaml(): string {
+  return crdManifests()
+    .map((m) => stringify(m, { lineWidth: 0 }))
+    .join("---\n");
+}

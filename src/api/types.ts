@@ -1,0 +1,134 @@
+// Resource types of ipam.mandelsoft.org/v1alpha1. Field names are the wire contract of the original
+// mandelsoft/kubipam: never rename or remove one.
+
+export const GROUP = "ipam.mandelsoft.org";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+/** The one finalizer kubipam puts on ranges and requests (the original's name). */
+export const FINALIZER = "mandelsoft.org/ipam";
+/** Label on IPAMAllocation objects naming their range, for listing a range's allocations. */
+export const RANGE_LABEL = `${GROUP}/range`;
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export type RangeMode = "FirstMatch" | "RoundRobin";
+export type RangeState = "Ready" | "Invalid" | "Deleting";
+export type RequestState = "Ready" | "Invalid" | "Busy";
+
+export interface IPAMRangeSpec {
+  ranges: string[];
+  chunkSize?: number;
+  mode?: string;
+  /** Namespaces whose requests may use this range besides its own; "*" allows all. */
+  allowedNamespaces?: string[];
+}
+
+export interface IPAMRangeStatus {
+  state?: RangeState;
+  message?: string;
+  roundRobin?: string[];
+  observedGeneration?: number;
+  conditions?: Condition[];
+  /** Number of addresses in the pool, exact decimal. */
+  size?: string;
+  /** Addresses allocated inside the pool, exact decimal. */
+  allocated?: string;
+  /** Addresses free, exact decimal. */
+  free?: string;
+  /** Allocated blocks that lie in space removed from spec.ranges, kept until released. */
+  pendingRemovals?: string[];
+}
+
+export interface IPAMRange {
+  apiVersion: typeof API_VERSION;
+  kind: "IPAMRange";
+  metadata: ObjectMeta;
+  spec: IPAMRangeSpec;
+  status?: IPAMRangeStatus;
+}
+
+export interface IPAMRequestSpec {
+  ipam: { name?: string; namespace?: string };
+  size?: number;
+  request?: string;
+  description?: string;
+}
+
+export interface IPAMRequestStatus {
+  state?: RequestState;
+  message?: string;
+  cidr?: string;
+  observedGeneration?: number;
+  conditions?: Condition[];
+}
+
+export interface IPAMRequest {
+  apiVersion: typeof API_VERSION;
+  kind: "IPAMRequest";
+  metadata: ObjectMeta;
+  spec: IPAMRequestSpec;
+  status?: IPAMRequestStatus;
+}
+
+/**
+ * One allocated block. Created before a request's status.cidr is written and named by range and
+ * block, so the API server refuses a second allocation of the same block (AlreadyExists) — the same
+ * guarantee Kubernetes' Service-IP allocator gets from its IPAddress objects.
+ */
+export interface IPAMAllocationSpec {
+  range: { name: string; uid: string };
+  cidr: string;
+  request: { namespace: string; name: string; uid: string };
+}
+
+export interface IPAMAllocation {
+  apiVersion: typeof API_VERSION;
+  kind: "IPAMAllocation";
+  metadata: ObjectMeta;
+  spec: IPAMAllocationSpec;
+}
+
+/** Resource descriptors, shaped like the runtime's ResourceType. */
+export const ipamRangeResource = {
+  group: GROUP,
+  version: VERSION,
+  plural: "ipamranges",
+  kind: "IPAMRange",
+  namespaced: true,
+} as const;
+
+export const ipamRequestResource = {
+  group: GROUP,
+  version: VERSION,
+  plural: "ipamrequests",
+  kind: "IPAMRequest",
+  namespaced: true,
+} as const;
+
+export const ipamAllocationResource = {
+  group: GROUP,
+  version: VERSION,
+  plural: "ipamallocations",
+  kind: "IPAMAllocation",
+  namespaced: true,
+} as const;
