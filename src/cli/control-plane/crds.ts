@@ -1,0 +1,81 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { pollUntil } from "./poll.ts";
+import { type KubeObject, parseManifests, type RestClient } from "./rest.ts";
+
+export const FIELD_MANAGER = "kubipam";
+
+interface CrdStatus {
+  status?: { conditions?: { type?: string; status?: string; message?: string }[] };
+  spec?: { group?: string; versions?: { name?: string; served?: boolean }[]; names?: { kind?: string } };
+}
+
+/**
+ * Applies CustomResourceDefinitions (server-side apply) and waits until each is Established and its
+ * served versions appear in discovery, so that custom resources can be created right away.
+ */
+export async function installCrds(
+  rest: RestClient,
+  manifests: string | object | readonly object[],
+  options: { timeoutMs?: number } = {},
+): Promise<KubeObject[]> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const crds = parseManifests(manifests);
+  for (const crd of crds) {
+    if (crd.kind !== "CustomResourceDefinition") {
+      throw new Error(
+        `installCrds takes CustomResourceDefinitions only, got ${crd.kind} ${crd.metadata.name}`,
+      );
+    }
+  }
+  const applied: KubeObject[] = [];
+  for (const crd of crds) applied.push(await rest.apply(crd, FIELD_MANAGER));
+  for (const crd of crds) {
+    const name = crd.metadata.name ?? "";
+    await pollUntil(
+      async () => {
+        const current = await rest.request<CrdStatus>(
+          "GET",
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${encodeURIComponent(name)}`,
+        );
+        const established = current.status?.conditions?.find((c) => c.type === "Established");
+        return established?.status === "True" ? true : undefined;
+      },
+      { timeoutMs, description: `CRD ${name} to be Established` },
+    );
+    const spec = (crd as CrdStatus).spec;
+    const kind = spec?.names?.kind;
+    for (const version of spec?.versions ?? []) {
+      if (!version.served || !spec?.group || !version.name || !kind) continue;
+      const apiVersion = `${spec.group}/${version.name}`;
+      await pollUntil(async () => ((await rest.resourceFor(apiVersion, kind)) ? true : undefined), {
+        timeoutMs,
+        description: `${kind} in ${apiVersion} to appear in discovery`,
+      });
+    }
+  }
+  return applied;
+}
+
+/**
+ * The project's CRDs from `src/api/crds.ts` (`crdManifests()`), or `undefined` while that module does
+ * not exist yet. Loaded dynamically so that this package builds and runs without it.
+ */
+export async function loadProjectCrds(): Promise<object[] | undefined> {
+  for (const candidate of ["../../api/crds.ts", "../../api/crds.js"]) {
+    const url = new URL(candidate, import.meta.url);
+    if (!existsSync(fileURLToPath(url))) continue;
+    const module: unknown = await import(url.href);
+    const crdManifests =
+      typeof module === "object" && module !== null && "crdManifests" in module
+        ? module.crdManifests
+        : undefined;
+    if (typeof crdManifests !== "function") {
+      throw new Error(`${fileURLToPath(url)} does not export crdManifests()`);
+    }
+    const manifests: unknown = await crdManifests();
+    if (!Array.isArray(manifests)) throw new Error("crdManifests() did not return an array");
+    return manifests as object[];
+  }
+  return undefined;
+}

@@ -1,0 +1,55 @@
+import { writeFileSync } from "node:fs";
+import { KubeConfig } from "@kubernetes/client-node";
+import { stringify } from "yaml";
+
+export interface KubeconfigSpec {
+  server: string;
+  /** PEM bundle that verifies the server's certificate. */
+  caPem: string;
+  token: string;
+  /** Names the cluster, user and context entries (never the user's own ones: this file stands alone). */
+  name: string;
+  user: string;
+  namespace?: string;
+}
+
+export function kubeconfigYaml(spec: KubeconfigSpec): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: spec.name,
+        cluster: {
+          server: spec.server,
+          "certificate-authority-data": Buffer.from(spec.caPem).toString("base64"),
+        },
+      },
+    ],
+    users: [{ name: spec.user, user: { token: spec.token } }],
+    contexts: [
+      {
+        name: spec.name,
+        context: {
+          cluster: spec.name,
+          user: spec.user,
+          ...(spec.namespace ? { namespace: spec.namespace } : {}),
+        },
+      },
+    ],
+    "current-context": spec.name,
+    preferences: {},
+  });
+}
+
+/** Writes a self-contained kubeconfig file (mode 0600). */
+export function writeKubeconfig(path: string, spec: KubeconfigSpec): void {
+  writeFileSync(path, kubeconfigYaml(spec), { mode: 0o600 });
+}
+
+/** Loads exactly this file: never $KUBECONFIG or ~/.kube/config. */
+export function loadKubeconfig(path: string): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(path);
+  return kubeConfig;
+}
