@@ -1,0 +1,454 @@
+// A list-then-watch cache of one resource type: paginated list, watch with bookmarks from the list's
+// resourceVersion, relist on 410 Gone, jittered backoff on every other error (logged, never giving up),
+// a synced signal, event handlers, and indexes.
+import {
+  ApiError,
+  isGone,
+  type KubeClient,
+  type KubeObject,
+  objectKey,
+  type ResourceType,
+  type WatchEvent,
+} from "./kube.ts";
+import { discardLogger, type Logger } from "./logger.ts";
+import { type Registry, type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
+import { Backoff, type BackoffOptions, sleep } from "./util.ts";
+
+export interface DeleteInfo {
+  /** True when the delete was inferred from a relist (the object's final state is unknown). */
+  finalStateUnknown: boolean;
+}
+
+export interface EventHandlers<T> {
+  /** `isInInitialList`: the object came with the first list (startup). */
+  onAdd?: (obj: T, isInInitialList: boolean) => void | Promise<void>;
+  onUpdate?: (oldObj: T, newObj: T) => void | Promise<void>;
+  onDelete?: (obj: T, info: DeleteInfo) => void | Promise<void>;
+}
+
+export type IndexFunc<T> = (obj: T) => string[];
+
+export interface InformerOptions<T> {
+  /** Watch one namespace only (default: all). */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** List page size (default 500). */
+  pageSize?: number;
+  logger?: Logger;
+  registry?: Registry;
+  /** Re-deliver every object as an update (old === new) this often; off by default. */
+  resyncPeriodMs?: number;
+  /** Applied to each object before it is stored (default: drop `metadata.managedFields`). */
+  transform?: (obj: T) => T;
+  backoff?: BackoffOptions;
+  /** Watch requests last a random time between this and twice this (default 300 s, like client-go). */
+  minWatchTimeoutSeconds?: number;
+}
+
+interface Index<T> {
+  fn: IndexFunc<T>;
+  byValue: Map<string, Set<string>>;
+  valuesOf: Map<string, string[]>;
+}
+
+function stripManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) obj.metadata.managedFields = undefined;
+  return obj;
+}
+
+/** The watch stream ended normally (server timeout or close); re-watch from the last resourceVersion. */
+class ShortWatchError extends Error {
+  override readonly name = "ShortWatchError";
+}
+
+export class Informer<T extends KubeObject = KubeObject> {
+  readonly type: ResourceType;
+  private readonly client: KubeClient;
+  private readonly opts: InformerOptions<T>;
+  private readonly logger: Logger;
+  private readonly metrics: RuntimeMetrics;
+  private readonly store = new Map<string, T>();
+  private readonly indexes = new Map<string, Index<T>>();
+  private readonly handlers: EventHandlers<T>[] = [];
+  private readonly transform: (obj: T) => T;
+  private readonly stopController = new AbortController();
+  private synced = false;
+  private syncWaiters: ((synced: boolean) => void)[] = [];
+  private resourceVersion = "";
+  private running: Promise<void> | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(client: KubeClient, type: ResourceType, options: InformerOptions<T> = {}) {
+    this.client = client;
+    this.type = type;
+    this.opts = options;
+    this.logger = (options.logger ?? discardLogger()).child("informer", {
+      resource: type.group ? `${type.plural}.${type.group}` : type.plural,
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+    });
+    this.metrics = runtimeMetrics(options.registry);
+    this.transform = options.transform ?? stripManagedFields;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Handlers
+
+  /**
+   * Adds handlers. If the informer already holds objects they are delivered to the new handler as adds.
+   * Handlers run synchronously in event order; exceptions (and rejected promises) are logged and ignored.
+   * Handlers must not modify the objects. Returns a function that removes the handlers.
+   */
+  addEventHandler(handlers: EventHandlers<T>): () => void {
+    this.handlers.push(handlers);
+    if (handlers.onAdd && this.store.size > 0) {
+      for (const obj of this.store.values()) this.call(handlers, "onAdd", () => handlers.onAdd?.(obj, true));
+    }
+    return () => {
+      const i = this.handlers.indexOf(handlers);
+      if (i >= 0) this.handlers.splice(i, 1);
+    };
+  }
+
+  onAdd(fn: NonNullable<EventHandlers<T>["onAdd"]>): this {
+    this.addEventHandler({ onAdd: fn });
+    return this;
+  }
+  onUpdate(fn: NonNullable<EventHandlers<T>["onUpdate"]>): this {
+    this.addEventHandler({ onUpdate: fn });
+    return this;
+  }
+  onDelete(fn: NonNullable<EventHandlers<T>["onDelete"]>): this {
+    this.addEventHandler({ onDelete: fn });
+    return this;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Store and indexes
+
+  /** The object with key `namespace/name` (or `name` for cluster-scoped types). */
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  getByName(name: string, namespace?: string): T | undefined {
+    return this.store.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  keys(): string[] {
+    return [...this.store.keys()];
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  /** Adds an index; `fn` maps an object to its index values. May be called at any time. */
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    if (this.indexes.has(name)) throw new Error(`index ${name} already exists`);
+    const index: Index<T> = { fn, byValue: new Map(), valuesOf: new Map() };
+    this.indexes.set(name, index);
+    for (const [key, obj] of this.store) this.indexOne(index, name, key, obj);
+  }
+
+  /** Objects whose index `name` contains `value`. */
+  byIndex(name: string, value: string): T[] {
+    const keys = this.indexKeys(name, value);
+    const out: T[] = [];
+    for (const k of keys) {
+      const obj = this.store.get(k);
+      if (obj) out.push(obj);
+    }
+    return out;
+  }
+
+  /** Keys of the objects whose index `name` contains `value`. */
+  indexKeys(name: string, value: string): string[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index named ${name}`);
+    return [...(index.byValue.get(value) ?? [])];
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** The resourceVersion of the last list, watch event or bookmark seen. */
+  lastSyncResourceVersion(): string {
+    return this.resourceVersion;
+  }
+
+  /** True once the first list is in the store; false if `signal` aborts or the informer stops first. */
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    if (this.synced) return Promise.resolve(true);
+    if (this.stopController.signal.aborted || signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = (ok: boolean) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(ok);
+      };
+      const onAbort = () => {
+        this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.syncWaiters.push(waiter);
+    });
+  }
+
+  /** Starts listing and watching; the promise resolves once stopped (it never rejects). */
+  start(signal?: AbortSignal): Promise<void> {
+    if (this.running) return this.running;
+    if (signal) {
+      if (signal.aborted) this.stop();
+      else signal.addEventListener("abort", () => this.stop(), { once: true });
+    }
+    this.running = this.run();
+    return this.running;
+  }
+
+  stop(): void {
+    if (this.stopController.signal.aborted) return;
+    this.stopController.abort(new Error("informer stopped"));
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    const ws = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of ws) w(false);
+  }
+
+  get stopped(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // List and watch
+
+  private async run(): Promise<void> {
+    const signal = this.stopController.signal;
+    const backoff = new Backoff(this.opts.backoff);
+    let needList = true;
+    let watchFailures = 0;
+    if (this.opts.resyncPeriodMs && this.opts.resyncPeriodMs > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
+    }
+    while (!signal.aborted) {
+      try {
+        if (needList) {
+          await this.listAndReplace(signal);
+          needList = false;
+          watchFailures = 0;
+          backoff.reset();
+        }
+        if (signal.aborted) break;
+        const received = await this.watchOnce(signal);
+        if (received > 0) {
+          backoff.reset();
+          watchFailures = 0;
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        if (isGone(err)) {
+          this.metrics.informerRelists.inc({ resource: this.type.plural });
+          this.logger.info("watch expired (410 Gone); relisting", {
+            resourceVersion: this.resourceVersion,
+            error: err,
+          });
+          needList = true;
+          continue;
+        }
+        this.metrics.informerWatchErrors.inc({ resource: this.type.plural });
+        if (!needList) {
+          watchFailures++;
+          // Watches that keep failing for other reasons: start over with a fresh list.
+          if (watchFailures >= 3) needList = true;
+        }
+        const delay = backoff.next();
+        if (err instanceof ShortWatchError) {
+          this.logger.debug(err.message, { retryInMs: Math.round(delay) });
+        } else {
+          this.logger.warn(needList ? "list failed; retrying" : "watch failed; retrying", {
+            error: err,
+            attempt: backoff.attempts,
+            retryInMs: Math.round(delay),
+          });
+        }
+        await sleep(delay, signal);
+      }
+    }
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.logger.debug("stopped");
+  }
+
+  private async listAndReplace(signal: AbortSignal): Promise<void> {
+    this.metrics.informerLists.inc({ resource: this.type.plural });
+    const list = await this.client.listAll<T>(this.type, {
+      namespace: this.opts.namespace,
+      labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
+      pageSize: this.opts.pageSize ?? 500,
+      signal,
+    });
+    if (signal.aborted) return;
+    this.replace(list.items, list.resourceVersion);
+  }
+
+  /** Replaces the store with a fresh list: adds, updates for changed objects, deletes for vanished ones. */
+  private replace(items: T[], resourceVersion: string): void {
+    const initial = !this.synced;
+    const seen = new Set<string>();
+    for (const raw of items) {
+      const obj = this.transform(raw);
+      const key = objectKey(obj);
+      seen.add(key);
+      const old = this.store.get(key);
+      this.put(key, obj);
+      if (!old) this.dispatchAdd(obj, initial);
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) this.dispatchUpdate(old, obj);
+    }
+    const gone: [string, T][] = [];
+    for (const [key, obj] of this.store) if (!seen.has(key)) gone.push([key, obj]);
+    for (const [key, obj] of gone) {
+      this.remove(key);
+      this.dispatchDelete(obj, { finalStateUnknown: true });
+    }
+    this.resourceVersion = resourceVersion;
+    this.logger.debug("listed", { objects: items.length, resourceVersion });
+    if (!this.synced) {
+      this.synced = true;
+      const ws = this.syncWaiters;
+      this.syncWaiters = [];
+      for (const w of ws) w(true);
+    }
+  }
+
+  /** One watch request; returns the number of events received when the server ends it. */
+  private async watchOnce(signal: AbortSignal): Promise<number> {
+    const min = this.opts.minWatchTimeoutSeconds ?? 300;
+    const timeoutSeconds = Math.floor(min * (1 + Math.random()));
+    const started = performance.now();
+    let received = 0;
+    const events = this.client.watch<T>(
+      this.type,
+      {
+        namespace: this.opts.namespace,
+        labelSelector: this.opts.labelSelector,
+        fieldSelector: this.opts.fieldSelector,
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds,
+      },
+      signal,
+    );
+    for await (const ev of events) {
+      received++;
+      this.handleEvent(ev);
+    }
+    if (!signal.aborted && received === 0 && performance.now() - started < 1000) {
+      throw new ShortWatchError("watch closed immediately without events");
+    }
+    return received;
+  }
+
+  private handleEvent(ev: WatchEvent<T>): void {
+    if (ev.type === "ERROR") throw ApiError.fromStatus(ev.object, "watch", this.type.plural);
+    const rv = ev.object.metadata?.resourceVersion;
+    if (ev.type === "BOOKMARK") {
+      if (rv) this.resourceVersion = rv;
+      return;
+    }
+    const obj = this.transform(ev.object);
+    const key = objectKey(obj);
+    const old = this.store.get(key);
+    if (ev.type === "DELETED") {
+      if (rv) this.resourceVersion = rv;
+      if (old) this.remove(key);
+      this.dispatchDelete(obj, { finalStateUnknown: false });
+      return;
+    }
+    this.put(key, obj);
+    if (rv) this.resourceVersion = rv;
+    if (old) this.dispatchUpdate(old, obj);
+    else this.dispatchAdd(obj, false);
+  }
+
+  private resync(): void {
+    if (!this.synced) return;
+    for (const obj of this.store.values()) this.dispatchUpdate(obj, obj);
+  }
+
+  private put(key: string, obj: T): void {
+    this.store.set(key, obj);
+    for (const [name, index] of this.indexes) this.indexOne(index, name, key, obj);
+  }
+
+  private remove(key: string): void {
+    this.store.delete(key);
+    for (const index of this.indexes.values()) this.unindex(index, key);
+  }
+
+  private indexOne(index: Index<T>, name: string, key: string, obj: T): void {
+    this.unindex(index, key);
+    let values: string[];
+    try {
+      values = index.fn(obj);
+    } catch (err) {
+      this.logger.error("index function failed", { index: name, key, error: err });
+      values = [];
+    }
+    if (values.length === 0) return;
+    index.valuesOf.set(key, values);
+    for (const v of values) {
+      let set = index.byValue.get(v);
+      if (!set) {
+        set = new Set();
+        index.byValue.set(v, set);
+      }
+      set.add(key);
+    }
+  }
+
+  private unindex(index: Index<T>, key: string): void {
+    const old = index.valuesOf.get(key);
+    if (!old) return;
+    index.valuesOf.delete(key);
+    for (const v of old) {
+      const set = index.byValue.get(v);
+      if (!set) continue;
+      set.delete(key);
+      if (set.size === 0) index.byValue.delete(v);
+    }
+  }
+
+  private dispatchAdd(obj: T, initial: boolean): void {
+    for (const h of [...this.handlers]) if (h.onAdd) this.call(h, "onAdd", () => h.onAdd?.(obj, initial));
+  }
+  private dispatchUpdate(oldObj: T, newObj: T): void {
+    for (const h of [...this.handlers]) {
+      if (h.onUpdate) this.call(h, "onUpdate", () => h.onUpdate?.(oldObj, newObj));
+    }
+  }
+  private dispatchDelete(obj: T, info: DeleteInfo): void {
+    for (const h of [...this.handlers])
+      if (h.onDelete) this.call(h, "onDelete", () => h.onDelete?.(obj, info));
+  }
+
+  private call(_h: EventHandlers<T>, which: string, fn: () => void | Promise<void>): void {
+    try {
+      const r = fn();
+      if (r && typeof (r as Promise<void>).catch === "function") {
+        (r as Promise<void>).catch((err: unknown) => {
+          this.logger.error("event handler failed", { handler: which, error: err });
+        });
+      }
+    } catch (err) {
+      this.logger.error("event handler failed", { handler: which, error: err });
+    }
+  }
+}
