@@ -1,0 +1,97 @@
+// Validation of specs into the engine's terms, with the contract's messages. Everything user-written
+// passes through here; nothing below throws anything but a result.
+
+import {
+  type Cidr,
+  type Family,
+  IpamError,
+  parsePool,
+  validateChunkSize,
+  validateMode,
+} from "../ipam/index.ts";
+import type { IPAMRangeSpec, IPAMRequest, RangeMode } from "./types.ts";
+
+export interface ValidRangeSpec {
+  ok: true;
+  family: Family | undefined;
+  blocks: Cidr[];
+  mode: RangeMode;
+  chunkSize: number;
+}
+
+export interface InvalidSpec {
+  ok: false;
+  message: string;
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof IpamError) return err.message;
+  // A defect in the engine, not the user's fault; still never crash on user data.
+  return `internal error validating spec: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+export function validateRangeSpec(spec: IPAMRangeSpec | undefined): ValidRangeSpec | InvalidSpec {
+  try {
+    const ranges = spec?.ranges;
+    if (!Array.isArray(ranges)) return { ok: false, message: "spec.ranges is missing" };
+    const pool = parsePool(ranges);
+    const mode = validateMode(spec?.mode);
+    const chunkSize = spec?.chunkSize ?? 0;
+    validateChunkSize(chunkSize, pool.family ?? 6);
+    return { ok: true, family: pool.family, blocks: pool.blocks, mode, chunkSize };
+  } catch (err) {
+    return { ok: false, message: messageOf(err) };
+  }
+}
+
+export interface RangeRef {
+  namespace: string;
+  name: string;
+}
+
+/** The range a request names; `spec.ipam.namespace` empty means the request's own namespace. */
+export function rangeRefOf(request: IPAMRequest): RangeRef | InvalidSpec {
+  const name = request.spec?.ipam?.name;
+  if (!name) return { ok: false, message: "IPAMRange object not specified" };
+  return { namespace: request.spec.ipam.namespace || request.metadata.namespace || "default", name };
+}
+
+export function isInvalid<T extends object>(v: T | InvalidSpec): v is InvalidSpec {
+  return "ok" in v && v.ok === false;
+}
+
+/** Whether a range admits requests from another namespace ("*" admits all). */
+export function admitsNamespace(
+  spec: IPAMRangeSpec,
+  rangeNamespace: string,
+  requestNamespace: string,
+): boolean {
+  if (rangeNamespace === requestNamespace) return true;
+  const allowed = spec.allowedNamespaces ?? [];
+  return allowed.includes("*") || allowed.includes(requestNamespace);
+}
+
+/**
+ * Deterministic name of the IPAMAllocation object holding `cidr` in range `rangeName`, so that two
+ * writers claiming one block collide at the API server. `10.0.0.0/24` → `<range>.10-0-0-0-24`,
+ * `fd00::/64` → `<range>.fd00---64`.
+ */
+export function allocationName(rangeName: string, cidr: string): string {
+  let key = cidr.replace(/[.:/]/g, "-");
+  // A DNS label starts with an alphanumeric; `::1/128` gives `--1-128`.
+  if (key.startsWith("-")) key = `0${key}`;
+  const limit = 253;
+  if (rangeName.length + 1 + key.length <= limit) return `${rangeName}.${key}`;
+  const hash = fnv1a(rangeName);
+  const keep = limit - 1 - key.length - hash.length - 1;
+  return `${rangeName.slice(0, keep).replace(/[.-]+$/, "")}-${hash}.${key}`;
+}
+
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}

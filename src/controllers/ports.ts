@@ -1,0 +1,75 @@
+// The small interfaces through which the IPAM reconcilers touch the world. The wiring in
+// controllers/wiring.ts implements them over the runtime's client, informers and queues.
+
+import type {
+  IPAMAllocation,
+  IPAMRange,
+  IPAMRangeStatus,
+  IPAMRequest,
+  IPAMRequestStatus,
+} from "../api/types.ts";
+
+/** A read-only view of an informer's store. Keys are `namespace/name`. */
+export interface Cache<T> {
+  get(key: string): T | undefined;
+  list(): T[];
+  byIndex(index: string, value: string): T[];
+}
+
+export interface Queue {
+  add(key: string): void;
+  addAfter(key: string, delayMs: number): void;
+}
+
+/** Writes of the IPAM controller. Errors carry the HTTP `status` (see statusOf). */
+export interface IpamWriter {
+  createAllocation(allocation: IPAMAllocation): Promise<IPAMAllocation>;
+  getAllocation(namespace: string, name: string): Promise<IPAMAllocation | undefined>;
+  /** Deletes if present (with a uid precondition when given); a missing object is success. */
+  deleteAllocation(namespace: string, name: string, uid?: string): Promise<void>;
+  getRequest(namespace: string, name: string): Promise<IPAMRequest | undefined>;
+  patchRequestStatus(request: IPAMRequest, status: IPAMRequestStatus): Promise<IPAMRequest>;
+  /** Adds or removes kubipam's finalizer, guarded by the object's resourceVersion. */
+  setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<void>;
+  setRangeFinalizer(range: IPAMRange, present: boolean): Promise<void>;
+  patchRangeStatus(range: IPAMRange, status: IPAMRangeStatus): Promise<void>;
+}
+
+export type EventType = "Normal" | "Warning";
+
+export interface EventSink {
+  emit(
+    object: {
+      apiVersion: string;
+      kind: string;
+      metadata: { name?: string; namespace?: string; uid?: string };
+    },
+    type: EventType,
+    reason: string,
+    note: string,
+  ): void;
+}
+
+export interface IpamMetrics {
+  allocated(rangeKey: string, latencySeconds: number | undefined): void;
+  released(rangeKey: string): void;
+  failed(rangeKey: string, reason: "busy" | "invalid" | "conflict"): void;
+  rangeUsage(namespace: string, name: string, usage: { size: bigint; allocated: bigint; free: bigint }): void;
+  rangeGone(namespace: string, name: string): void;
+}
+
+export interface Log {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** HTTP status of an API error, if it is one. */
+export function statusOf(err: unknown): number | undefined {
+  if (typeof err === "object" && err !== null && "status" in err) {
+    const status = (err as { status: unknown }).status;
+    if (typeof status === "number") return status;
+  }
+  return undefined;
+}

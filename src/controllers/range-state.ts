@@ -1,0 +1,166 @@
+// The in-memory picture of one IPAMRange: its parsed spec, a ledger of the blocks held in it, and the
+// allocator derived from both. The ledger mirrors the IPAMAllocation objects (the authority) plus the
+// claims this process is creating; the allocator is only a fast index over the ledger.
+
+import type { ValidRangeSpec } from "../api/validation.ts";
+import { Allocator, Cidr } from "../ipam/index.ts";
+
+export interface HeldBlock {
+  cidr: Cidr;
+  requestUid: string;
+  /** `namespace/name` of the request holding the block. */
+  requestKey: string;
+  /** Name of the IPAMAllocation object (in the range's namespace). */
+  objectName: string;
+  /** `claiming`: this process is creating the object; `held`: the object exists. */
+  phase: "claiming" | "held";
+}
+
+export class RangeState {
+  /** Spec in force, or undefined while the range is missing or invalid. */
+  spec: ValidRangeSpec | undefined;
+  invalidMessage = "";
+  exists = false;
+  generation: number | undefined;
+  deleting = false;
+  uid = "";
+  /** Requests waiting for space, woken when space is freed or the pool grows. */
+  readonly busy = new Set<string>();
+  private readonly blocks = new Map<string, HeldBlock>();
+  private allocator: Allocator | undefined;
+  private cursors: string[] = [];
+
+  constructor(
+    readonly namespace: string,
+    readonly name: string,
+  ) {}
+
+  get key(): string {
+    return `${this.namespace}/${this.name}`;
+  }
+
+  /** Applies a (new) valid spec; returns whether more space may have become allocatable. */
+  configure(spec: ValidRangeSpec, cursors: string[] | undefined): boolean {
+    const before = this.spec;
+    this.spec = spec;
+    this.invalidMessage = "";
+    if (cursors && !this.allocator) this.cursors = cursors;
+    if (!this.allocator) return true;
+    if (!before || before.family !== spec.family) {
+      // Blocks of another family cannot live in this allocator: start over from the ledger.
+      this.allocator = undefined;
+      return true;
+    }
+    const grew = !sameBlocks(before.blocks, spec.blocks);
+    if (grew) this.allocator.setPool(spec.blocks);
+    if (before.mode !== spec.mode) this.allocator.setMode(spec.mode);
+    return grew || before.mode !== spec.mode;
+  }
+
+  invalidate(message: string): void {
+    this.invalidMessage = message;
+  }
+
+  /**
+   * The allocator, built from the ledger on first use. Blocks that no longer fit the pool are kept as
+   * pending removals; overlapping ones are reported (they would mean the authority itself is broken).
+   */
+  ensureAllocator(): { allocator: Allocator; rejected: { cidr: Cidr; reason: string }[] } | undefined {
+    const spec = this.spec;
+    if (!spec || spec.family === undefined) return undefined;
+    if (this.allocator) return { allocator: this.allocator, rejected: [] };
+    const held = [...this.blocks.values()].filter((b) => b.cidr.family === spec.family).map((b) => b.cidr);
+    let cursors = this.cursors;
+    let built: ReturnType<typeof Allocator.rebuild>;
+    try {
+      built = Allocator.rebuild(
+        { family: spec.family, blocks: spec.blocks, mode: spec.mode, cursors },
+        held,
+        {
+          keepOutside: true,
+        },
+      );
+    } catch {
+      // Corrupt persisted cursors must not block the range: start them afresh.
+      cursors = [];
+      built = Allocator.rebuild({ family: spec.family, blocks: spec.blocks, mode: spec.mode }, held, {
+        keepOutside: true,
+      });
+    }
+    this.allocator = built.allocator;
+    return { allocator: built.allocator, rejected: built.rejected };
+  }
+
+  currentAllocator(): Allocator | undefined {
+    return this.allocator;
+  }
+
+  held(cidr: Cidr): HeldBlock | undefined {
+    return this.blocks.get(cidr.toString());
+  }
+
+  heldBlocks(): IterableIterator<HeldBlock> {
+    return this.blocks.values();
+  }
+
+  get heldCount(): number {
+    return this.blocks.size;
+  }
+
+  /** Records a block already marked in the allocator by this process's allocate/reserve. */
+  recordClaim(block: HeldBlock): void {
+    this.blocks.set(block.cidr.toString(), block);
+  }
+
+  /**
+   * Records a block seen in an IPAMAllocation object. Returns false if it collides with a different
+   * holder in the allocator (a conflict the caller reports).
+   */
+  recordHeld(block: HeldBlock): boolean {
+    const key = block.cidr.toString();
+    const existing = this.blocks.get(key);
+    if (existing) {
+      existing.phase = "held";
+      existing.requestUid = block.requestUid;
+      existing.requestKey = block.requestKey;
+      return true;
+    }
+    if (this.allocator) {
+      if (!this.allocator.isAllocated(block.cidr)) {
+        try {
+          if (this.allocator.contains(block.cidr)) this.allocator.reserve(block.cidr);
+          else this.allocator.adopt(block.cidr);
+        } catch {
+          return false;
+        }
+      }
+    }
+    this.blocks.set(key, block);
+    return true;
+  }
+
+  /** Forgets a block and frees it in the allocator. Returns whether it was known. */
+  drop(cidr: Cidr): boolean {
+    const key = cidr.toString();
+    if (!this.blocks.delete(key)) return false;
+    if (this.allocator?.isAllocated(cidr)) this.allocator.release(cidr);
+    return true;
+  }
+
+  /** Cursors to persist: the allocator's when built, else those restored from status. */
+  exportCursors(): string[] {
+    return this.allocator ? this.allocator.exportCursors() : this.cursors;
+  }
+}
+
+function sameBlocks(a: Cidr[], b: Cidr[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.equals(b[i] as Cidr));
+}
+
+export function parseHeldCidr(s: string): Cidr | undefined {
+  try {
+    return Cidr.parse(s);
+  } catch {
+    return undefined;
+  }
+}

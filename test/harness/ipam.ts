@@ -1,0 +1,125 @@
+// Helpers for IPAM scenarios: create ranges and requests, wait for their status, run a controller.
+
+import {
+  API_VERSION,
+  type IPAMRange,
+  type IPAMRangeSpec,
+  type IPAMRequest,
+  type IPAMRequestSpec,
+  ipamRangeResource,
+  ipamRequestResource,
+} from "../../src/api/types.ts";
+import { type IpamManager, startIpamManager } from "../../src/controllers/manager.ts";
+import { KubeClient } from "../../src/runtime/kube.ts";
+import { createLogger } from "../../src/runtime/logger.ts";
+import { createRegistry } from "../../src/runtime/metrics.ts";
+import { eventually, type TestCluster } from "./index.ts";
+
+export interface IpamFixture {
+  client: KubeClient;
+  namespace: string;
+  range(name: string, spec: IPAMRangeSpec, namespace?: string): Promise<IPAMRange>;
+  request(name: string, spec: IPAMRequestSpec, namespace?: string): Promise<IPAMRequest>;
+  getRequest(name: string, namespace?: string): Promise<IPAMRequest | undefined>;
+  getRange(name: string, namespace?: string): Promise<IPAMRange | undefined>;
+  /** Waits until the request's status satisfies `done` (default: has a state) and returns it. */
+  settled(name: string, done?: (r: IPAMRequest) => boolean, namespace?: string): Promise<IPAMRequest>;
+  rangeSettled(name: string, done: (r: IPAMRange) => boolean, namespace?: string): Promise<IPAMRange>;
+  deleteRequest(name: string, namespace?: string): Promise<void>;
+  deleteRange(name: string, namespace?: string): Promise<void>;
+}
+
+export function ipamFixture(cluster: TestCluster, namespace: string): IpamFixture {
+  const client = new KubeClient(cluster.kubeConfig);
+  const get = async <T>(
+    type: typeof ipamRangeResource | typeof ipamRequestResource,
+    name: string,
+    ns: string,
+  ) => {
+    try {
+      return await client.get<T & { metadata: object }>(type, name, { namespace: ns });
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return undefined;
+      throw err;
+    }
+  };
+  const fixture: IpamFixture = {
+    client,
+    namespace,
+    range: (name, spec, ns = namespace) =>
+      client.create<IPAMRange>(ipamRangeResource, {
+        apiVersion: API_VERSION,
+        kind: "IPAMRange",
+        metadata: { name, namespace: ns },
+        spec,
+      }),
+    request: (name, spec, ns = namespace) =>
+      client.create<IPAMRequest>(ipamRequestResource, {
+        apiVersion: API_VERSION,
+        kind: "IPAMRequest",
+        metadata: { name, namespace: ns },
+        spec,
+      }),
+    getRequest: (name, ns = namespace) => get<IPAMRequest>(ipamRequestResource, name, ns),
+    getRange: (name, ns = namespace) => get<IPAMRange>(ipamRangeResource, name, ns),
+    settled: (name, done = (r) => Boolean(r.status?.state), ns = namespace) =>
+      eventually(
+        async () => {
+          const r = await fixture.getRequest(name, ns);
+          if (!r || !done(r))
+            throw new Error(`request ${ns}/${name} not settled: ${JSON.stringify(r?.status)}`);
+          return r;
+        },
+        { timeoutMs: 30_000 },
+      ),
+    rangeSettled: (name, done, ns = namespace) =>
+      eventually(
+        async () => {
+          const r = await fixture.getRange(name, ns);
+          if (!r || !done(r))
+            throw new Error(`range ${ns}/${name} not settled: ${JSON.stringify(r?.status)}`);
+          return r;
+        },
+        { timeoutMs: 30_000 },
+      ),
+    deleteRequest: async (name, ns = namespace) => {
+      await client.delete(ipamRequestResource, name, { namespace: ns });
+    },
+    deleteRange: async (name, ns = namespace) => {
+      await client.delete(ipamRangeResource, name, { namespace: ns });
+    },
+  };
+  return fixture;
+}
+
+export interface RunningController {
+  manager: IpamManager;
+  stop(): Promise<void>;
+}
+
+/** Runs the IPAM controller in this process against the cluster. */
+export async function runControllerInProcess(cluster: TestCluster, workers = 4): Promise<RunningController> {
+  const abort = new AbortController();
+  const logger = createLogger({ level: process.env.KUBIPAM_TEST_LOG_LEVEL === "debug" ? "debug" : "error" });
+  const client = new KubeClient(cluster.kubeConfig, { logger });
+  const manager = startIpamManager(
+    {
+      client,
+      logger,
+      registry: createRegistry(),
+      events: { emit: () => {} },
+      workers,
+      rangeStatusDelayMs: 100,
+    },
+    abort.signal,
+  );
+  if (!(await manager.ready)) throw new Error("controller did not become ready");
+  return {
+    manager,
+    stop: async () => {
+      abort.abort();
+      await manager.done;
+      client.close();
+    },
+  };
+}
