@@ -12,7 +12,8 @@ interface CrdStatus {
 
 /**
  * Applies CustomResourceDefinitions (server-side apply) and waits until each is Established and its
- * served versions appear in discovery, so that custom resources can be created right away.
+ * served versions appear in discovery and answer a list, so that custom resources can be used right
+ * away.
  */
 export async function installCrds(
   rest: RestClient,
@@ -48,10 +49,22 @@ export async function installCrds(
     for (const version of spec?.versions ?? []) {
       if (!version.served || !spec?.group || !version.name || !kind) continue;
       const apiVersion = `${spec.group}/${version.name}`;
-      await pollUntil(async () => ((await rest.resourceFor(apiVersion, kind)) ? true : undefined), {
+      const resource = await pollUntil(async () => rest.resourceFor(apiVersion, kind), {
         timeoutMs,
         description: `${kind} in ${apiVersion} to appear in discovery`,
       });
+      // Right after Established, requests can still get 429 "storage is (re)initializing" while
+      // the new resource's watch cache fills; a successful list means it is ready.
+      await pollUntil(
+        async () => {
+          const response = await rest.raw("GET", `${resource.groupVersionPath}/${resource.plural}`, {
+            query: { limit: 1 },
+          });
+          if (response.status === 200) return true;
+          throw new Error(`list answered ${response.status}: ${response.text.slice(0, 200)}`);
+        },
+        { timeoutMs, description: `${kind} in ${apiVersion} to be served` },
+      );
     }
   }
   return applied;

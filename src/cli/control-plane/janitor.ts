@@ -4,7 +4,7 @@
 // cleanup lives in a separate tiny process: a POSIX shell loop whose stdin is a pipe from this
 // process. The parent tells it, one line each, the pids it must stop ("pid <n>"). The kernel closes
 // the pipe whenever the parent goes away — normal exit, crash, SIGKILL — so the loop sees end of file
-// and then: SIGTERM to every registered pid, SIGKILL after a grace period, and `rm -rf` of the
+// and then: SIGKILL to every registered pid, a bounded wait until they are gone, and `rm -rf` of the
 // control plane's temporary folder. A parent that cleaned up by itself sends "release" first, and the
 // janitor exits without touching anything.
 //
@@ -17,24 +17,28 @@ import { Socket } from "node:net";
 const SCRIPT = `
 trap '' INT HUP
 dir=$1
-grace=$2
+rounds=$2
 pids=""
+# gone PID: no such process, or a zombie (its new parent may be slow to reap it)
+gone() {
+  kill -0 "$1" 2>/dev/null || return 0
+  [ -r "/proc/$1/stat" ] || return 1
+  read -r _ _ state _ < "/proc/$1/stat" || return 0
+  [ "$state" = Z ]
+}
 while IFS= read -r line; do
   case "$line" in
     "pid "*) pids="$pids \${line#pid }" ;;
     release) exit 0 ;;
   esac
 done
-for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+# A throwaway cluster has nothing worth a graceful shutdown: SIGKILL, wait until gone, remove.
+for p in $pids; do kill -KILL "$p" 2>/dev/null; done
 i=0
-while :; do
+while [ "$i" -lt "$rounds" ]; do
   alive=""
-  for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
+  for p in $pids; do gone "$p" || alive=1; done
   [ -z "$alive" ] && break
-  if [ "$i" -ge "$grace" ]; then
-    for p in $alive; do kill -KILL "$p" 2>/dev/null; done
-    break
-  fi
   sleep 0.1
   i=$((i + 1))
 done
@@ -47,8 +51,8 @@ export class Janitor {
   #released = false;
 
   /** Starts a janitor that removes `dir` (recursively) when this process goes away. */
-  constructor(dir: string, graceSeconds = 10) {
-    this.#process = spawn("/bin/sh", ["-c", SCRIPT, "kubipam-janitor", dir, String(graceSeconds * 10)], {
+  constructor(dir: string, waitSeconds = 10) {
+    this.#process = spawn("/bin/sh", ["-c", SCRIPT, "kubipam-janitor", dir, String(waitSeconds * 10)], {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true,
     });
