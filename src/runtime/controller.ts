@@ -1,5 +1,7 @@
 // A controller: a named work queue drained by N workers that call `reconcile(key)`; failures are retried
 // with per-key backoff, results can ask for a delayed requeue. Metrics as in controller-runtime.
+import type { Informer } from "./informer.ts";
+import { type KubeObject, objectKey } from "./kube.ts";
 import { discardLogger, type Logger } from "./logger.ts";
 import { type Registry, type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 import { type RateLimiter, WorkQueue } from "./workqueue.ts";
@@ -74,6 +76,33 @@ export class Controller {
 
   enqueueAfter(key: string, delayMs: number): void {
     this.queue.addAfter(key, delayMs);
+  }
+
+  /**
+   * Enqueues keys for changes seen by `informer`: the object's own key by default, or the keys `map`
+   * returns (e.g. an owner's key). `updateFilter` can skip uninteresting updates (e.g. status-only).
+   * Returns a function that removes the handlers.
+   */
+  watch<T extends KubeObject>(
+    informer: Informer<T>,
+    map: (obj: T) => string | readonly string[] | undefined = objectKey,
+    options: { updateFilter?: (oldObj: T, newObj: T) => boolean } = {},
+  ): () => void {
+    const enqueue = (obj: T) => {
+      const keys = map(obj);
+      if (keys === undefined) return;
+      if (typeof keys === "string") this.queue.add(keys);
+      else for (const k of keys) this.queue.add(k);
+    };
+    return informer.addEventHandler({
+      onAdd: (obj) => enqueue(obj),
+      onUpdate: (oldObj, newObj) => {
+        if (options.updateFilter && !options.updateFilter(oldObj, newObj)) return;
+        enqueue(oldObj);
+        enqueue(newObj);
+      },
+      onDelete: (obj) => enqueue(obj),
+    });
   }
 
   /**
@@ -183,4 +212,17 @@ export class Controller {
       this.queue.done(key);
     }
   }
+}
+
+/** Update filter: spec changes (generation), deletion starting, or finalizer/label/annotation changes. */
+export function generationOrMetadataChanged(oldObj: KubeObject, newObj: KubeObject): boolean {
+  const a = oldObj.metadata;
+  const b = newObj.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {})
+  );
 }
