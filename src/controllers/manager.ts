@@ -1,5 +1,6 @@
-// Wires the IPAM reconcilers to the runtime: three informers, three work queues, and the start-up
-// order that makes a restart safe (caches synced → ledger rebuilt → workers started).
+// Registers the IPAM reconcilers with the runtime's Manager: three shared informers, three work
+// queues, and the start-up order that makes a restart safe (caches synced → ledgers and allocators
+// rebuilt from the allocation objects → workers started). Runs only while leading.
 
 import {
   type IPAMAllocation,
@@ -10,10 +11,7 @@ import {
   ipamRequestResource,
 } from "../api/types.ts";
 import { Controller } from "../runtime/controller.ts";
-import { Informer } from "../runtime/informer.ts";
-import type { KubeClient } from "../runtime/kube.ts";
-import type { Logger } from "../runtime/logger.ts";
-import type { Registry } from "../runtime/metrics.ts";
+import type { Manager } from "../runtime/manager.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
@@ -22,146 +20,125 @@ import {
   requestRangeIndex,
 } from "./ipam-controller.ts";
 import { PrometheusIpamMetrics } from "./metrics.ts";
-import type { EventSink } from "./ports.ts";
+import type { EventSink, Queue } from "./ports.ts";
 import { KubeIpamWriter } from "./writer.ts";
 
-export interface IpamManagerOptions {
-  client: KubeClient;
-  logger: Logger;
-  registry: Registry;
-  events: EventSink;
+export interface IpamControllerOptions {
   /** Concurrent request reconciles (ranges and garbage collection get a quarter, at least one). */
   workers?: number;
   /** Delay before a range's usage status is written after allocations change (default 1 s). */
   rangeStatusDelayMs?: number;
+  /** Where events go (default: the manager's events.k8s.io recorder). */
+  events?: EventSink;
 }
 
-export interface IpamManager {
-  /** Resolves once every cache is synced and the ledgers are rebuilt; false if aborted first. */
-  readonly ready: Promise<boolean>;
-  /** Runs until the signal aborts; resolves after a graceful stop. */
-  readonly done: Promise<void>;
+export interface IpamControllers {
   readonly controller: IpamController;
+  /** Resolves once this process leads and its ledgers are rebuilt. */
+  readonly bootstrapped: Promise<void>;
 }
 
-export function startIpamManager(options: IpamManagerOptions, signal: AbortSignal): IpamManager {
-  const { client, logger, registry } = options;
+export function addIpamControllers(mgr: Manager, options: IpamControllerOptions = {}): IpamControllers {
   const workers = Math.max(1, options.workers ?? 8);
   const side = Math.max(1, Math.ceil(workers / 4));
-
-  const ranges = new Informer<IPAMRange>(client, ipamRangeResource, { logger, registry });
-  const requests = new Informer<IPAMRequest>(client, ipamRequestResource, { logger, registry });
-  const allocations = new Informer<IPAMAllocation>(client, ipamAllocationResource, { logger, registry });
+  const ranges = mgr.informer<IPAMRange>(ipamRangeResource);
+  const requests = mgr.informer<IPAMRequest>(ipamRequestResource);
+  const allocations = mgr.informer<IPAMAllocation>(ipamAllocationResource);
   requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
   allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
 
+  const make = (name: string, workerCount: number, reconcile: (key: string) => Promise<void>) =>
+    new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });
   // The reconcile closures run only after start, when `controller` below exists.
-  const rangeController = new Controller({
-    name: "ipamrange",
-    workers: side,
-    logger,
-    registry,
-    reconcile: (key) => controller.reconcileRange(key),
-  });
-  const requestController = new Controller({
-    name: "ipamrequest",
-    workers,
-    logger,
-    registry,
-    reconcile: (key) => controller.reconcileRequest(key),
-  });
-  const allocationController = new Controller({
-    name: "ipamallocation",
-    workers: side,
-    logger,
-    registry,
-    reconcile: (key) => controller.reconcileAllocation(key),
+  const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
+  const requestController = make("ipamrequest", workers, (key) => controller.reconcileRequest(key));
+  const allocationController = make("ipamallocation", side, (key) => controller.reconcileAllocation(key));
+  const queueOf = (c: Controller): Queue => ({
+    add: (k) => c.enqueue(k),
+    addAfter: (k, ms) => c.enqueueAfter(k, ms),
   });
 
+  const recorder = options.events ? undefined : mgr.eventRecorder();
   const controller = new IpamController({
     ranges,
     requests,
     allocations,
-    rangeQueue: {
-      add: (k) => rangeController.enqueue(k),
-      addAfter: (k, ms) => rangeController.enqueueAfter(k, ms),
+    rangeQueue: queueOf(rangeController),
+    requestQueue: queueOf(requestController),
+    allocationQueue: queueOf(allocationController),
+    writer: new KubeIpamWriter(mgr.client),
+    events: options.events ?? {
+      emit: (object, type, reason, note) => recorder?.event(object, type, reason, note),
     },
-    requestQueue: {
-      add: (k) => requestController.enqueue(k),
-      addAfter: (k, ms) => requestController.enqueueAfter(k, ms),
-    },
-    allocationQueue: {
-      add: (k) => allocationController.enqueue(k),
-      addAfter: (k, ms) => allocationController.enqueueAfter(k, ms),
-    },
-    writer: new KubeIpamWriter(client),
-    events: options.events,
-    metrics: new PrometheusIpamMetrics(registry),
-    log: logger.withName("ipam"),
+    metrics: new PrometheusIpamMetrics(mgr.registry),
+    log: mgr.logger.withName("ipam"),
     rangeStatusDelayMs: options.rangeStatusDelayMs,
   });
 
-  // Until the ledgers are rebuilt, allocation events only feed the ledger (bootstrap replays them).
-  let bootstrapped = false;
+  // Until the ledgers are rebuilt, events are ignored: bootstrap reads the caches as they are then.
+  let active = false;
   ranges.addEventHandler({
     onAdd: (r) => {
-      if (bootstrapped) controller.onRangeChange(r);
+      if (active) controller.onRangeChange(r);
     },
     onUpdate: (old, r) => {
-      if (bootstrapped) controller.onRangeChange(r, old);
+      if (active) controller.onRangeChange(r, old);
     },
     onDelete: (r) => {
-      if (bootstrapped) controller.onRangeDelete(r);
+      if (active) controller.onRangeDelete(r);
     },
   });
   requests.addEventHandler({
     onAdd: (r) => {
-      if (bootstrapped) controller.onRequestChange(r);
+      if (active) controller.onRequestChange(r);
     },
     onUpdate: (old, r) => {
-      if (bootstrapped) controller.onRequestChange(r, old);
+      if (active) controller.onRequestChange(r, old);
     },
     onDelete: (r) => {
-      if (bootstrapped) controller.onRequestDelete(r);
+      if (active) controller.onRequestDelete(r);
     },
   });
   allocations.addEventHandler({
     onAdd: (a) => {
-      if (bootstrapped) controller.onAllocationUpsert(a);
+      if (active) controller.onAllocationUpsert(a);
     },
     onUpdate: (_old, a) => {
-      if (bootstrapped) controller.onAllocationUpsert(a);
+      if (active) controller.onAllocationUpsert(a);
     },
     onDelete: (a) => {
-      if (bootstrapped) controller.onAllocationDelete(a);
+      if (active) controller.onAllocationDelete(a);
     },
   });
 
-  const informers = [ranges, requests, allocations];
-  for (const informer of informers) void informer.start(signal);
-
-  const ready = (async () => {
-    const synced = await Promise.all(informers.map((i) => i.waitForSync(signal)));
-    if (!synced.every(Boolean) || signal.aborted) return false;
-    controller.bootstrap();
-    bootstrapped = true;
-    logger.info("caches synced and allocations rebuilt", {
-      ranges: ranges.size,
-      requests: requests.size,
-      allocations: allocations.size,
-    });
-    return true;
-  })();
-
-  const done = (async () => {
-    if (!(await ready)) return;
-    await Promise.all([
-      rangeController.start(signal),
-      requestController.start(signal),
-      allocationController.start(signal),
-    ]);
-    for (const informer of informers) informer.stop();
-  })();
-
-  return { ready, done, controller };
+  let markBootstrapped: () => void = () => {};
+  const bootstrapped = new Promise<void>((resolve) => {
+    markBootstrapped = resolve;
+  });
+  mgr.add(
+    {
+      name: "ipam",
+      needLeaderElection: true,
+      start: async (signal) => {
+        // The manager starts leader runnables only after every informer has synced.
+        controller.bootstrap();
+        active = true;
+        mgr.logger.info("allocations rebuilt from the API server", {
+          ranges: ranges.size,
+          requests: requests.size,
+          allocations: allocations.size,
+        });
+        markBootstrapped();
+        await Promise.all([
+          rangeController.start(signal),
+          requestController.start(signal),
+          allocationController.start(signal),
+        ]);
+      },
+    },
+    true,
+  );
+  // A standby replica is ready once its caches are; the leader once its ledgers are rebuilt.
+  mgr.addReadyzCheck("ipam", () => (active || !mgr.isLeader() ? true : "allocations not rebuilt yet"));
+  return { controller, bootstrapped };
 }

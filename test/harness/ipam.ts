@@ -9,9 +9,10 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../../src/api/types.ts";
-import { type IpamManager, startIpamManager } from "../../src/controllers/manager.ts";
+import { addIpamControllers, type IpamControllers } from "../../src/controllers/manager.ts";
 import { KubeClient } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
+import { Manager } from "../../src/runtime/manager.ts";
 import { createRegistry } from "../../src/runtime/metrics.ts";
 import { eventually, type TestCluster } from "./index.ts";
 
@@ -93,33 +94,39 @@ export function ipamFixture(cluster: TestCluster, namespace: string): IpamFixtur
 }
 
 export interface RunningController {
-  manager: IpamManager;
+  manager: Manager;
+  controllers: IpamControllers;
   stop(): Promise<void>;
 }
 
-/** Runs the IPAM controller in this process against the cluster. */
+/** Runs the IPAM controller in this process against the cluster (no leader election, no servers). */
 export async function runControllerInProcess(cluster: TestCluster, workers = 4): Promise<RunningController> {
   const abort = new AbortController();
   const logger = createLogger({ level: process.env.KUBIPAM_TEST_LOG_LEVEL === "debug" ? "debug" : "error" });
-  const client = new KubeClient(cluster.kubeConfig, { logger });
-  const manager = startIpamManager(
-    {
-      client,
-      logger,
-      registry: createRegistry(),
-      events: { emit: () => {} },
-      workers,
-      rangeStatusDelayMs: 100,
-    },
-    abort.signal,
-  );
-  if (!(await manager.ready)) throw new Error("controller did not become ready");
+  const manager = new Manager({
+    kubeConfig: cluster.kubeConfig,
+    logger,
+    registry: createRegistry(),
+    metricsBindAddress: "0",
+    healthProbeBindAddress: "0",
+  });
+  const controllers = addIpamControllers(manager, {
+    workers,
+    rangeStatusDelayMs: 100,
+    events: { emit: () => {} },
+  });
+  const running = manager.start(abort.signal);
+  await Promise.race([
+    controllers.bootstrapped,
+    running.then(() => Promise.reject(new Error("manager stopped"))),
+  ]);
   return {
     manager,
+    controllers,
     stop: async () => {
       abort.abort();
-      await manager.done;
-      client.close();
+      await running;
+      manager.client.close();
     },
   };
 }
