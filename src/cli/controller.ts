@@ -1,0 +1,115 @@
+// `kubipam controller`: runs the IPAM controller against the cluster the kubeconfig names.
+
+import { Command, InvalidArgumentError, Option } from "commander";
+import { addIpamControllers } from "../controllers/manager.ts";
+import { loadKubeConfig } from "../runtime/kube.ts";
+import { createLogger, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from "../runtime/logger.ts";
+import { LeaderElectionLostError, Manager, signalHandler } from "../runtime/manager.ts";
+import { createRegistry } from "../runtime/metrics.ts";
+
+export interface ControllerFlags {
+  kubeconfig?: string;
+  context?: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  workers: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+}
+
+export const defaultControllerFlags: ControllerFlags = {
+  leaderElect: false,
+  leaderElectionNamespace: process.env.POD_NAMESPACE ?? "kube-system",
+  leaderElectionId: "kubipam-controller",
+  metricsBindAddress: ":8080",
+  healthProbeBindAddress: ":8081",
+  workers: 8,
+  logFormat: process.stderr.isTTY ? "text" : "json",
+  logLevel: "info",
+};
+
+/**
+ * Runs until `signal` aborts (graceful stop) and resolves; rejects if leadership is lost or the
+ * caches never sync, so that the process exits and its supervisor restarts it.
+ */
+export async function runController(flags: ControllerFlags, signal: AbortSignal): Promise<void> {
+  const logger = createLogger({ format: flags.logFormat, level: flags.logLevel, name: "kubipam" });
+  const kubeConfig = await loadKubeConfig(flags.kubeconfig, flags.context);
+  const manager = new Manager({
+    kubeConfig,
+    logger,
+    registry: createRegistry({ defaultMetrics: true }),
+    clientOptions: { userAgent: "kubipam-controller" },
+    metricsBindAddress: flags.metricsBindAddress,
+    healthProbeBindAddress: flags.healthProbeBindAddress,
+    reportingController: "ipam.mandelsoft.org/kubipam",
+    leaderElection: {
+      enabled: flags.leaderElect,
+      namespace: flags.leaderElectionNamespace,
+      name: flags.leaderElectionId,
+      releaseOnCancel: true,
+    },
+  });
+  addIpamControllers(manager, { workers: flags.workers });
+  logger.info("starting controller", {
+    server: kubeConfig.getCurrentCluster()?.server,
+    leaderElect: flags.leaderElect,
+    workers: flags.workers,
+  });
+  await manager.start(signal);
+}
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+};
+
+export function controllerCommand(): Command {
+  const d = defaultControllerFlags;
+  return new Command("controller")
+    .description("Run the IPAM controller against a cluster (kubeconfig, or in-cluster config).")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    .option("--context <name>", "kubeconfig context to use")
+    .option("--leader-elect", "elect a leader among replicas with a Lease", d.leaderElect)
+    .option(
+      "--leader-election-namespace <ns>",
+      "namespace of the leader election Lease",
+      d.leaderElectionNamespace,
+    )
+    .option("--leader-election-id <name>", "name of the leader election Lease", d.leaderElectionId)
+    .option("--metrics-bind-address <addr>", 'address of /metrics ("0" disables)', d.metricsBindAddress)
+    .option(
+      "--health-probe-bind-address <addr>",
+      'address of /healthz and /readyz ("0" disables)',
+      d.healthProbeBindAddress,
+    )
+    .option("--workers <n>", "concurrent request reconciles", positiveInt, d.workers)
+    .addOption(
+      new Option("--log-format <format>", "log format").choices(["json", "text"]).default(d.logFormat),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["debug", "info", "warn", "error"])
+        .default(d.logLevel),
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const flags: ControllerFlags = {
+        ...d,
+        ...opts,
+        logFormat: isLogFormat(String(opts.logFormat)) ? (opts.logFormat as LogFormat) : d.logFormat,
+        logLevel: isLogLevel(String(opts.logLevel)) ? (opts.logLevel as LogLevel) : d.logLevel,
+      };
+      const signal = signalHandler();
+      try {
+        await runController(flags, signal);
+      } catch (err) {
+        const lost = err instanceof LeaderElectionLostError;
+        process.stderr.write(`kubipam controller: ${lost ? "leader election lost" : String(err)}\n`);
+        process.exit(1);
+      }
+    });
+}
