@@ -3,7 +3,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { discardLogger, type Logger } from "./logger.ts";
 import { type Registry, type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 
@@ -471,8 +471,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Loads a kubeconfig file, or the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
-export function loadKubeConfig(path?: string, context?: string): KubeConfig {
+/**
+ * Loads a kubeconfig file, or the default chain (KUBECONFIG, ~/.kube/config, in-cluster). client-node is
+ * imported lazily: it is slow to load and most of the runtime needs only its types.
+ */
+export async function loadKubeConfig(path?: string, context?: string): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
