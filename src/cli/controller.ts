@@ -13,6 +13,9 @@ export interface ControllerFlags {
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   workers: number;
@@ -24,6 +27,9 @@ export const defaultControllerFlags: ControllerFlags = {
   leaderElect: false,
   leaderElectionNamespace: process.env.POD_NAMESPACE ?? "kube-system",
   leaderElectionId: "kubipam-controller",
+  leaseDurationSeconds: 15,
+  renewDeadlineSeconds: 10,
+  retryPeriodSeconds: 2,
   metricsBindAddress: ":8080",
   healthProbeBindAddress: ":8081",
   workers: 8,
@@ -51,6 +57,9 @@ export async function runController(flags: ControllerFlags, signal: AbortSignal)
       namespace: flags.leaderElectionNamespace,
       name: flags.leaderElectionId,
       releaseOnCancel: true,
+      leaseDurationMs: flags.leaseDurationSeconds * 1000,
+      renewDeadlineMs: flags.renewDeadlineSeconds * 1000,
+      retryPeriodMs: flags.retryPeriodSeconds * 1000,
     },
   });
   addIpamControllers(manager, { workers: flags.workers });
@@ -68,6 +77,12 @@ const positiveInt = (value: string): number => {
   return n;
 };
 
+const positiveNumber = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a positive number");
+  return n;
+};
+
 export function controllerCommand(): Command {
   const d = defaultControllerFlags;
   return new Command("controller")
@@ -81,6 +96,24 @@ export function controllerCommand(): Command {
       d.leaderElectionNamespace,
     )
     .option("--leader-election-id <name>", "name of the leader election Lease", d.leaderElectionId)
+    .option(
+      "--leader-elect-lease-duration <s>",
+      "seconds a lease lasts without renewal",
+      positiveNumber,
+      d.leaseDurationSeconds,
+    )
+    .option(
+      "--leader-elect-renew-deadline <s>",
+      "seconds the leader retries renewing before it gives up",
+      positiveNumber,
+      d.renewDeadlineSeconds,
+    )
+    .option(
+      "--leader-elect-retry-period <s>",
+      "seconds between acquire/renew attempts",
+      positiveNumber,
+      d.retryPeriodSeconds,
+    )
     .option("--metrics-bind-address <addr>", 'address of /metrics ("0" disables)', d.metricsBindAddress)
     .option(
       "--health-probe-bind-address <addr>",
@@ -100,6 +133,9 @@ export function controllerCommand(): Command {
       const flags: ControllerFlags = {
         ...d,
         ...opts,
+        leaseDurationSeconds: Number(opts.leaderElectLeaseDuration ?? d.leaseDurationSeconds),
+        renewDeadlineSeconds: Number(opts.leaderElectRenewDeadline ?? d.renewDeadlineSeconds),
+        retryPeriodSeconds: Number(opts.leaderElectRetryPeriod ?? d.retryPeriodSeconds),
         logFormat: isLogFormat(String(opts.logFormat)) ? (opts.logFormat as LogFormat) : d.logFormat,
         logLevel: isLogLevel(String(opts.logLevel)) ? (opts.logLevel as LogLevel) : d.logLevel,
       };

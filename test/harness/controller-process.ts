@@ -1,0 +1,73 @@
+// The controller as a separate OS process (`kubipam controller`), for crash, concurrency and
+// failover scenarios. Children are killed when the test process exits.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
+export interface ControllerProcess {
+  readonly child: ChildProcess;
+  readonly identity: string;
+  /** Everything the process wrote to stderr so far (its JSON log). */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnController(
+  kubeconfigPath: string,
+  identity: string,
+  extraArgs: string[] = [],
+): ControllerProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(root, "src/cli/main.ts"),
+      "controller",
+      "--kubeconfig",
+      kubeconfigPath,
+      "--metrics-bind-address",
+      "0",
+      "--health-probe-bind-address",
+      "0",
+      "--log-format",
+      "json",
+      "--log-level",
+      "info",
+      ...extraArgs,
+    ],
+    {
+      cwd: root,
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, POD_NAME: identity, HOSTNAME: identity },
+    },
+  );
+  live.add(child);
+  let log = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    log += chunk.toString();
+    if (log.length > 4_000_000) log = log.slice(-2_000_000);
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("exit", (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+  });
+  return {
+    child,
+    identity,
+    output: () => log,
+    kill: async (signal: NodeJS.Signals = "SIGTERM") => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
