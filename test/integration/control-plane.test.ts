@@ -288,9 +288,9 @@ describe("lifetime of a local control plane", () => {
     }
   }
 
-  async function startChild(mode: "wait" | "throw") {
-    const proc = spawn(process.execPath, ["--import", "tsx", child, cluster.binDir, mode], {
-      stdio: ["ignore", "pipe", "pipe"],
+  async function startChild() {
+    const proc = spawn(process.execPath, ["--import", "tsx", child, cluster.binDir], {
+      stdio: ["pipe", "pipe", "pipe"],
     });
     let stderr = "";
     proc.stderr.setEncoding("utf8").on("data", (chunk: string) => {
@@ -328,21 +328,22 @@ describe("lifetime of a local control plane", () => {
   }
 
   test("SIGKILL of the parent: the janitor stops etcd and kube-apiserver and removes the folder", async () => {
-    const { proc, exited, info } = await startChild("wait");
+    const { proc, exited, info } = await startChild();
     proc.kill("SIGKILL");
     assert.equal((await exited).signal, "SIGKILL");
     await assertCleanedUp(info);
   });
 
   test("SIGTERM: the control plane stops, then the process ends with the signal", async () => {
-    const { proc, exited, info } = await startChild("wait");
+    const { proc, exited, info } = await startChild();
     proc.kill("SIGTERM");
     assert.equal((await exited).signal, "SIGTERM");
     await assertCleanedUp(info);
   });
 
   test("uncaught exception: the control plane goes with the process", async () => {
-    const { exited, info, stderr } = await startChild("throw");
+    const { proc, exited, info, stderr } = await startChild();
+    proc.stdin.write("throw\n");
     assert.equal((await exited).code, 1);
     assert.match(stderr(), /deliberate uncaught exception/);
     await assertCleanedUp(info);
