@@ -1075,22 +1075,24 @@ export class KubeClient {
         clearTimeout(timer);
         req.signal?.removeEventListener("abort", onAbort);
       };
+      // The first cause wins: a timeout or abort also makes the socket report a generic error.
+      let cause: unknown;
       const fail = (err: unknown) => {
         if (settled) return;
         settled = true;
         cleanup();
-        reject(err);
+        reject(cause ?? err);
       };
       const onAbort = () => {
-        r.destroy(req.signal?.reason instanceof Error ? req.signal.reason : new Error("aborted"));
+        cause ??= req.signal?.reason instanceof Error ? req.signal.reason : new Error("aborted");
+        r.destroy(cause instanceof Error ? cause : undefined);
       };
       const timer = setTimeout(() => {
-        r.destroy(
-          new RequestTimeoutError(
-            `${req.verb} ${req.resource || req.path}: no answer within ${req.timeoutMs} ms`,
-            req.timeoutMs,
-          ),
+        cause ??= new RequestTimeoutError(
+          `${req.verb} ${req.resource || req.path}: no answer within ${req.timeoutMs} ms`,
+          req.timeoutMs,
         );
+        r.destroy(cause instanceof Error ? cause : undefined);
       }, req.timeoutMs);
       req.signal?.addEventListener("abort", onAbort, { once: true });
       r.on("error", fail);
