@@ -4,12 +4,15 @@
 import { Command } from "commander";
 import { crdYaml } from "../api/crds.ts";
 import { controllerCommand } from "./controller.ts";
+import { startCommand } from "./start.ts";
 
 const program = new Command("kubipam")
   .description("IP address management for Kubernetes: IPAMRange pools, IPAMRequest claims.")
   .showHelpAfterError();
 
 program.addCommand(controllerCommand());
+// Local control plane only; pass { runController } to run the controller against it as well.
+program.addCommand(startCommand());
 program
   .command("crds")
   .description("Print the CustomResourceDefinitions as YAML (kubipam crds | kubectl apply -f -).")
