@@ -1,0 +1,389 @@
+#!/usr/bin/env node
+// kubectl-ipam: the `kubectl ipam` plugin. Reads ranges, requests and allocation objects with the
+// user's kubeconfig and shows usage, holders and inconsistencies. Strictly read-only. The pure logic
+// lives in ./views/; this file does the I/O.
+//
+// Exit status: 0 success, 1 `check` found problems, 2 error (bad usage, API errors).
+
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { stringify } from "yaml";
+import {
+  type IPAMAllocation,
+  type IPAMRange,
+  type IPAMRequest,
+  ipamAllocationResource,
+  ipamRangeResource,
+  ipamRequestResource,
+  RANGE_LABEL,
+} from "../api/types.ts";
+import { isInvalid, rangeRefOf } from "../api/validation.ts";
+import { ApiError, KubeClient, loadKubeConfig } from "../runtime/kube.ts";
+import {
+  allocationsOf,
+  findingsData,
+  findProblems,
+  qualified,
+  renderFindings,
+  renderShow,
+  renderUsage,
+  showData,
+  showRange,
+  usageData,
+  usageRows,
+} from "./views/index.ts";
+
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIo: Io = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+type Output = "table" | "wide" | "json" | "yaml";
+
+interface GlobalOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+  output?: "json" | "yaml" | "wide";
+}
+
+/** Where to look: one namespace, or all of them. */
+interface Scope {
+  all: boolean;
+  namespace: string;
+}
+
+class UserError extends Error {}
+
+const EXIT_OK = 0;
+const EXIT_PROBLEMS = 1;
+const EXIT_ERROR = 2;
+
+async function connect(options: GlobalOptions): Promise<{ client: KubeClient; scope: Scope }> {
+  const kubeConfig = await loadKubeConfig(options.kubeconfig, options.context);
+  const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
+  const namespace = options.namespace || context?.namespace || "default";
+  const client = new KubeClient(kubeConfig, { userAgent: "kubectl-ipam/0.1.0" });
+  return { client, scope: { all: options.allNamespaces === true, namespace } };
+}
+
+function outputOf(options: GlobalOptions): Output {
+  return options.output ?? "table";
+}
+
+function emitData(io: Io, output: Output, data: unknown): void {
+  if (output === "json") io.stdout(`${JSON.stringify(data, null, 2)}\n`);
+  else io.stdout(stringify(data, { lineWidth: 0 }));
+}
+
+function isStatus(err: unknown, status: number): boolean {
+  return err instanceof ApiError && err.status === status;
+}
+
+async function listIn<T extends IPAMRange | IPAMRequest | IPAMAllocation>(
+  client: KubeClient,
+  type: typeof ipamRangeResource | typeof ipamRequestResource | typeof ipamAllocationResource,
+  scope: Scope,
+  labelSelector?: string,
+): Promise<T[]> {
+  const list = await client.listAll<T>(type, {
+    ...(scope.all ? {} : { namespace: scope.namespace }),
+    ...(labelSelector ? { labelSelector } : {}),
+  });
+  return list.items;
+}
+
+async function getRange(client: KubeClient, namespace: string, name: string): Promise<IPAMRange | undefined> {
+  try {
+    return await client.get<IPAMRange>(ipamRangeResource, name, { namespace });
+  } catch (err) {
+    if (isStatus(err, 404)) return undefined;
+    throw err;
+  }
+}
+
+async function getRequest(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<IPAMRequest | undefined> {
+  try {
+    return await client.get<IPAMRequest>(ipamRequestResource, name, { namespace });
+  } catch (err) {
+    if (isStatus(err, 404)) return undefined;
+    throw err;
+  }
+}
+
+/** The allocation objects of one range (label selector when the name fits a label value). */
+async function allocationsOfRange(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<IPAMAllocation[]> {
+  const selector = name.length <= 63 ? `${RANGE_LABEL}=${name}` : undefined;
+  const items = await listIn<IPAMAllocation>(
+    client,
+    ipamAllocationResource,
+    { all: false, namespace },
+    selector,
+  );
+  return allocationsOf(namespace, name, items);
+}
+
+// ---------------------------------------------------------------------------------------------- usage
+
+async function usageCommand(io: Io, options: GlobalOptions, rangeName: string | undefined): Promise<number> {
+  const { client, scope } = await connect(options);
+  try {
+    let ranges: IPAMRange[];
+    let allocations: IPAMAllocation[];
+    if (rangeName) {
+      const range = await getRange(client, scope.namespace, rangeName);
+      if (!range) throw new UserError(`IPAMRange ${scope.namespace}/${rangeName} not found`);
+      ranges = [range];
+      allocations = await allocationsOfRange(client, scope.namespace, rangeName);
+    } else {
+      [ranges, allocations] = await Promise.all([
+        listIn<IPAMRange>(client, ipamRangeResource, scope),
+        listIn<IPAMAllocation>(client, ipamAllocationResource, scope),
+      ]);
+    }
+    const rows = usageRows(ranges, allocations);
+    const output = outputOf(options);
+    if (output === "json" || output === "yaml") {
+      emitData(io, output, usageData(rows));
+      return EXIT_OK;
+    }
+    if (rows.length === 0) {
+      io.stderr(
+        scope.all ? "No IPAMRanges found.\n" : `No IPAMRanges found in ${scope.namespace} namespace.\n`,
+      );
+      return EXIT_OK;
+    }
+    io.stdout(renderUsage(rows, { namespaces: scope.all && !rangeName, wide: output === "wide" }));
+    return EXIT_OK;
+  } finally {
+    client.close();
+  }
+}
+
+// ----------------------------------------------------------------------------------------------- show
+
+async function showCommand(io: Io, options: GlobalOptions, rangeName: string): Promise<number> {
+  const { client, scope } = await connect(options);
+  try {
+    const range = await getRange(client, scope.namespace, rangeName);
+    if (!range) throw new UserError(`IPAMRange ${scope.namespace}/${rangeName} not found`);
+    const allocations = await allocationsOfRange(client, scope.namespace, rangeName);
+    const requests = await requestsFor(io, client, range, allocations);
+    const view = showRange(range, allocations, requests);
+    const output = outputOf(options);
+    if (output === "json" || output === "yaml") emitData(io, output, showData(view));
+    else io.stdout(renderShow(view, { wide: output === "wide", maxFreeBlocks: output === "wide" ? 0 : 50 }));
+    return EXIT_OK;
+  } finally {
+    client.close();
+  }
+}
+
+/** Requests that may refer to `range` or hold one of its blocks. */
+async function requestsFor(
+  io: Io,
+  client: KubeClient,
+  range: IPAMRange,
+  allocations: readonly IPAMAllocation[],
+): Promise<IPAMRequest[]> {
+  const home = range.metadata.namespace ?? "";
+  const allowed = range.spec?.allowedNamespaces ?? [];
+  const found = new Map<string, IPAMRequest>();
+  const add = (items: IPAMRequest[]) => {
+    for (const r of items) found.set(qualified(r.metadata.namespace, r.metadata.name), r);
+  };
+  const listed = new Set<string>();
+  let everywhere = false;
+  if (allowed.includes("*")) {
+    try {
+      add(await listIn<IPAMRequest>(client, ipamRequestResource, { all: true, namespace: "" }));
+      everywhere = true;
+    } catch (err) {
+      if (!isStatus(err, 403)) throw err;
+      io.stderr(
+        "warning: cannot list IPAMRequests in all namespaces; showing those of the range's namespace\n",
+      );
+    }
+  }
+  if (!everywhere) {
+    for (const ns of new Set([home, ...allowed.filter((n) => n !== "*")])) {
+      try {
+        add(await listIn<IPAMRequest>(client, ipamRequestResource, { all: false, namespace: ns }));
+        listed.add(ns);
+      } catch (err) {
+        if (!isStatus(err, 403)) throw err;
+        io.stderr(`warning: cannot list IPAMRequests in namespace ${ns}\n`);
+      }
+    }
+  }
+  // Holders in namespaces not listed: fetch them one by one.
+  for (const a of allocations) {
+    const ref = a.spec?.request;
+    if (!ref || everywhere || listed.has(ref.namespace)) continue;
+    const key = qualified(ref.namespace, ref.name);
+    if (found.has(key)) continue;
+    const request = await getRequest(client, ref.namespace, ref.name);
+    if (request) found.set(key, request);
+  }
+  return [...found.values()];
+}
+
+// ---------------------------------------------------------------------------------------------- check
+
+async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
+  const { client, scope } = await connect(options);
+  try {
+    const [ranges, allocations, requests] = await Promise.all([
+      listIn<IPAMRange>(client, ipamRangeResource, scope),
+      listIn<IPAMAllocation>(client, ipamAllocationResource, scope),
+      listIn<IPAMRequest>(client, ipamRequestResource, scope),
+    ]);
+    if (!scope.all) {
+      // Objects in other namespaces that objects here refer to (cross-namespace ranges).
+      const requestKeys = new Set(requests.map((r) => qualified(r.metadata.namespace, r.metadata.name)));
+      for (const a of allocations) {
+        const ref = a.spec?.request;
+        if (!ref || ref.namespace === scope.namespace) continue;
+        const key = qualified(ref.namespace, ref.name);
+        if (requestKeys.has(key)) continue;
+        requestKeys.add(key);
+        const request = await getRequest(client, ref.namespace, ref.name);
+        if (request) requests.push(request);
+      }
+      const rangeKeys = new Set(ranges.map((r) => qualified(r.metadata.namespace, r.metadata.name)));
+      for (const r of [...requests]) {
+        if (!r.status?.cidr) continue;
+        const ref = rangeRefOf(r);
+        if (isInvalid(ref) || ref.namespace === scope.namespace) continue;
+        const key = qualified(ref.namespace, ref.name);
+        if (rangeKeys.has(key)) continue;
+        rangeKeys.add(key);
+        const range = await getRange(client, ref.namespace, ref.name);
+        if (!range) continue;
+        ranges.push(range);
+        allocations.push(...(await allocationsOfRange(client, ref.namespace, ref.name)));
+      }
+    }
+    let findings = findProblems({ ranges, allocations, requests });
+    // Objects fetched from other namespaces only serve as references: report on this namespace only.
+    if (!scope.all) findings = findings.filter((f) => f.namespace === scope.namespace);
+    const output = outputOf(options);
+    if (output === "json" || output === "yaml") emitData(io, output, findingsData(findings));
+    else io.stdout(renderFindings(findings));
+    return findings.length > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  } finally {
+    client.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ CLI
+
+function program(io: Io, done: (code: number) => void): Command {
+  const root = new Command("kubectl-ipam")
+    .description(
+      "Inspect kubipam IP address management: usage of IPAMRanges, who holds which block, consistency.\n" +
+        "Read-only. Exit status: 0 ok, 1 `check` found problems, 2 error.",
+    )
+    .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    .option("--context <name>", "the kubeconfig context to use")
+    .option("-n, --namespace <namespace>", "namespace (default: the context's, else default)")
+    .option("-A, --all-namespaces", "all namespaces")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["json", "yaml", "wide"]))
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
+
+  root
+    .command("usage")
+    .description("per range: size, allocated, free, percent used (exact, also for IPv6)")
+    .argument("[range]", "only this IPAMRange (in the namespace given by -n)")
+    .action(async (rangeName: string | undefined, _opts: unknown, cmd: Command) => {
+      done(await usageCommand(io, cmd.optsWithGlobals<GlobalOptions>(), rangeName));
+    });
+
+  root
+    .command("show")
+    .description(
+      "one range: which request holds which block, free blocks, pending removals, waiting requests",
+    )
+    .argument("<range>", "the IPAMRange (in the namespace given by -n)")
+    .action(async (rangeName: string, _opts: unknown, cmd: Command) => {
+      done(await showCommand(io, cmd.optsWithGlobals<GlobalOptions>(), rangeName));
+    });
+
+  root
+    .command("check")
+    .description(
+      "find overlapping allocations, allocations without a live request, requests whose CIDR has no " +
+        "allocation object or lies outside their range; exit status 1 when there are any",
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      done(await checkCommand(io, cmd.optsWithGlobals<GlobalOptions>()));
+    });
+  return root;
+}
+
+/** Runs the plugin with `argv` (without node and script) and returns the exit status. */
+export async function run(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let code = EXIT_OK;
+  const root = program(io, (c) => {
+    code = c;
+  });
+  try {
+    if (argv.length === 0) {
+      root.outputHelp();
+      return EXIT_ERROR;
+    }
+    await root.parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; commander has already printed its message.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
+    }
+    io.stderr(`error: ${errorText(err)}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof UserError) return err.message;
+  if (err instanceof ApiError) return err.message;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ECONNREFUSED") return `cannot reach the API server: ${err.message}`;
+    return err.message;
+  }
+  return String(err);
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  run(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

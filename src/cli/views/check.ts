@@ -1,0 +1,245 @@
+// `kubectl ipam check`: consistency findings over ranges, allocation objects and requests. Pure: the
+// caller lists the objects (and fetches the ones referenced across namespaces).
+
+import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../api/types.ts";
+import { isInvalid, rangeRefOf, validateRangeSpec } from "../../api/validation.ts";
+import { Cidr } from "../../ipam/index.ts";
+import { qualified, renderTable } from "./format.ts";
+
+export type FindingKind =
+  /** Two allocation objects (or two requests' CIDRs) of one range overlap. */
+  | "Overlap"
+  /** An allocation object whose request (or range) is gone, or was re-created (uid differs). */
+  | "OrphanAllocation"
+  /** A request's status.cidr that no allocation object of its range guards. */
+  | "MissingAllocation"
+  /** A request's status.cidr that lies (partly) outside its range's pool. */
+  | "OutsideRange"
+  /** A request holding a CIDR of a range that does not exist. */
+  | "MissingRange"
+  /** An unparsable CIDR in an allocation object or a request's status. */
+  | "InvalidCidr";
+
+export interface Finding {
+  kind: FindingKind;
+  /** The object the finding is about: `IPAMAllocation` or `IPAMRequest`. */
+  objectKind: "IPAMAllocation" | "IPAMRequest";
+  namespace: string;
+  name: string;
+  /** `namespace/name` of the range concerned. */
+  range: string;
+  cidr: string;
+  message: string;
+}
+
+export interface CheckInput {
+  ranges: readonly IPAMRange[];
+  allocations: readonly IPAMAllocation[];
+  requests: readonly IPAMRequest[];
+}
+
+interface Located<T> {
+  cidr: Cidr;
+  object: T;
+}
+
+function compareLocated<T>(a: Located<T>, b: Located<T>): number {
+  if (a.cidr.family !== b.cidr.family) return a.cidr.family - b.cidr.family;
+  if (a.cidr.start !== b.cidr.start) return a.cidr.start < b.cidr.start ? -1 : 1;
+  return a.cidr.prefix - b.cidr.prefix;
+}
+
+/** Overlapping pairs among `items` (each overlap once, with the earlier block that covers it). */
+function overlaps<T>(items: Located<T>[]): [Located<T>, Located<T>][] {
+  const sorted = [...items].sort(compareLocated);
+  const pairs: [Located<T>, Located<T>][] = [];
+  let cover: Located<T> | undefined;
+  for (const item of sorted) {
+    if (cover && cover.cidr.family === item.cidr.family && item.cidr.start <= cover.cidr.end) {
+      pairs.push([cover, item]);
+      if (item.cidr.end > cover.cidr.end) cover = item;
+    } else {
+      cover = item;
+    }
+  }
+  return pairs;
+}
+
+function meta(o: { metadata: { namespace?: string; name?: string } }): { namespace: string; name: string } {
+  return { namespace: o.metadata.namespace ?? "", name: o.metadata.name ?? "" };
+}
+
+const KIND_ORDER: FindingKind[] = [
+  "Overlap",
+  "OrphanAllocation",
+  "MissingAllocation",
+  "OutsideRange",
+  "MissingRange",
+  "InvalidCidr",
+];
+
+/** Every finding, ordered by range, kind and object. An empty list means consistent. */
+export function findProblems(input: CheckInput): Finding[] {
+  const findings: Finding[] = [];
+  const ranges = new Map<string, IPAMRange>();
+  for (const r of input.ranges) ranges.set(qualified(r.metadata.namespace, r.metadata.name), r);
+  const requests = new Map<string, IPAMRequest>();
+  for (const r of input.requests) requests.set(qualified(r.metadata.namespace, r.metadata.name), r);
+
+  // Allocation objects, by range.
+  const allocationsByRange = new Map<string, Located<IPAMAllocation>[]>();
+  for (const a of input.allocations) {
+    const { namespace, name } = meta(a);
+    const rangeName = a.spec?.range?.name ?? a.metadata.labels?.["ipam.mandelsoft.org/range"] ?? "";
+    const rangeKey = qualified(namespace, rangeName);
+    const text = a.spec?.cidr ?? "";
+    const base = { objectKind: "IPAMAllocation" as const, namespace, name, range: rangeKey, cidr: text };
+    const cidr = Cidr.tryParse(text);
+    if (cidr === undefined) {
+      findings.push({ ...base, kind: "InvalidCidr", message: `spec.cidr "${text}" is not a CIDR` });
+    } else {
+      const list = allocationsByRange.get(rangeKey) ?? [];
+      list.push({ cidr, object: a });
+      allocationsByRange.set(rangeKey, list);
+    }
+    const ref = a.spec?.request;
+    const requestKey = qualified(ref?.namespace, ref?.name);
+    const request = requests.get(requestKey);
+    const range = ranges.get(rangeKey);
+    if (!request) {
+      findings.push({
+        ...base,
+        kind: "OrphanAllocation",
+        message: `held for request ${requestKey}, which does not exist`,
+      });
+    } else if (request.metadata.uid !== ref?.uid) {
+      findings.push({
+        ...base,
+        kind: "OrphanAllocation",
+        message: `held for request ${requestKey} with uid ${ref?.uid ?? ""}, but that request is another object now (uid ${request.metadata.uid ?? ""})`,
+      });
+    } else if (!range) {
+      findings.push({
+        ...base,
+        kind: "OrphanAllocation",
+        message: `its IPAMRange ${rangeKey} does not exist`,
+      });
+    } else if (a.spec?.range?.uid && range.metadata.uid && a.spec.range.uid !== range.metadata.uid) {
+      findings.push({
+        ...base,
+        kind: "OrphanAllocation",
+        message: `made for an earlier IPAMRange ${rangeKey} (uid ${a.spec.range.uid}, now ${range.metadata.uid})`,
+      });
+    }
+  }
+  for (const [rangeKey, list] of allocationsByRange) {
+    for (const [a, b] of overlaps(list)) {
+      findings.push({
+        kind: "Overlap",
+        objectKind: "IPAMAllocation",
+        ...meta(b.object),
+        range: rangeKey,
+        cidr: b.cidr.toString(),
+        message:
+          a.cidr.equals(b.cidr) || a.cidr.contains(b.cidr)
+            ? `${b.cidr} overlaps ${a.cidr} of allocation ${a.object.metadata.name ?? ""} (request ${qualified(a.object.spec?.request?.namespace, a.object.spec?.request?.name)})`
+            : `${b.cidr} overlaps ${a.cidr} of allocation ${a.object.metadata.name ?? ""}`,
+      });
+    }
+  }
+
+  // Requests that hold a CIDR.
+  const heldByRange = new Map<string, Located<IPAMRequest>[]>();
+  for (const r of input.requests) {
+    const text = r.status?.cidr;
+    if (!text) continue;
+    const { namespace, name } = meta(r);
+    const ref = rangeRefOf(r);
+    const rangeKey = isInvalid(ref) ? "" : qualified(ref.namespace, ref.name);
+    const base = { objectKind: "IPAMRequest" as const, namespace, name, range: rangeKey, cidr: text };
+    const cidr = Cidr.tryParse(text);
+    if (cidr === undefined) {
+      findings.push({ ...base, kind: "InvalidCidr", message: `status.cidr "${text}" is not a CIDR` });
+      continue;
+    }
+    if (isInvalid(ref)) continue; // the spec is immutable and was valid when allocated; nothing to compare
+    const list = heldByRange.get(rangeKey) ?? [];
+    list.push({ cidr, object: r });
+    heldByRange.set(rangeKey, list);
+    const range = ranges.get(rangeKey);
+    if (!range) {
+      findings.push({
+        ...base,
+        kind: "MissingRange",
+        message: `holds ${cidr} of IPAMRange ${rangeKey}, which does not exist`,
+      });
+      continue;
+    }
+    const guards = (allocationsByRange.get(rangeKey) ?? []).filter((a) => a.cidr.equals(cidr));
+    const own = guards.find((a) => a.object.spec?.request?.uid === r.metadata.uid);
+    if (!own) {
+      const other = guards[0]?.object.spec?.request;
+      findings.push({
+        ...base,
+        kind: "MissingAllocation",
+        message: other
+          ? `${cidr} is guarded by the allocation of request ${qualified(other.namespace, other.name)}, not by one of this request`
+          : `no IPAMAllocation of range ${rangeKey} guards ${cidr}`,
+      });
+    }
+    const spec = validateRangeSpec(range.spec);
+    if (spec.ok && !spec.blocks.some((b) => b.contains(cidr))) {
+      findings.push({
+        ...base,
+        kind: "OutsideRange",
+        message: `${cidr} is outside the ranges of IPAMRange ${rangeKey} (${(range.spec?.ranges ?? []).join(", ") || "none"})`,
+      });
+    }
+  }
+  for (const [rangeKey, list] of heldByRange) {
+    for (const [a, b] of overlaps(list)) {
+      findings.push({
+        kind: "Overlap",
+        objectKind: "IPAMRequest",
+        ...meta(b.object),
+        range: rangeKey,
+        cidr: b.cidr.toString(),
+        message: `${b.cidr} overlaps ${a.cidr} held by request ${qualified(a.object.metadata.namespace, a.object.metadata.name)}`,
+      });
+    }
+  }
+  return findings.sort(
+    (x, y) =>
+      x.range.localeCompare(y.range) ||
+      KIND_ORDER.indexOf(x.kind) - KIND_ORDER.indexOf(y.kind) ||
+      x.objectKind.localeCompare(y.objectKind) ||
+      qualified(x.namespace, x.name).localeCompare(qualified(y.namespace, y.name)),
+  );
+}
+
+export function renderFindings(findings: readonly Finding[]): string {
+  if (findings.length === 0) return "No problems found.\n";
+  const rows = findings.map((f) => [
+    f.kind,
+    `${f.objectKind}/${qualified(f.namespace, f.name)}`,
+    f.range,
+    f.cidr,
+    f.message,
+  ]);
+  const table = renderTable(
+    [
+      { header: "PROBLEM" },
+      { header: "OBJECT" },
+      { header: "RANGE" },
+      { header: "CIDR" },
+      { header: "MESSAGE" },
+    ],
+    rows,
+  );
+  const summary = `${findings.length} problem${findings.length === 1 ? "" : "s"} found.\n`;
+  return table + summary;
+}
+
+export function findingsData(findings: readonly Finding[]): { problems: number; findings: Finding[] } {
+  return { problems: findings.length, findings: [...findings] };
+}
