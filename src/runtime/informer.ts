@@ -21,9 +21,9 @@ export interface DeleteInfo {
 
 export interface EventHandlers<T> {
   /** `isInInitialList`: the object came with the first list (startup). */
-  onAdd?: (obj: T, isInInitialList: boolean) => void | Promise<void>;
-  onUpdate?: (oldObj: T, newObj: T) => void | Promise<void>;
-  onDelete?: (obj: T, info: DeleteInfo) => void | Promise<void>;
+  onAdd?: (obj: T, isInInitialList: boolean) => unknown;
+  onUpdate?: (oldObj: T, newObj: T) => unknown;
+  onDelete?: (obj: T, info: DeleteInfo) => unknown;
 }
 
 export type IndexFunc<T> = (obj: T) => string[];
@@ -439,11 +439,11 @@ export class Informer<T extends KubeObject = KubeObject> {
       if (h.onDelete) this.call(h, "onDelete", () => h.onDelete?.(obj, info));
   }
 
-  private call(_h: EventHandlers<T>, which: string, fn: () => void | Promise<void>): void {
+  private call(_h: EventHandlers<T>, which: string, fn: () => unknown): void {
     try {
       const r = fn();
-      if (r && typeof (r as Promise<void>).catch === "function") {
-        (r as Promise<void>).catch((err: unknown) => {
+      if (r instanceof Promise) {
+        r.catch((err: unknown) => {
           this.logger.error("event handler failed", { handler: which, error: err });
         });
       }

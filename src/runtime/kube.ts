@@ -766,6 +766,9 @@ export class KubeClient {
     const idle = setTimeout(() => {
       stream.destroy(new RequestTimeoutError(`watch ${type.plural}: no data for ${idleMs} ms`, idleMs));
     }, idleMs);
+    // Streams made up by hooks have no socket tied to the signal: end them on abort here too.
+    const onAbort = () => stream.destroy();
+    signal?.addEventListener("abort", onAbort, { once: true });
     const decoder = new LineDecoder();
     try {
       for await (const chunk of stream) {
@@ -778,6 +781,7 @@ export class KubeClient {
       throw err;
     } finally {
       clearTimeout(idle);
+      signal?.removeEventListener("abort", onAbort);
       stream.destroy();
     }
   }
