@@ -2,13 +2,13 @@
  * Strict parsing and canonical printing of single IPv4/IPv6 addresses.
  *
  * Addresses are kept in a compact form that the allocator can use as a hash and ordering key without
- * BigInt: IPv4 as an unsigned 32-bit number, IPv6 as 32 lower-case hex digits (fixed width, so string
- * order is numeric order).
+ * BigInt: IPv4 as an unsigned 32-bit number, IPv6 as a string of 8 UTF-16 code units, one per 16-bit
+ * group (fixed width, so string order is address order; a bit flip touches one code unit).
  */
 
 export type Family = 4 | 6;
 
-/** IPv4 address as unsigned number, IPv6 address as 32 lower-case hex digits. */
+/** IPv4 address as unsigned number, IPv6 address as 8 UTF-16 code units (one per 16-bit group). */
 export type AddressKey = number | string;
 
 export interface ParsedAddress {
@@ -99,13 +99,7 @@ export function parseAddress(text: string): (ParsedAddress & { mappedIPv4: boole
   if (isIPv4Mapped(groups)) {
     return { family: 4, key: (groups[6] as number) * 65536 + (groups[7] as number), mappedIPv4: true };
   }
-  return { family: 6, key: groupsToHex(groups), mappedIPv4: false };
-}
-
-function groupsToHex(groups: number[]): string {
-  let hex = "";
-  for (const group of groups) hex += group.toString(16).padStart(4, "0");
-  return hex;
+  return { family: 6, key: String.fromCharCode(...groups), mappedIPv4: false };
 }
 
 export function formatIPv4(value: number): string {
@@ -113,9 +107,9 @@ export function formatIPv4(value: number): string {
 }
 
 /** RFC 5952: lower case, no leading zeros, the first longest run of two or more zero groups as `::`. */
-export function formatIPv6(hex: string): string {
+export function formatIPv6(key: string): string {
   const groups: number[] = [];
-  for (let i = 0; i < 32; i += 4) groups.push(Number.parseInt(hex.slice(i, i + 4), 16));
+  for (let i = 0; i < 8; i++) groups.push(key.charCodeAt(i));
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {
@@ -145,9 +139,16 @@ export function formatAddress(family: Family, key: AddressKey): string {
 }
 
 export function keyToBigInt(family: Family, key: AddressKey): bigint {
-  return family === 4 ? BigInt(key as number) : BigInt(`0x${key as string}`);
+  if (family === 4) return BigInt(key as number);
+  const text = key as string;
+  let value = 0n;
+  for (let i = 0; i < 8; i++) value = (value << 16n) | BigInt(text.charCodeAt(i));
+  return value;
 }
 
 export function bigIntToKey(family: Family, value: bigint): AddressKey {
-  return family === 4 ? Number(value) : value.toString(16).padStart(32, "0");
+  if (family === 4) return Number(value);
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  return String.fromCharCode(...groups);
 }

@@ -1,4 +1,5 @@
 import { type Family, familyName, formatAddress, parseAddress, widthOf } from "./address.ts";
+import type { BlockTable } from "./block-table.ts";
 import { Cidr } from "./cidr.ts";
 import { IpamError, type IpamErrorCode } from "./errors.ts";
 import { type Key, type KeySpace, keySpaceOf } from "./keyspace.ts";
@@ -46,15 +47,18 @@ export interface RebuildResult {
 }
 
 const CURSOR_FORM = "use <ip>/<size>";
+/** Leaf table values: allocated block of prefix p = p + 1; free block = FREE + p + 1; 0 = no leaf. */
+const FREE = 256;
 const PREFIX_DIGITS = /^(?:0|[1-9][0-9]{0,2})$/;
 
 /**
  * Buddy allocator over a pool of aligned blocks (§4).
  *
  * Free space is the set of maximal free aligned blocks, kept per prefix length in ordered sets
- * (`free[p]`), so FirstMatch is "longest non-empty level ≤ p, its minimum" and RoundRobin is a `ceil`
- * per level. Allocated blocks live in a Map from start key to prefix. Every operation costs
- * O(W · log n), whatever the pool size or fill level.
+ * (`free[p]`, B-trees), so FirstMatch is "longest non-empty level ≤ p, its minimum" and RoundRobin is
+ * a `ceil` per level. The leaves of the buddy tree (free and allocated blocks, whose starts are
+ * unique) are in one open-addressing hash table keyed by start, so buddy and containment checks are
+ * O(1). Every operation costs O(W · log n), whatever the pool size or fill level.
  */
 export class Allocator {
   readonly family: Family;
@@ -66,8 +70,8 @@ export class Allocator {
   /** Prefix of the largest pool block (W + 1 when the pool is empty). */
   private largestPoolPrefix: number;
   private free: (OrderedSet<Key> | undefined)[] = [];
-  /** Allocations inside the pool: start key → prefix. */
-  private readonly allocated = new Map<Key, number>();
+  /** Leaves of the buddy tree inside the pool: start key → FREE? + prefix + 1. */
+  private leaves: BlockTable<Key>;
   /** Allocations (partly) outside the current pool, kept until released. */
   private readonly pending = new Map<Key, number>();
   private cursors: (Key | undefined)[] = [];
@@ -83,6 +87,7 @@ export class Allocator {
     this.family = options.family;
     this.width = widthOf(this.family);
     this.keys = keySpaceOf(this.family);
+    this.leaves = this.keys.newTable();
     this.mode = options.mode ?? "FirstMatch";
     this.largestPoolPrefix = this.width + 1;
     if (options.cursors !== undefined) this.setCursors(options.cursors);
@@ -137,7 +142,7 @@ export class Allocator {
     }
     const target = this.foundTarget;
     this.carve(this.foundBlock, this.foundBlockPrefix, target, size);
-    this.allocated.set(target, size);
+    this.leaves.set(target, size + 1);
     if (this.mode === "RoundRobin") this.cursors[size] = keys.next(target, size);
     return Cidr.fromKey(this.family, keys.toAddress(target), size);
   }
@@ -175,14 +180,15 @@ export class Allocator {
     const size = cidr.prefix;
     if (!this.insidePool(target, size)) throw this.outside(cidr);
     for (let level = size; level >= this.largestPoolPrefix; level--) {
-      const set = this.free[level];
-      if (set === undefined || set.size === 0) continue;
       const block = keys.mask(target, level);
-      if (set.has(block)) {
+      const leaf = this.leaves.get(block);
+      if (leaf === FREE + level + 1) {
         this.carve(block, level, target, size);
-        this.allocated.set(target, size);
+        this.leaves.set(target, size + 1);
         return;
       }
+      // An allocated leaf holds the target: no free block can.
+      if (leaf !== 0 && leaf < FREE) break;
     }
     throw new IpamError("Busy", `${cidr} already busy`);
   }
@@ -204,8 +210,7 @@ export class Allocator {
     }
     const covered = this.poolBlocksInside(target, cidr.prefix);
     for (const block of covered) {
-      const set = this.free[block.prefix];
-      if (set === undefined || !set.has(this.keys.fromAddress(block.startKey))) {
+      if (this.leaves.get(this.keys.fromAddress(block.startKey)) !== FREE + block.prefix + 1) {
         throw new IpamError("Busy", `${cidr} already busy`);
       }
     }
@@ -219,8 +224,7 @@ export class Allocator {
     const keys = this.keys;
     const key = keys.fromAddress(cidr.startKey);
     const size = cidr.prefix;
-    if (this.allocated.get(key) === size) {
-      this.allocated.delete(key);
+    if (this.leaves.get(key) === size + 1) {
       this.freeAndMerge(key, size);
       return;
     }
@@ -240,7 +244,7 @@ export class Allocator {
   isAllocated(cidr: Cidr): boolean {
     if (cidr.family !== this.family) return false;
     const key = this.keys.fromAddress(cidr.startKey);
-    return this.allocated.get(key) === cidr.prefix || this.pending.get(key) === cidr.prefix;
+    return this.leaves.get(key) === cidr.prefix + 1 || this.pending.get(key) === cidr.prefix;
   }
 
   /** Whether `cidr` lies inside the pool. */
@@ -250,12 +254,12 @@ export class Allocator {
 
   /** Every allocation, including pending removals, ascending. */
   allocations(): Cidr[] {
-    return this.sortedCidrs([this.allocated, this.pending]);
+    return this.sortedCidrs(this.allocatedEntries());
   }
 
   /** Allocations (partly) outside the current pool, kept until released. */
   pendingRemovals(): Cidr[] {
-    return this.sortedCidrs([this.pending]);
+    return this.sortedCidrs([...this.pending]);
   }
 
   /** The maximal free aligned blocks, ascending. */
@@ -292,15 +296,10 @@ export class Allocator {
    */
   setPool(blocks: readonly Cidr[]): void {
     const canonical = canonicalBlocks(this.family, blocks);
-    const entries: [Key, number][] = [...this.allocated, ...this.pending];
+    const entries = this.allocatedEntries();
     this.installPool(canonical);
-    this.allocated.clear();
-    this.pending.clear();
-    this.free = [];
     const sorted = sortEntries(entries);
-    this.sweep(sorted.keys, sorted.prefixes, (key, prefix, inside) => {
-      (inside ? this.allocated : this.pending).set(key, prefix);
-    });
+    this.sweep(sorted.keys, sorted.prefixes);
   }
 
   // ---------------------------------------------------------------- cursors
@@ -337,6 +336,29 @@ export class Allocator {
       parsed[size] = this.keys.fromAddress(address.key);
     }
     this.cursors = parsed;
+  }
+
+  /**
+   * Checks the internal invariants (for tests): every free block is in the leaf table, no two free
+   * buddies coexist, and the table holds nothing else but allocations.
+   */
+  checkConsistency(): void {
+    let freeLeaves = 0;
+    this.leaves.forEach((_key, leaf) => {
+      if (leaf > FREE) freeLeaves++;
+    });
+    let freeBlocks = 0;
+    this.free.forEach((set, prefix) => {
+      set?.forEach((key) => {
+        freeBlocks++;
+        if (this.leaves.get(key) !== FREE + prefix + 1)
+          throw new Error(`free block ${key}/${prefix} not in the leaf table`);
+        if (prefix > 0 && this.leaves.get(this.keys.buddy(key, prefix)) === FREE + prefix + 1) {
+          throw new Error(`free buddies ${key}/${prefix} not merged`);
+        }
+      });
+    });
+    if (freeBlocks !== freeLeaves) throw new Error(`${freeLeaves} free leaves but ${freeBlocks} free blocks`);
   }
 
   // ---------------------------------------------------------------- internals
@@ -431,10 +453,22 @@ export class Allocator {
       this.free[prefix] = set;
     }
     set.add(key);
+    this.leaves.set(key, FREE + prefix + 1);
   }
 
   private removeFree(key: Key, prefix: number): void {
     this.free[prefix]?.delete(key);
+    this.leaves.delete(key);
+  }
+
+  /** In-pool allocations (from the leaf table) and pending removals. */
+  private allocatedEntries(): [Key, number][] {
+    const entries: [Key, number][] = [];
+    this.leaves.forEach((key, leaf) => {
+      if (leaf < FREE) entries.push([key, leaf - 1]);
+    });
+    for (const entry of this.pending) entries.push(entry);
+    return entries;
   }
 
   /**
@@ -443,6 +477,8 @@ export class Allocator {
    */
   private carve(block: Key, blockPrefix: number, target: Key, targetPrefix: number): void {
     const keys = this.keys;
+    // The leaf entry of `block` is overwritten below: by the target, or by the lower half that
+    // does not hold the target.
     (this.free[blockPrefix] as OrderedSet<Key>).delete(block);
     if (block === target) {
       for (let level = blockPrefix; level < targetPrefix; level++)
@@ -457,16 +493,22 @@ export class Allocator {
   /** Frees a block and merges it with free buddies, cascading (§4). */
   private freeAndMerge(key: Key, prefix: number): void {
     const keys = this.keys;
+    const leaves = this.leaves;
     let level = prefix;
     let current = key;
     // A free buddy lies in the pool, so the merged parent does too: the canonical pool keeps
     // every aligned block of the union inside one pool block.
     while (level > 0) {
-      const set = this.free[level];
-      if (set === undefined || set.size === 0) break;
       const buddy = keys.buddy(current, level);
-      if (!set.delete(buddy)) break;
-      if (buddy < current) current = buddy;
+      if (leaves.get(buddy) !== FREE + level + 1) break;
+      (this.free[level] as OrderedSet<Key>).delete(buddy);
+      // The merged block starts at the lower of the two; the other's leaf entry goes.
+      if (buddy < current) {
+        leaves.delete(current);
+        current = buddy;
+      } else {
+        leaves.delete(buddy);
+      }
       level--;
     }
     this.addFree(current, level);
@@ -514,7 +556,7 @@ export class Allocator {
       }
       if (!containingFound && level < size) {
         const block = keys.mask(start, level);
-        if (block !== start && set.has(block)) {
+        if (block !== start && this.leaves.get(block) === FREE + level + 1) {
           containingFound = true;
           // The largest aligned block at `start` inside the free block.
           let offered = level + 1;
@@ -533,25 +575,19 @@ export class Allocator {
     return bestKey !== undefined;
   }
 
-  private sortedCidrs(maps: Map<Key, number>[]): Cidr[] {
-    const result: Cidr[] = [];
-    for (const map of maps) {
-      for (const [key, prefix] of map)
-        result.push(Cidr.fromKey(this.family, this.keys.toAddress(key), prefix));
-    }
+  private sortedCidrs(entries: [Key, number][]): Cidr[] {
+    const result = entries.map(([key, prefix]) =>
+      Cidr.fromKey(this.family, this.keys.toAddress(key), prefix),
+    );
     return result.sort(compareCidrs);
   }
 
   /**
    * Recomputes the free space from the pool and the allocations given ascending and disjoint:
    * the free blocks are the maximal aligned blocks of each pool block not covered by an allocation.
-   * `place` learns for each allocation whether it lies inside the pool.
+   * Allocations inside the pool become leaves; the others pending removals.
    */
-  private sweep(
-    allocationKeys: readonly Key[],
-    allocationPrefixes: readonly number[],
-    place: (key: Key, prefix: number, inside: boolean) => void,
-  ): void {
+  private sweep(allocationKeys: readonly Key[], allocationPrefixes: readonly number[]): void {
     const keys = this.keys;
     const count = allocationKeys.length;
     const freeLists: Key[][] = [];
@@ -598,9 +634,19 @@ export class Allocator {
       }
       if (before(gapStart, poolEnd)) keys.coverGap(gapStart as Key, poolEnd, visitFree);
     }
-    this.free = freeLists.map((list) => (list === undefined ? undefined : OrderedSet.fromSorted(list)));
+    const leaves = keys.newTable();
+    this.free = [];
+    freeLists.forEach((list, prefix) => {
+      this.free[prefix] = OrderedSet.fromSorted(list);
+      for (const key of list) leaves.set(key, FREE + prefix + 1);
+    });
+    this.leaves = leaves;
+    this.pending.clear();
     for (let i = 0; i < count; i++) {
-      place(allocationKeys[i] as Key, allocationPrefixes[i] as number, inside[i] === 1);
+      const key = allocationKeys[i] as Key;
+      const prefix = allocationPrefixes[i] as number;
+      if (inside[i] === 1) leaves.set(key, prefix + 1);
+      else this.pending.set(key, prefix);
     }
   }
 
@@ -634,10 +680,7 @@ export class Allocator {
       disjoint = previousEnd !== undefined && previousEnd <= (sorted.keys[i] as Key);
     }
     if (disjoint) {
-      this.free = [];
-      this.sweep(sorted.keys, sorted.prefixes, (key, prefix, inside) => {
-        (inside ? this.allocated : this.pending).set(key, prefix);
-      });
+      this.sweep(sorted.keys, sorted.prefixes);
       return rejected;
     }
     // Overlaps (a corrupted store): first come, first served, in the given order.
@@ -681,12 +724,13 @@ function sortEntries(entries: [Key, number][]): { keys: Key[]; prefixes: number[
     }
     return { keys, prefixes };
   }
-  const order = entries.map((entry) => `${entry[0] as string}${entry[1].toString(16).padStart(2, "0")}`);
+  // IPv6: the key's code units followed by one code unit for the prefix sort as (key, prefix).
+  const order = entries.map((entry) => (entry[0] as string) + String.fromCharCode(entry[1]));
   order.sort();
   for (let i = 0; i < count; i++) {
     const text = order[i] as string;
-    keys[i] = text.slice(0, 32);
-    prefixes[i] = Number.parseInt(text.slice(32), 16);
+    keys[i] = text.slice(0, 8);
+    prefixes[i] = text.charCodeAt(8);
   }
   return { keys, prefixes };
 }

@@ -19,7 +19,7 @@ const PREFIX_DIGITS = /^(?:0|[1-9][0-9]{0,2})$/;
 export class Cidr {
   readonly family: Family;
   readonly prefix: number;
-  /** Start address: unsigned number for IPv4, 32 lower-case hex digits for IPv6. */
+  /** Start address: unsigned number for IPv4, 8 UTF-16 code units (16-bit groups) for IPv6. */
   readonly startKey: AddressKey;
 
   private constructor(family: Family, startKey: AddressKey, prefix: number) {

@@ -3,10 +3,12 @@
  *
  * IPv4 keys are the address with its top bit flipped, as a signed 32-bit integer: the order is the
  * address order, every key is a small integer (no heap number per Map entry) and all buddy
- * arithmetic is plain 32-bit XOR/AND. IPv6 keys are 32 lower-case hex digits: fixed width, so string
- * order is address order, and strings hash well in V8 (BigInt keys hash by their low bits only).
+ * arithmetic is plain 32-bit XOR/AND. IPv6 keys are strings of 8 UTF-16 code units, one per 16-bit
+ * group: fixed width, so string order is address order; a bit flip rebuilds one short flat string;
+ * and they hash well (BigInt keys would hash by their low bits only).
  */
-import type { AddressKey, Family } from "./address.ts";
+import { type AddressKey, bigIntToKey, type Family, keyToBigInt } from "./address.ts";
+import { type BlockTable, Int32BlockTable, StringBlockTable } from "./block-table.ts";
 
 export type Key = number | string;
 
@@ -33,6 +35,7 @@ export interface KeySpace {
    * `to` undefined means the top of the address space.
    */
   coverGap(from: Key, to: Key | undefined, visit: (key: Key, prefix: number) => void): void;
+  newTable(): BlockTable<Key>;
 }
 
 const SIGN = 0x80000000;
@@ -69,82 +72,88 @@ export const ipv4Keys: KeySpace = {
       start += 2 ** hostBits;
     }
   },
+  newTable: () => new Int32BlockTable() as BlockTable<Key>,
 };
 
-const HEX_DIGITS = "0123456789abcdef";
-const ZEROS = "0".repeat(32);
-const F_DIGITS = "f".repeat(32);
+const ZERO_UNITS = "\0".repeat(8);
 
-function hexValue(code: number): number {
-  return code <= 57 ? code - 48 : code - 87;
+/** Flips bit `bit` (0 = least significant) of an IPv6 key. */
+function flipBit(key: string, bit: number): string {
+  const unit = 7 - (bit >>> 4);
+  return (
+    key.slice(0, unit) + String.fromCharCode(key.charCodeAt(unit) ^ (1 << (bit & 15))) + key.slice(unit + 1)
+  );
 }
 
-/** Flips bit `bit` (0 = least significant) of a 32-digit hex key. */
-function flipHexBit(key: string, bit: number): string {
-  const index = 31 - (bit >>> 2);
-  const digit = hexValue(key.charCodeAt(index)) ^ (1 << (bit & 3));
-  return key.slice(0, index) + (HEX_DIGITS[digit] as string) + key.slice(index + 1);
+function trailingZeroBits(key: string): number {
+  for (let unit = 7; unit >= 0; unit--) {
+    const value = key.charCodeAt(unit);
+    if (value !== 0) return (7 - unit) * 16 + 31 - Math.clz32(value & -value);
+  }
+  return 128;
 }
 
-function bigIntBitLength(value: bigint): number {
-  return value === 0n ? 0 : value.toString(2).length;
+/** floor(log2(to − from)) for from < to; `to` undefined is 2^128. */
+function floorLog2Difference(from: string, to: string | undefined): number {
+  let borrow = 0;
+  let highest = -1;
+  for (let unit = 7; unit >= 0; unit--) {
+    let difference = (to === undefined ? 0 : to.charCodeAt(unit)) - from.charCodeAt(unit) - borrow;
+    borrow = difference < 0 ? 1 : 0;
+    difference &= 0xffff;
+    if (difference !== 0) highest = (7 - unit) * 16 + 31 - Math.clz32(difference);
+  }
+  // 2^128 − from has bit 128 set only when from is 0.
+  return to === undefined && highest < 0 ? 128 : highest;
 }
-
-const TWO_128 = 1n << 128n;
 
 export const ipv6Keys: KeySpace = {
   family: 6,
   width: 128,
-  zero: ZEROS,
+  zero: ZERO_UNITS,
   fromAddress: (address) => address as string,
   toAddress: (key) => key as string,
-  buddy: (key, prefix) => flipHexBit(key as string, 128 - prefix),
-  upperHalf: (key, prefix) => flipHexBit(key as string, 127 - prefix),
+  buddy: (key, prefix) => flipBit(key as string, 128 - prefix),
+  upperHalf: (key, prefix) => flipBit(key as string, 127 - prefix),
   mask: (key, prefix) => {
     const text = key as string;
-    const whole = prefix >>> 2;
-    const partialBits = prefix & 3;
-    if (partialBits === 0) return text.slice(0, whole) + ZEROS.slice(whole);
-    const digit = hexValue(text.charCodeAt(whole)) & (0xf0 >>> partialBits) & 0xf;
-    return text.slice(0, whole) + (HEX_DIGITS[digit] as string) + ZEROS.slice(whole + 1);
+    const whole = prefix >>> 4;
+    const partialBits = prefix & 15;
+    if (partialBits === 0) return text.slice(0, whole) + ZERO_UNITS.slice(whole);
+    const kept = text.charCodeAt(whole) & (0xffff << (16 - partialBits)) & 0xffff;
+    return text.slice(0, whole) + String.fromCharCode(kept) + ZERO_UNITS.slice(whole + 1);
   },
   next: (key, prefix) => {
-    // Add 2^(128 − prefix): add 1 << (bit % 4) at the digit holding that bit, then carry left.
+    // Add 2^(128 − prefix) at the code unit holding that bit, then carry toward the front.
+    if (prefix === 0) return undefined;
     const text = key as string;
     const bit = 128 - prefix;
-    if (bit === 128) return undefined;
-    let index = 31 - (bit >>> 2);
-    let carry = 1 << (bit & 3);
-    let tail = text.slice(index + 1);
-    while (index >= 0) {
-      const sum = hexValue(text.charCodeAt(index)) + carry;
-      tail = (HEX_DIGITS[sum & 15] as string) + tail;
-      if (sum < 16) return text.slice(0, index) + tail;
+    let unit = 7 - (bit >>> 4);
+    let carry = 1 << (bit & 15);
+    let tail = text.slice(unit + 1);
+    while (unit >= 0) {
+      const sum = text.charCodeAt(unit) + carry;
+      tail = String.fromCharCode(sum & 0xffff) + tail;
+      if (sum <= 0xffff) return text.slice(0, unit) + tail;
       carry = 1;
-      index--;
+      unit--;
     }
     return undefined;
   },
-  toBigInt: (key) => BigInt(`0x${key as string}`),
-  fromBigInt: (value) => value.toString(16).padStart(32, "0"),
+  toBigInt: (key) => keyToBigInt(6, key as string),
+  fromBigInt: (value) => bigIntToKey(6, value) as string,
   coverGap: (from, to, visit) => {
-    let start = BigInt(`0x${from as string}`);
-    const end = to === undefined ? TWO_128 : BigInt(`0x${to as string}`);
-    while (start < end) {
-      let alignment = 0;
-      if (start === 0n) alignment = 128;
-      else while (((start >> BigInt(alignment)) & 1n) === 0n) alignment++;
-      const room = bigIntBitLength(end - start) - 1;
-      const hostBits = Math.min(alignment, room);
-      visit(start.toString(16).padStart(32, "0"), 128 - hostBits);
-      start += 1n << BigInt(hostBits);
+    let start: string | undefined = from as string;
+    const end = to as string | undefined;
+    while (start !== undefined && (end === undefined || start < end)) {
+      const hostBits = Math.min(trailingZeroBits(start), floorLog2Difference(start, end));
+      visit(start, 128 - hostBits);
+      start = ipv6Keys.next(start, 128 - hostBits) as string | undefined;
     }
   },
+  newTable: () => new StringBlockTable() as BlockTable<Key>,
 };
 
 export function keySpaceOf(family: Family): KeySpace {
   return family === 4 ? ipv4Keys : ipv6Keys;
 }
-
-/** Largest possible key, handy as an "after everything" bound. */
-export const IPV6_TOP_KEY = F_DIGITS;

@@ -266,6 +266,7 @@ function codeOf(action: () => unknown): IpamError["code"] | undefined {
 }
 
 function checkState(allocator: Allocator, model: Model): void {
+  allocator.checkConsistency();
   const text = (blocks: Block[]): string[] =>
     blocks
       .map((block) => model.cidr(block))

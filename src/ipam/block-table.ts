@@ -1,0 +1,215 @@
+/**
+ * Open-addressing hash tables from a block's start key to a small value (the buddy tree's leaves:
+ * free and allocated blocks, whose starts are unique because the blocks are disjoint).
+ *
+ * Why not `Map`: a Map that sees delete+set churn accumulates deleted entries and rehashes all of
+ * itself every (capacity − size) operations; measured here at 350 ns per operation with 10 k keys
+ * and 2.8 µs with 4 M keys, against 7–100 ns for linear probing on typed arrays. Deletion uses
+ * backward shifting, so there are no tombstones and probe sequences stay short at load ≤ 1/2.
+ */
+
+/** Value 0 means "absent". */
+export interface BlockTable<K> {
+  readonly size: number;
+  get(key: K): number;
+  set(key: K, value: number): void;
+  delete(key: K): boolean;
+  forEach(visit: (key: K, value: number) => void): void;
+}
+
+const INITIAL_CAPACITY = 16;
+const GOLDEN = 0x9e3779b1;
+
+/** Keys are signed 32-bit integers (IPv4 keys). */
+export class Int32BlockTable implements BlockTable<number> {
+  private keys = new Int32Array(INITIAL_CAPACITY);
+  private values = new Uint16Array(INITIAL_CAPACITY);
+  private shift = 32 - Math.log2(INITIAL_CAPACITY);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  private home(key: number): number {
+    return Math.imul(key, GOLDEN) >>> this.shift;
+  }
+
+  get(key: number): number {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
+      const value = values[slot] as number;
+      if (value === 0) return 0;
+      if (keys[slot] === key) return value;
+    }
+  }
+
+  set(key: number, value: number): void {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
+      if (values[slot] === 0) {
+        keys[slot] = key;
+        values[slot] = value;
+        if (++this.count * 2 > keys.length) this.resize(keys.length * 2);
+        return;
+      }
+      if (keys[slot] === key) {
+        values[slot] = value;
+        return;
+      }
+    }
+  }
+
+  delete(key: number): boolean {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    let slot = this.home(key);
+    for (; ; slot = (slot + 1) & mask) {
+      if (values[slot] === 0) return false;
+      if (keys[slot] === key) break;
+    }
+    // Backward shift: move later entries of the cluster into the hole when their home allows it.
+    let hole = slot;
+    for (let next = (hole + 1) & mask; values[next] !== 0; next = (next + 1) & mask) {
+      const home = this.home(keys[next] as number);
+      const reachable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
+      if (reachable) {
+        keys[hole] = keys[next] as number;
+        values[hole] = values[next] as number;
+        hole = next;
+      }
+    }
+    values[hole] = 0;
+    this.count--;
+    return true;
+  }
+
+  forEach(visit: (key: number, value: number) => void): void {
+    const values = this.values;
+    for (let slot = 0; slot < values.length; slot++) {
+      const value = values[slot] as number;
+      if (value !== 0) visit(this.keys[slot] as number, value);
+    }
+  }
+
+  private resize(capacity: number): void {
+    const oldKeys = this.keys;
+    const oldValues = this.values;
+    this.keys = new Int32Array(capacity);
+    this.values = new Uint16Array(capacity);
+    this.shift = 32 - Math.log2(capacity);
+    const mask = capacity - 1;
+    for (let old = 0; old < oldValues.length; old++) {
+      const value = oldValues[old] as number;
+      if (value === 0) continue;
+      const key = oldKeys[old] as number;
+      let slot = this.home(key);
+      while (this.values[slot] !== 0) slot = (slot + 1) & mask;
+      this.keys[slot] = key;
+      this.values[slot] = value;
+    }
+  }
+}
+
+/** Keys are short strings (IPv6 keys: 8 UTF-16 code units). */
+export class StringBlockTable implements BlockTable<string> {
+  private keys: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);
+  private values = new Uint16Array(INITIAL_CAPACITY);
+  private shift = 32 - Math.log2(INITIAL_CAPACITY);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  private home(key: string): number {
+    let hash = 0;
+    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), GOLDEN);
+    return Math.imul(hash ^ (hash >>> 15), GOLDEN) >>> this.shift;
+  }
+
+  get(key: string): number {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
+      const value = values[slot] as number;
+      if (value === 0) return 0;
+      if (keys[slot] === key) return value;
+    }
+  }
+
+  set(key: string, value: number): void {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
+      if (values[slot] === 0) {
+        keys[slot] = key;
+        values[slot] = value;
+        if (++this.count * 2 > keys.length) this.resize(keys.length * 2);
+        return;
+      }
+      if (keys[slot] === key) {
+        values[slot] = value;
+        return;
+      }
+    }
+  }
+
+  delete(key: string): boolean {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    let slot = this.home(key);
+    for (; ; slot = (slot + 1) & mask) {
+      if (values[slot] === 0) return false;
+      if (keys[slot] === key) break;
+    }
+    let hole = slot;
+    for (let next = (hole + 1) & mask; values[next] !== 0; next = (next + 1) & mask) {
+      const home = this.home(keys[next] as string);
+      const reachable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
+      if (reachable) {
+        keys[hole] = keys[next];
+        values[hole] = values[next] as number;
+        hole = next;
+      }
+    }
+    keys[hole] = undefined;
+    values[hole] = 0;
+    this.count--;
+    return true;
+  }
+
+  forEach(visit: (key: string, value: number) => void): void {
+    const values = this.values;
+    for (let slot = 0; slot < values.length; slot++) {
+      const value = values[slot] as number;
+      if (value !== 0) visit(this.keys[slot] as string, value);
+    }
+  }
+
+  private resize(capacity: number): void {
+    const oldKeys = this.keys;
+    const oldValues = this.values;
+    this.keys = new Array<string | undefined>(capacity).fill(undefined);
+    this.values = new Uint16Array(capacity);
+    this.shift = 32 - Math.log2(capacity);
+    const mask = capacity - 1;
+    for (let old = 0; old < oldValues.length; old++) {
+      const value = oldValues[old] as number;
+      if (value === 0) continue;
+      const key = oldKeys[old] as string;
+      let slot = this.home(key);
+      while (this.values[slot] !== 0) slot = (slot + 1) & mask;
+      this.keys[slot] = key;
+      this.values[slot] = value;
+    }
+  }
+}
