@@ -158,10 +158,11 @@ export class IpamController {
       requestKey: `${request.namespace}/${request.name}`,
       objectName: allocation.metadata.name ?? "",
       phase: "held",
+      objectUid: allocation.metadata.uid,
     };
     const known = state.held(cidr);
-    if (known && known.requestUid !== request.uid) this.unindex(known);
-    if (!state.recordHeld(block)) {
+    const entry = state.recordHeld(block);
+    if (!entry) {
       this.d.log.error("IPAMAllocation overlaps another allocation", {
         allocation: keyOf(allocation),
         cidr: `${cidr}`,
@@ -169,7 +170,8 @@ export class IpamController {
       this.d.metrics.failed(state.key, "conflict");
       return;
     }
-    this.index(state.held(cidr) ?? block);
+    if (known && known !== entry) this.unindex(known);
+    this.index(entry);
     // An allocation whose request this process has not seen may be garbage (checked live there).
     if (!this.d.requests.get(block.requestKey)) this.d.allocationQueue.add(keyOf(allocation));
     this.touchRangeStatus(state);
@@ -184,6 +186,7 @@ export class IpamController {
     // A claim in flight is this process's own, not yet visible object: leave it alone.
     if (!state || !block || block.phase === "claiming") return;
     if (block.requestUid !== allocation.spec.request.uid) return;
+    if (block.objectUid && block.objectUid !== allocation.metadata.uid) return;
     this.release(state, block);
   }
 
@@ -407,19 +410,16 @@ export class IpamController {
       };
       state.recordClaim(block);
       this.index(block);
-      const outcome = await this.createAllocationObject(range, state, block);
-      if (outcome === "ours") {
+      const object = await this.createAllocationObject(range, state, block);
+      if (object.spec.request.uid === block.requestUid) {
         block.phase = "held";
+        block.objectUid = object.metadata.uid;
         this.touchRangeStatus(state);
         return block;
       }
       // Someone else holds it (another process, or a block this cache has not seen yet): keep it
       // marked, attributed to its holder, and try the next one. A dedicated block cannot move on.
-      this.unindex(block);
-      block.phase = "held";
-      block.requestUid = outcome.spec.request.uid;
-      block.requestKey = `${outcome.spec.request.namespace}/${outcome.spec.request.name}`;
-      this.index(block);
+      this.recordForeign(state, block, object);
       if (plan.kind !== "size") {
         state.busy.add(keyOf(request));
         await this.setRequestStatus(request, "Busy", `${cidr} already busy`);
@@ -429,12 +429,12 @@ export class IpamController {
     throw new Error(`range ${state.key}: ${MAX_COLLISIONS} blocks in a row were taken by other writers`);
   }
 
-  /** Creates the block's allocation object; "ours" or the object some other holder has. */
+  /** Creates the block's allocation object; returns it, or the object another holder already has. */
   private async createAllocationObject(
     range: IPAMRange,
     state: RangeState,
     block: HeldBlock,
-  ): Promise<"ours" | IPAMAllocation> {
+  ): Promise<IPAMAllocation> {
     const [requestNamespace, requestName] = splitKey(block.requestKey);
     const object: IPAMAllocation = {
       apiVersion: API_VERSION,
@@ -452,8 +452,7 @@ export class IpamController {
     };
     let failure: unknown;
     try {
-      await this.d.writer.createAllocation(object);
-      return "ours";
+      return await this.d.writer.createAllocation(object);
     } catch (err) {
       failure = err;
     }
@@ -470,13 +469,26 @@ export class IpamController {
       this.undoClaim(state, block);
       throw failure;
     }
-    if (existing.spec.request.uid === block.requestUid) return "ours";
     return existing;
+  }
+
+  /** Replaces this process's claim by the entry of the holder the API server knows. */
+  private recordForeign(state: RangeState, claim: HeldBlock, object: IPAMAllocation): void {
+    this.unindex(claim);
+    const foreign = state.recordHeld({
+      cidr: claim.cidr,
+      requestUid: object.spec.request.uid,
+      requestKey: `${object.spec.request.namespace}/${object.spec.request.name}`,
+      objectName: claim.objectName,
+      phase: "held",
+      objectUid: object.metadata.uid,
+    });
+    if (foreign) this.index(foreign);
   }
 
   private undoClaim(state: RangeState, block: HeldBlock): void {
     this.unindex(block);
-    state.drop(block.cidr);
+    state.drop(block);
   }
 
   /** Writes status.cidr. The CEL rule on status makes the first writer win; a loser gives its block back. */
@@ -485,11 +497,13 @@ export class IpamController {
       // Left over from an attempt with an unknown outcome: confirm the object exists.
       const existing = await this.d.writer.getAllocation(state.namespace, block.objectName);
       if (!existing || existing.spec.request.uid !== block.requestUid) {
-        this.undoClaim(state, block);
+        if (existing) this.recordForeign(state, block, existing);
+        else this.undoClaim(state, block);
         this.d.requestQueue.add(keyOf(request));
         return;
       }
       block.phase = "held";
+      block.objectUid = existing.metadata.uid;
     }
     const cidr = block.cidr.toString();
     try {
@@ -529,52 +543,61 @@ export class IpamController {
     }
     const state = this.state(ref.namespace, ref.name);
     state.busy.delete(keyOf(request));
-    let block = state.held(cidr);
+    const block = state.held(cidr);
     if (!block || block.requestUid !== request.metadata.uid) {
-      // Published but not guarded by an object (e.g. written by the original kubipam): adopt it.
-      if (block && block.requestUid !== request.metadata.uid) {
-        this.d.metrics.failed(state.key, "conflict");
-        return this.setRequestStatus(
-          request,
-          "Ready",
-          `conflict: ${cidrText} is also held by request ${block.requestKey}`,
-          cidrText,
-        );
-      }
       const range = this.d.ranges.get(state.key);
       if (!range) {
         return this.setRequestStatus(request, "Ready", `IPAMRange ${state.key} not found`, cidrText);
       }
-      if (!hasFinalizer(request)) await this.d.writer.setRequestFinalizer(request, true);
-      block = {
-        cidr,
-        requestUid: request.metadata.uid ?? "",
-        requestKey: keyOf(request),
-        objectName: allocationName(state.name, cidr.toString()),
-        phase: "claiming",
-      };
-      const allocator = state.currentAllocator();
-      if (allocator && !allocator.isAllocated(cidr)) {
-        try {
-          if (allocator.contains(cidr)) allocator.reserve(cidr);
-          else allocator.adopt(cidr);
-        } catch (err) {
-          return this.setRequestStatus(request, "Ready", `conflict: ${errorMessage(err)}`, cidrText);
+      // The cache may lag behind other writers: the object on the server decides.
+      const name = allocationName(state.name, cidr.toString());
+      let object = await this.d.writer.getAllocation(state.namespace, name);
+      if (!object) {
+        // Published but not guarded by an object (e.g. written by the original kubipam): adopt it.
+        if (!hasFinalizer(request)) await this.d.writer.setRequestFinalizer(request, true);
+        const allocator = state.currentAllocator();
+        if (allocator && !allocator.isAllocated(cidr)) {
+          try {
+            if (allocator.contains(cidr)) allocator.reserve(cidr);
+            else allocator.adopt(cidr);
+          } catch (err) {
+            return this.setRequestStatus(request, "Ready", `conflict: ${errorMessage(err)}`, cidrText);
+          }
         }
+        const claim: HeldBlock = {
+          cidr,
+          requestUid: request.metadata.uid ?? "",
+          requestKey: keyOf(request),
+          objectName: name,
+          phase: "claiming",
+        };
+        if (block) this.unindex(block);
+        state.recordClaim(claim);
+        this.index(claim);
+        object = await this.createAllocationObject(range, state, claim);
+        if (object.spec.request.uid !== claim.requestUid) this.recordForeign(state, claim, object);
       }
-      state.recordClaim(block);
-      this.index(block);
-      const outcome = await this.createAllocationObject(range, state, block);
-      if (outcome !== "ours") {
-        this.unindex(block);
+      const holder = object.spec.request;
+      if (holder.uid !== request.metadata.uid) {
+        this.d.metrics.failed(state.key, "conflict");
         return this.setRequestStatus(
           request,
           "Ready",
-          `conflict: ${cidrText} is also held by request ${outcome.spec.request.namespace}/${outcome.spec.request.name}`,
+          `conflict: ${cidrText} is also held by request ${holder.namespace}/${holder.name}`,
           cidrText,
         );
       }
-      block.phase = "held";
+      const known = state.held(cidr);
+      const entry = state.recordHeld({
+        cidr,
+        requestUid: holder.uid,
+        requestKey: keyOf(request),
+        objectName: name,
+        phase: "held",
+        objectUid: object.metadata.uid,
+      });
+      if (known && known !== entry) this.unindex(known);
+      if (entry) this.index(entry);
       this.touchRangeStatus(state);
     } else if (!hasFinalizer(request)) {
       await this.d.writer.setRequestFinalizer(request, true);
@@ -598,7 +621,7 @@ export class IpamController {
     for (const block of this.blocksOf(uid)) {
       const state = this.stateForBlock(block);
       if (state && !names.has(`${state.namespace}/${block.objectName}`)) {
-        names.set(`${state.namespace}/${block.objectName}`, "");
+        names.set(`${state.namespace}/${block.objectName}`, block.objectUid ?? "");
       }
     }
     for (const [key, objectUid] of names) {
@@ -645,7 +668,13 @@ export class IpamController {
     );
     if (state && block) {
       const held = state.held(block);
-      if (held && held.requestUid === request.uid) this.release(state, held);
+      if (
+        held &&
+        held.requestUid === request.uid &&
+        (held.objectUid ?? allocation.metadata.uid) === allocation.metadata.uid
+      ) {
+        this.release(state, held);
+      }
     }
   }
 
@@ -653,7 +682,7 @@ export class IpamController {
 
   private release(state: RangeState, block: HeldBlock): void {
     this.unindex(block);
-    if (!state.drop(block.cidr)) return;
+    if (!state.drop(block)) return;
     this.d.metrics.released(state.key);
     this.wakeWaiting(state, false);
     this.touchRangeStatus(state);
@@ -683,10 +712,17 @@ export class IpamController {
     }
   }
 
-  private giveBack(state: RangeState, block: HeldBlock): Promise<void> {
-    return this.d.writer
-      .deleteAllocation(state.namespace, block.objectName)
-      .then(() => this.release(state, block));
+  /** Deletes this process's losing claim, only if the object is still the one it created. */
+  private async giveBack(state: RangeState, block: HeldBlock): Promise<void> {
+    try {
+      await this.d.writer.deleteAllocation(state.namespace, block.objectName, block.objectUid);
+    } catch (err) {
+      // 409: the name now holds another allocation (ours was already collected); leave it be.
+      if (statusOf(err) !== 409) throw err;
+      this.unindex(block);
+      return;
+    }
+    this.release(state, block);
   }
 
   private async setRequestStatus(

@@ -14,6 +14,8 @@ export interface HeldBlock {
   objectName: string;
   /** `claiming`: this process is creating the object; `held`: the object exists. */
   phase: "claiming" | "held";
+  /** uid of the IPAMAllocation object once known: deletes are conditional on it. */
+  objectUid?: string;
 }
 
 export class RangeState {
@@ -113,37 +115,36 @@ export class RangeState {
   }
 
   /**
-   * Records a block seen in an IPAMAllocation object. Returns false if it collides with a different
-   * holder in the allocator (a conflict the caller reports).
+   * Records a block seen in an IPAMAllocation object and returns the entry now in the ledger. An
+   * entry of another holder is replaced, never mutated, so a stale reference to it cannot release the
+   * new holder's block. Returns undefined if the block collides in the allocator (a conflict).
    */
-  recordHeld(block: HeldBlock): boolean {
+  recordHeld(block: HeldBlock): HeldBlock | undefined {
     const key = block.cidr.toString();
     const existing = this.blocks.get(key);
-    if (existing) {
+    if (existing && existing.requestUid === block.requestUid) {
       existing.phase = "held";
-      existing.requestUid = block.requestUid;
-      existing.requestKey = block.requestKey;
-      return true;
+      if (block.objectUid) existing.objectUid = block.objectUid;
+      return existing;
     }
-    if (this.allocator) {
-      if (!this.allocator.isAllocated(block.cidr)) {
-        try {
-          if (this.allocator.contains(block.cidr)) this.allocator.reserve(block.cidr);
-          else this.allocator.adopt(block.cidr);
-        } catch {
-          return false;
-        }
+    if (!existing && this.allocator && !this.allocator.isAllocated(block.cidr)) {
+      try {
+        if (this.allocator.contains(block.cidr)) this.allocator.reserve(block.cidr);
+        else this.allocator.adopt(block.cidr);
+      } catch {
+        return undefined;
       }
     }
     this.blocks.set(key, block);
-    return true;
+    return block;
   }
 
-  /** Forgets a block and frees it in the allocator. Returns whether it was known. */
-  drop(cidr: Cidr): boolean {
-    const key = cidr.toString();
-    if (!this.blocks.delete(key)) return false;
-    if (this.allocator?.isAllocated(cidr)) this.allocator.release(cidr);
+  /** Forgets exactly this entry and frees its block. Returns false if the ledger holds another. */
+  drop(block: HeldBlock): boolean {
+    const key = block.cidr.toString();
+    if (this.blocks.get(key) !== block) return false;
+    this.blocks.delete(key);
+    if (this.allocator?.isAllocated(block.cidr)) this.allocator.release(block.cidr);
     return true;
   }
 

@@ -54,8 +54,15 @@ async function countReady(client: KubeClient, namespace: string): Promise<number
   return list.items.filter((r) => r.status?.state === "Ready").length;
 }
 
+async function assertAllReady(client: KubeClient, namespace: string, expected: number): Promise<void> {
+  const list = await client.listAll<IPAMRequest>(ipamRequestResource, { namespace });
+  const waiting = list.items.filter((r) => r.status?.state !== "Ready");
+  const sample = waiting.slice(0, 5).map((r) => `${r.metadata.name}: ${JSON.stringify(r.status ?? {})}`);
+  assert.equal(list.items.length - waiting.length, expected, `not Ready yet: ${sample.join("; ")}`);
+}
+
 async function settledWithoutProblems(f: IpamFixture, namespace: string, expected: number): Promise<void> {
-  await eventually(async () => assert.equal(await countReady(f.client, namespace), expected), {
+  await eventually(() => assertAllReady(f.client, namespace, expected), {
     timeoutMs: 120_000,
     intervalMs: 250,
   });
@@ -135,7 +142,9 @@ describe("controller processes", () => {
     const served = await f.settled("after", (r) => r.status?.state === "Ready");
     assert.equal(served.status?.cidr, "10.62.0.1/32");
     assert.ok(leaderLog(standby), "the standby took over");
-    assert.deepEqual(await checkInvariants(f.client, { namespaces: [ns], allReady: true }), []);
+    await eventually(async () =>
+      assert.deepEqual(await checkInvariants(f.client, { namespaces: [ns], allReady: true }), []),
+    );
     await standby.kill("SIGTERM");
     f.client.close();
   });
