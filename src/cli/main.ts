@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { crdYaml } from "../api/crds.ts";
 import { controllerCommand } from "./controller.ts";
+import { runLocalController } from "./local-controller.ts";
 import { startCommand } from "./start.ts";
 
 const program = new Command("kubipam")
@@ -11,8 +12,7 @@ const program = new Command("kubipam")
   .showHelpAfterError();
 
 program.addCommand(controllerCommand());
-// Local control plane only; pass { runController } to run the controller against it as well.
-program.addCommand(startCommand());
+program.addCommand(startCommand({ runController: runLocalController }));
 program
   .command("crds")
   .description("Print the CustomResourceDefinitions as YAML (kubipam crds | kubectl apply -f -).")
