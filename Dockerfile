@@ -24,12 +24,14 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 # ---- runtime
 FROM ${NODE_IMAGE}
+LABEL org.opencontainers.image.title="kubipam" \
+      org.opencontainers.image.description="IP address management for Kubernetes" \
+      org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json LICENSE ./
-COPY deploy/crds.yaml ./deploy/crds.yaml
 # The numeric id matches the Deployment's runAsUser (runAsNonRoot needs a numeric USER).
 USER 65532:65532
 EXPOSE 8080 8081

@@ -194,6 +194,45 @@ describe("deploy: manifests accepted by the API server", { concurrency: false },
     assertHardenedController(deploymentOf(objects));
   });
 
+  it("the Helm chart with the switches off and scheduling values set is still accepted", async () => {
+    const namespace = await cluster.createNamespace("deploy-chart-values");
+    const objects = parseManifests(
+      renderChart({
+        namespace,
+        releaseName: "ipam",
+        includeCrds: false,
+        set: [
+          "metrics.enabled=false",
+          "leaderElection.enabled=false",
+          "replicas=1",
+          "logLevel=debug",
+          "nodeSelector.kubernetes\\.io/os=linux",
+          "tolerations[0].key=dedicated,tolerations[0].operator=Exists,tolerations[0].effect=NoSchedule",
+          "image.repository=registry.example/kubipam,image.tag=1.2.3",
+        ],
+      }),
+    );
+    assert.deepEqual(kindsOf(objects).sort(), [
+      "ClusterRole/ipam-kubipam-controller",
+      "ClusterRoleBinding/ipam-kubipam-controller",
+      "Deployment/ipam-kubipam-controller",
+      "ServiceAccount/kubipam-controller",
+    ]);
+    for (const object of objects) await dryRunApply(cluster, object, namespace);
+    const pod = deploymentOf(objects).template.spec as PodTemplate["spec"] & {
+      nodeSelector?: Record<string, string>;
+      tolerations?: unknown[];
+      containers: { image?: string }[];
+    };
+    const args = pod.containers[0]?.args ?? [];
+    assert.ok(args.includes("--metrics-bind-address=0"));
+    assert.ok(args.includes("--log-level=debug"));
+    assert.ok(!args.includes("--leader-elect"));
+    assert.deepEqual(pod.nodeSelector, { "kubernetes.io/os": "linux" });
+    assert.deepEqual(pod.tolerations, [{ key: "dedicated", operator: "Exists", effect: "NoSchedule" }]);
+    assert.equal(pod.containers[0]?.image, "registry.example/kubipam:1.2.3");
+  });
+
   it("the chart grants exactly what the plain RBAC grants", async () => {
     const plain = plainManifests();
     const chart = parseManifests(renderChart());
