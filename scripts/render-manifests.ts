@@ -87,7 +87,9 @@ export function helmBinary(log: (message: string) => void = (m) => process.stder
   );
   if (build.error || build.status !== 0 || !existsSync(join(work, "helm"))) {
     rmSync(work, { recursive: true, force: true });
-    const why = build.error ? build.error.message : `${build.stderr}`.trim().split("\n").slice(-20).join("\n");
+    const why = build.error
+      ? build.error.message
+      : `${build.stderr}`.trim().split("\n").slice(-20).join("\n");
     throw new Error(
       `could not build helm ${HELM_VERSION} (needs Go 1.24+ and the Go module proxy; or set KUBIPAM_HELM):\n${why}`,
     );
