@@ -9,7 +9,6 @@
 
 import {
   API_VERSION,
-  type Condition,
   FINALIZER,
   type IPAMAllocation,
   type IPAMRange,
@@ -29,6 +28,7 @@ import {
   validateRangeSpec,
 } from "../api/validation.ts";
 import { type Cidr, IpamError, parseRequest } from "../ipam/index.ts";
+import { conditionsEqual, setCondition } from "../runtime/conditions.ts";
 import type { Cache, EventSink, IpamMetrics, IpamWriter, Log, Queue } from "./ports.ts";
 import { statusOf } from "./ports.ts";
 import { type HeldBlock, parseHeldCidr, RangeState } from "./range-state.ts";
@@ -278,15 +278,17 @@ export class IpamController {
       state: phase,
       message,
       observedGeneration: generation,
-      conditions: [
-        this.condition(range.status?.conditions, {
+      conditions: setCondition(
+        range.status?.conditions,
+        {
           type: "Ready",
           status: phase === "Ready" ? "True" : "False",
           reason: phase === "Ready" ? "Valid" : phase === "Invalid" ? "InvalidSpec" : "Deleting",
           message,
           observedGeneration: generation,
-        }),
-      ],
+        },
+        this.now(),
+      ),
       size: (usage?.total ?? 0n).toString(),
       allocated: (usage?.allocated ?? 0n).toString(),
       free: (usage?.free ?? 0n).toString(),
@@ -748,24 +750,29 @@ export class IpamController {
     outside = false,
   ): IPAMRequestStatus {
     const generation = request.metadata.generation;
-    const conditions: Condition[] = [
-      this.condition(request.status?.conditions, {
+    const now = this.now();
+    let conditions = setCondition(
+      request.status?.conditions,
+      {
         type: "Ready",
         status: state === "Ready" ? "True" : "False",
         reason: state === "Ready" ? "Allocated" : state === "Busy" ? "NoSpace" : "Invalid",
         message,
         observedGeneration: generation,
-      }),
-    ];
+      },
+      now,
+    );
     if (cidr) {
-      conditions.push(
-        this.condition(request.status?.conditions, {
+      conditions = setCondition(
+        conditions,
+        {
           type: "InRange",
           status: outside ? "False" : "True",
           reason: outside ? "RangeShrunk" : "InsideRange",
           message: outside ? message : "",
           observedGeneration: generation,
-        }),
+        },
+        now,
       );
     }
     return {
@@ -775,16 +782,6 @@ export class IpamController {
       observedGeneration: generation,
       conditions,
     };
-  }
-
-  private condition(
-    existing: Condition[] | undefined,
-    next: Omit<Condition, "lastTransitionTime">,
-  ): Condition {
-    const previous = existing?.find((c) => c.type === next.type);
-    const lastTransitionTime =
-      previous && previous.status === next.status ? previous.lastTransitionTime : rfc3339(this.now());
-    return { ...next, lastTransitionTime };
   }
 
   private state(namespace: string, name: string): RangeState {
@@ -861,29 +858,6 @@ function latencySince(created: string | undefined, now: Date): number | undefine
   return Number.isNaN(t) ? undefined : Math.max(0, (now.getTime() - t) / 1000);
 }
 
-function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-function sameConditions(a: Condition[] | undefined, b: Condition[] | undefined): boolean {
-  const x = a ?? [];
-  const y = b ?? [];
-  return (
-    x.length === y.length &&
-    x.every((c, i) => {
-      const d = y[i];
-      return (
-        d !== undefined &&
-        c.type === d.type &&
-        c.status === d.status &&
-        c.reason === d.reason &&
-        (c.message ?? "") === (d.message ?? "") &&
-        c.observedGeneration === d.observedGeneration
-      );
-    })
-  );
-}
-
 function sameRequestStatus(a: IPAMRequestStatus | undefined, b: IPAMRequestStatus): boolean {
   return (
     a !== undefined &&
@@ -891,7 +865,7 @@ function sameRequestStatus(a: IPAMRequestStatus | undefined, b: IPAMRequestStatu
     (a.message ?? "") === (b.message ?? "") &&
     (a.cidr ?? "") === (b.cidr ?? "") &&
     a.observedGeneration === b.observedGeneration &&
-    sameConditions(a.conditions, b.conditions)
+    conditionsEqual(a.conditions, b.conditions)
   );
 }
 
@@ -906,6 +880,6 @@ function sameRangeStatus(a: IPAMRangeStatus | undefined, b: IPAMRangeStatus): bo
     a.free === b.free &&
     sameStrings(a.roundRobin, b.roundRobin) &&
     sameStrings(a.pendingRemovals, b.pendingRemovals) &&
-    sameConditions(a.conditions, b.conditions)
+    conditionsEqual(a.conditions, b.conditions)
   );
 }
