@@ -1,8 +1,8 @@
-import { type Family, familyName, formatAddress, parseAddress, widthOf } from "./address.ts";
+import { type AddressKey, type Family, familyName, formatAddress, parseAddress, widthOf } from "./address.ts";
 import type { BlockTable } from "./block-table.ts";
 import { Cidr } from "./cidr.ts";
 import { IpamError, type IpamErrorCode } from "./errors.ts";
-import { type Key, type KeySpace, keySpaceOf } from "./keyspace.ts";
+import { ipv4Keys, ipv6Keys, type Key, type KeySpace, RelativeIPv6Keys } from "./keyspace.ts";
 import { OrderedSet } from "./ordered-set.ts";
 import { canonicalBlocks, type Mode } from "./pool.ts";
 
@@ -47,9 +47,12 @@ export interface RebuildResult {
 }
 
 const CURSOR_FORM = "use <ip>/<size>";
+const PREFIX_DIGITS = /^(?:0|[1-9][0-9]{0,2})$/;
 /** Leaf table values: allocated block of prefix p = p + 1; free block = FREE + p + 1; 0 = no leaf. */
 const FREE = 256;
-const PREFIX_DIGITS = /^(?:0|[1-9][0-9]{0,2})$/;
+
+/** An address and prefix in the allocator-independent form of `Cidr.startKey`. */
+type Placed = [AddressKey, number];
 
 /**
  * Buddy allocator over a pool of aligned blocks (§4).
@@ -61,9 +64,11 @@ const PREFIX_DIGITS = /^(?:0|[1-9][0-9]{0,2})$/;
  * O(1). Every operation costs O(W · log n), whatever the pool size or fill level.
  */
 export class Allocator {
+  /** Testing only: always use the general IPv6 key form, so tests cover both forms. */
+  static generalIPv6KeysForTests = false;
   readonly family: Family;
   readonly width: number;
-  private readonly keys: KeySpace;
+  private keys: KeySpace;
   private mode: Mode;
   private pool: Cidr[] = [];
   private poolKeys: Key[] = [];
@@ -74,7 +79,18 @@ export class Allocator {
   private leaves: BlockTable<Key>;
   /** Allocations (partly) outside the current pool, kept until released. */
   private readonly pending = new Map<Key, number>();
-  private cursors: (Key | undefined)[] = [];
+  /** RoundRobin cursor per size, as an address (export form). */
+  private cursorAddresses: (AddressKey | undefined)[] = [];
+  /** Key of the first slot of that size at or after the cursor; undefined: none. */
+  private cursorStarts: (Key | undefined)[] = [];
+  /**
+   * Whether a free block may start before the cursor's slot and hold it. False right after a
+   * RoundRobin allocation (the space just before the cursor is allocated); only a release that
+   * merges across the slot, a pool change or an import can make it true again.
+   */
+  private cursorCovered: boolean[] = [];
+  /** Sizes that have a cursor. */
+  private cursorSizes: number[] = [];
   /** Result of the last search: the free block to carve and the block to allocate from it. */
   private foundBlock: Key = 0;
   private foundBlockPrefix = 0;
@@ -86,13 +102,15 @@ export class Allocator {
     }
     this.family = options.family;
     this.width = widthOf(this.family);
-    this.keys = keySpaceOf(this.family);
-    this.leaves = this.keys.newTable();
     this.mode = options.mode ?? "FirstMatch";
+    if (this.mode !== "FirstMatch" && this.mode !== "RoundRobin") this.setMode(this.mode);
     this.largestPoolPrefix = this.width + 1;
+    const pool = canonicalBlocks(this.family, options.blocks);
+    this.keys = chooseKeySpace(this.family, pool, []);
+    this.leaves = this.keys.newTable();
+    this.installPool(pool);
+    for (let i = 0; i < pool.length; i++) this.addFree(this.poolKeys[i] as Key, (pool[i] as Cidr).prefix);
     if (options.cursors !== undefined) this.setCursors(options.cursors);
-    this.installPool(canonicalBlocks(this.family, options.blocks));
-    for (const block of this.pool) this.addFree(this.keys.fromAddress(block.startKey), block.prefix);
   }
 
   /** Rebuilds the state from stored allocations; entries that cannot be taken are listed, not thrown. */
@@ -128,22 +146,22 @@ export class Allocator {
   allocate(size: number): Cidr {
     this.checkSize(size);
     if (size < this.largestPoolPrefix) throw this.neverFits(size);
-    const keys = this.keys;
+    if (size > this.keys.maxPrefix) this.rekey(ipv6Keys);
     let found = false;
-    if (this.mode === "RoundRobin") {
-      const cursor = this.cursors[size];
-      if (cursor !== undefined) {
-        found = this.findFrom(cursor, size);
-        if (!found) this.cursors[size] = undefined;
-      }
+    const roundRobin = this.mode === "RoundRobin";
+    if (roundRobin && this.cursorAddresses[size] !== undefined) {
+      const start = this.cursorStarts[size];
+      found = start !== undefined && this.findFrom(start, size, this.cursorCovered[size] === true);
+      if (!found) this.clearCursor(size);
     }
     if (!found && !this.findBestFit(size)) {
       throw new IpamError("Busy", `allocation with size ${size} failed`);
     }
+    const keys = this.keys;
     const target = this.foundTarget;
     this.carve(this.foundBlock, this.foundBlockPrefix, target, size);
     this.leaves.set(target, size + 1);
-    if (this.mode === "RoundRobin") this.cursors[size] = keys.next(target, size);
+    if (roundRobin) this.moveCursor(size, keys.next(target, size));
     return Cidr.fromKey(this.family, keys.toAddress(target), size);
   }
 
@@ -175,10 +193,11 @@ export class Allocator {
   /** Reserves exactly `cidr`: it must lie inside the pool and be entirely free. */
   reserve(cidr: Cidr): void {
     this.checkFamily(cidr);
-    const keys = this.keys;
-    const target = keys.fromAddress(cidr.startKey);
     const size = cidr.prefix;
-    if (!this.insidePool(target, size)) throw this.outside(cidr);
+    if (!this.poolContains(cidr)) throw this.outside(cidr);
+    if (size > this.keys.maxPrefix) this.rekey(ipv6Keys);
+    const keys = this.keys;
+    const target = keys.keyOf(cidr.startKey, size) as Key;
     for (let level = size; level >= this.largestPoolPrefix; level--) {
       const block = keys.mask(target, level);
       const leaf = this.leaves.get(block);
@@ -199,42 +218,55 @@ export class Allocator {
    */
   adopt(cidr: Cidr): void {
     this.checkFamily(cidr);
-    const target = this.keys.fromAddress(cidr.startKey);
-    if (this.insidePool(target, cidr.prefix)) {
+    if (this.poolContains(cidr)) {
       this.reserve(cidr);
       return;
     }
-    for (const [key, prefix] of this.pending) {
-      if (this.blocksOverlap(key, prefix, target, cidr.prefix))
-        throw new IpamError("Busy", `${cidr} already busy`);
+    if (this.keys.keyOf(cidr.startKey, cidr.prefix) === undefined) {
+      this.rekey(
+        chooseKeySpace(this.family, this.pool, [...this.placedAllocations(), [cidr.startKey, cidr.prefix]]),
+      );
     }
-    const covered = this.poolBlocksInside(target, cidr.prefix);
-    for (const block of covered) {
-      if (this.leaves.get(this.keys.fromAddress(block.startKey)) !== FREE + block.prefix + 1) {
+    const keys = this.keys;
+    const target = keys.keyOf(cidr.startKey, cidr.prefix) as Key;
+    for (const [key, prefix] of this.pending) {
+      const shorter = Math.min(prefix, cidr.prefix);
+      if (keys.mask(key, shorter) === keys.mask(target, shorter)) {
         throw new IpamError("Busy", `${cidr} already busy`);
       }
     }
-    for (const block of covered) this.removeFree(this.keys.fromAddress(block.startKey), block.prefix);
+    const covered = this.poolIndexesInside(target, cidr.prefix);
+    for (const index of covered) {
+      if (this.leaves.get(this.poolKeys[index] as Key) !== FREE + (this.pool[index] as Cidr).prefix + 1) {
+        throw new IpamError("Busy", `${cidr} already busy`);
+      }
+    }
+    for (const index of covered)
+      this.removeFree(this.poolKeys[index] as Key, (this.pool[index] as Cidr).prefix);
     this.pending.set(target, cidr.prefix);
   }
 
   /** Frees exactly what was allocated; anything else is `NotAllocated` and changes nothing. */
   release(cidr: Cidr): void {
     this.checkFamily(cidr);
-    const keys = this.keys;
-    const key = keys.fromAddress(cidr.startKey);
     const size = cidr.prefix;
-    if (this.leaves.get(key) === size + 1) {
-      this.freeAndMerge(key, size);
-      return;
-    }
-    if (this.pending.get(key) === size) {
-      this.pending.delete(key);
-      // The parts of a pending block that are still in the pool are whole pool blocks.
-      for (const block of this.poolBlocksInside(key, size)) {
-        this.addFree(keys.fromAddress(block.startKey), block.prefix);
+    const key = this.keys.keyOf(cidr.startKey, size);
+    if (key !== undefined) {
+      if (this.leaves.get(key) === size + 1) {
+        this.freeAndMerge(key, size);
+        return;
       }
-      return;
+      if (this.pending.get(key) === size) {
+        this.pending.delete(key);
+        // The parts of a pending block that are still in the pool are whole pool blocks.
+        for (const index of this.poolIndexesInside(key, size)) {
+          const poolKey = this.poolKeys[index] as Key;
+          const poolPrefix = (this.pool[index] as Cidr).prefix;
+          this.addFree(poolKey, poolPrefix);
+          this.noteFreed(poolKey, poolPrefix);
+        }
+        return;
+      }
     }
     throw new IpamError("NotAllocated", `${cidr} is not allocated`);
   }
@@ -242,24 +274,27 @@ export class Allocator {
   // ---------------------------------------------------------------- queries
 
   isAllocated(cidr: Cidr): boolean {
-    if (cidr.family !== this.family) return false;
-    const key = this.keys.fromAddress(cidr.startKey);
+    if (!(cidr instanceof Cidr) || cidr.family !== this.family) return false;
+    const key = this.keys.keyOf(cidr.startKey, cidr.prefix);
+    if (key === undefined) return false;
     return this.leaves.get(key) === cidr.prefix + 1 || this.pending.get(key) === cidr.prefix;
   }
 
   /** Whether `cidr` lies inside the pool. */
   contains(cidr: Cidr): boolean {
-    return cidr.family === this.family && this.insidePool(this.keys.fromAddress(cidr.startKey), cidr.prefix);
+    return cidr instanceof Cidr && cidr.family === this.family && this.poolContains(cidr);
   }
 
   /** Every allocation, including pending removals, ascending. */
   allocations(): Cidr[] {
-    return this.sortedCidrs(this.allocatedEntries());
+    return this.sortedCidrs(this.placedAllocations());
   }
 
   /** Allocations (partly) outside the current pool, kept until released. */
   pendingRemovals(): Cidr[] {
-    return this.sortedCidrs([...this.pending]);
+    return this.sortedCidrs(
+      [...this.pending].map(([key, prefix]): Placed => [this.keys.toAddress(key), prefix]),
+    );
   }
 
   /** The maximal free aligned blocks, ascending. */
@@ -295,11 +330,11 @@ export class Allocator {
    * allocatable; allocations in removed space stay as pending removals until released.
    */
   setPool(blocks: readonly Cidr[]): void {
-    const canonical = canonicalBlocks(this.family, blocks);
-    const entries = this.allocatedEntries();
-    this.installPool(canonical);
-    const sorted = sortEntries(entries);
-    this.sweep(sorted.keys, sorted.prefixes);
+    const pool = canonicalBlocks(this.family, blocks);
+    const placed = this.placedAllocations();
+    this.keys = chooseKeySpace(this.family, pool, placed);
+    this.installPool(pool);
+    this.load(placed, true);
   }
 
   // ---------------------------------------------------------------- cursors
@@ -307,18 +342,18 @@ export class Allocator {
   /** Round-robin cursors in `status.roundRobin` form, ascending by size. */
   exportCursors(): string[] {
     const result: string[] = [];
-    this.cursors.forEach((cursor, size) => {
-      if (cursor !== undefined)
-        result.push(`${formatAddress(this.family, this.keys.toAddress(cursor))}/${size}`);
+    this.cursorAddresses.forEach((address, size) => {
+      if (address !== undefined) result.push(`${formatAddress(this.family, address)}/${size}`);
     });
     return result;
   }
 
   /** Replaces all cursors; junk is rejected with `InvalidCursor` and leaves the cursors unchanged. */
   setCursors(cursors: readonly string[]): void {
-    if (!Array.isArray(cursors))
+    if (!Array.isArray(cursors)) {
       throw new IpamError("InvalidCursor", "invalid round robin cursors: not a list");
-    const parsed: (Key | undefined)[] = [];
+    }
+    const parsed: (AddressKey | undefined)[] = [];
     for (const entry of cursors) {
       const invalid = (why: string): IpamError =>
         new IpamError("InvalidCursor", `invalid round robin cursor "${String(entry)}": ${why}`);
@@ -333,9 +368,10 @@ export class Allocator {
       const size = Number(sizeText);
       if (size > this.width) throw invalid(`size ${size} too large: network ${this.width}`);
       if (parsed[size] !== undefined) throw invalid(`a second cursor for size ${size}`);
-      parsed[size] = this.keys.fromAddress(address.key);
+      parsed[size] = address.key;
     }
-    this.cursors = parsed;
+    this.cursorAddresses = parsed;
+    this.recomputeCursorStarts();
   }
 
   /**
@@ -351,14 +387,18 @@ export class Allocator {
     this.free.forEach((set, prefix) => {
       set?.forEach((key) => {
         freeBlocks++;
-        if (this.leaves.get(key) !== FREE + prefix + 1)
-          throw new Error(`free block ${key}/${prefix} not in the leaf table`);
+        if (this.leaves.get(key) !== FREE + prefix + 1) {
+          throw new Error(`free block ${String(key)}/${prefix} not in the leaf table`);
+        }
         if (prefix > 0 && this.leaves.get(this.keys.buddy(key, prefix)) === FREE + prefix + 1) {
-          throw new Error(`free buddies ${key}/${prefix} not merged`);
+          throw new Error(`free buddies ${String(key)}/${prefix} not merged`);
         }
       });
     });
     if (freeBlocks !== freeLeaves) throw new Error(`${freeLeaves} free leaves but ${freeBlocks} free blocks`);
+    for (const size of this.cursorSizes) {
+      if (this.cursorAddresses[size] === undefined) throw new Error(`cursor size ${size} listed but unset`);
+    }
   }
 
   // ---------------------------------------------------------------- internals
@@ -399,51 +439,41 @@ export class Allocator {
 
   private installPool(blocks: Cidr[]): void {
     this.pool = blocks;
-    this.poolKeys = blocks.map((block) => this.keys.fromAddress(block.startKey));
+    this.poolKeys = blocks.map((block) => this.keys.keyOf(block.startKey, block.prefix) as Key);
     this.largestPoolPrefix = this.width + 1;
     for (const block of blocks) {
       if (block.prefix < this.largestPoolPrefix) this.largestPoolPrefix = block.prefix;
     }
   }
 
-  /** Index of the last pool block starting at or before `key`, or −1. */
-  private poolIndexAtOrBefore(key: Key): number {
-    const poolKeys = this.poolKeys;
+  /** Index of the last pool block starting at or before address `start`, or −1. */
+  private poolIndexAtOrBefore(start: AddressKey): number {
+    const pool = this.pool;
     let low = 0;
-    let high = poolKeys.length;
+    let high = pool.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (key < (poolKeys[mid] as Key)) high = mid;
+      if (start < (pool[mid] as Cidr).startKey) high = mid;
       else low = mid + 1;
     }
     return low - 1;
   }
 
-  private insidePool(key: Key, prefix: number): boolean {
-    const index = this.poolIndexAtOrBefore(key);
-    if (index < 0) return false;
-    const block = this.pool[index] as Cidr;
-    return block.prefix <= prefix && this.keys.mask(key, block.prefix) === this.poolKeys[index];
+  /** Whether `cidr` lies inside one pool block (so inside the pool: the cover is canonical). */
+  private poolContains(cidr: Cidr): boolean {
+    const index = this.poolIndexAtOrBefore(cidr.startKey);
+    return index >= 0 && (this.pool[index] as Cidr).contains(cidr);
   }
 
-  /** Pool blocks that lie inside block (key, prefix). */
-  private poolBlocksInside(key: Key, prefix: number): Cidr[] {
-    const result: Cidr[] = [];
-    const end = this.keys.next(key, prefix);
-    let index = this.poolIndexAtOrBefore(key);
-    if (index < 0 || (this.poolKeys[index] as Key) < key) index++;
-    for (; index < this.pool.length; index++) {
-      const poolKey = this.poolKeys[index] as Key;
-      if (end !== undefined && poolKey >= end) break;
-      const block = this.pool[index] as Cidr;
-      if (block.prefix >= prefix) result.push(block);
+  /** Indexes of the pool blocks that lie inside block (key, prefix). */
+  private poolIndexesInside(key: Key, prefix: number): number[] {
+    const result: number[] = [];
+    const keys = this.keys;
+    for (let index = 0; index < this.pool.length; index++) {
+      const poolPrefix = (this.pool[index] as Cidr).prefix;
+      if (poolPrefix >= prefix && keys.mask(this.poolKeys[index] as Key, prefix) === key) result.push(index);
     }
     return result;
-  }
-
-  private blocksOverlap(keyA: Key, prefixA: number, keyB: Key, prefixB: number): boolean {
-    const shorter = Math.min(prefixA, prefixB);
-    return this.keys.mask(keyA, shorter) === this.keys.mask(keyB, shorter);
   }
 
   private addFree(key: Key, prefix: number): void {
@@ -461,14 +491,23 @@ export class Allocator {
     this.leaves.delete(key);
   }
 
-  /** In-pool allocations (from the leaf table) and pending removals. */
-  private allocatedEntries(): [Key, number][] {
-    const entries: [Key, number][] = [];
+  /** In-pool allocations (from the leaf table) and pending removals, as addresses. */
+  private placedAllocations(): Placed[] {
+    const keys = this.keys;
+    const placed: Placed[] = [];
     this.leaves.forEach((key, leaf) => {
-      if (leaf < FREE) entries.push([key, leaf - 1]);
+      if (leaf < FREE) placed.push([keys.toAddress(key), leaf - 1]);
     });
-    for (const entry of this.pending) entries.push(entry);
-    return entries;
+    for (const [key, prefix] of this.pending) placed.push([keys.toAddress(key), prefix]);
+    return placed;
+  }
+
+  /** Switches the key form (all state is rebuilt from the allocations). */
+  private rekey(keys: KeySpace): void {
+    const placed = this.placedAllocations();
+    this.keys = keys;
+    this.installPool(this.pool);
+    this.load(placed, true);
   }
 
   /**
@@ -481,8 +520,9 @@ export class Allocator {
     // does not hold the target.
     (this.free[blockPrefix] as OrderedSet<Key>).delete(block);
     if (block === target) {
-      for (let level = blockPrefix; level < targetPrefix; level++)
+      for (let level = blockPrefix; level < targetPrefix; level++) {
         this.addFree(keys.upperHalf(block, level), level + 1);
+      }
       return;
     }
     for (let level = blockPrefix + 1; level <= targetPrefix; level++) {
@@ -512,6 +552,48 @@ export class Allocator {
       level--;
     }
     this.addFree(current, level);
+    this.noteFreed(current, level);
+  }
+
+  /** A new free block may start before a cursor's slot and hold it (see `cursorCovered`). */
+  private noteFreed(key: Key, prefix: number): void {
+    const keys = this.keys;
+    for (const size of this.cursorSizes) {
+      const start = this.cursorStarts[size];
+      if (start !== undefined && prefix < size && start !== key && keys.mask(start, prefix) === key) {
+        this.cursorCovered[size] = true;
+      }
+    }
+  }
+
+  private moveCursor(size: number, next: Key | undefined): void {
+    if (next === undefined) {
+      this.clearCursor(size);
+      return;
+    }
+    if (this.cursorAddresses[size] === undefined) this.cursorSizes.push(size);
+    this.cursorAddresses[size] = this.keys.toAddress(next);
+    this.cursorStarts[size] = next;
+    this.cursorCovered[size] = false;
+  }
+
+  private clearCursor(size: number): void {
+    if (this.cursorAddresses[size] === undefined) return;
+    this.cursorAddresses[size] = undefined;
+    this.cursorStarts[size] = undefined;
+    this.cursorSizes.splice(this.cursorSizes.indexOf(size), 1);
+  }
+
+  private recomputeCursorStarts(): void {
+    this.cursorStarts = [];
+    this.cursorCovered = [];
+    this.cursorSizes = [];
+    this.cursorAddresses.forEach((address, size) => {
+      if (address === undefined) return;
+      this.cursorSizes.push(size);
+      this.cursorStarts[size] = size > this.keys.maxPrefix ? undefined : this.keys.ceilAligned(address, size);
+      this.cursorCovered[size] = true;
+    });
   }
 
   /** FirstMatch: the smallest free block that holds `size`, lowest address. */
@@ -530,17 +612,15 @@ export class Allocator {
   }
 
   /**
-   * RoundRobin: best fit among free space at or after `cursor`. A free block that starts before the
-   * cursor offers the largest aligned block at the first /size slot at or after the cursor.
+   * RoundRobin: best fit among free space at or after `start` (the cursor's slot). A free block that
+   * starts before the slot and holds it offers the largest aligned block at the slot; only looked
+   * for when `covered` says such a block may exist.
    */
-  private findFrom(cursor: Key, size: number): boolean {
+  private findFrom(start: Key, size: number, covered: boolean): boolean {
     const keys = this.keys;
-    let start: Key | undefined = keys.mask(cursor, size);
-    if (start !== cursor) start = keys.next(start, size);
-    if (start === undefined) return false;
     let bestKey: Key | undefined;
     let bestPrefix = -1;
-    let containingFound = false;
+    let containingFound = !covered;
     for (let level = size; level >= this.largestPoolPrefix; level--) {
       const set = this.free[level];
       if (set === undefined || set.size === 0) continue;
@@ -575,11 +655,8 @@ export class Allocator {
     return bestKey !== undefined;
   }
 
-  private sortedCidrs(entries: [Key, number][]): Cidr[] {
-    const result = entries.map(([key, prefix]) =>
-      Cidr.fromKey(this.family, this.keys.toAddress(key), prefix),
-    );
-    return result.sort(compareCidrs);
+  private sortedCidrs(placed: Placed[]): Cidr[] {
+    return placed.map(([address, prefix]) => Cidr.fromKey(this.family, address, prefix)).sort(compareCidrs);
   }
 
   /**
@@ -648,15 +725,18 @@ export class Allocator {
       if (inside[i] === 1) leaves.set(key, prefix + 1);
       else this.pending.set(key, prefix);
     }
+    this.recomputeCursorStarts();
   }
 
-  /** Loads stored allocations into a fresh allocator (see `rebuild`). */
-  private load(allocations: readonly Cidr[], keepOutside: boolean): Rejection[] {
-    const keys = this.keys;
+  /**
+   * Replaces all allocations (the pool and key form are set): in the given order, entries that
+   * overlap an earlier one are rejected, and so are entries outside the pool unless `keepOutside`.
+   */
+  private load(allocations: readonly (Cidr | Placed)[], keepOutside: boolean): Rejection[] {
     const rejected: Rejection[] = [];
-    const accepted: [Key, number][] = [];
     const candidates: Cidr[] = [];
-    for (const cidr of allocations) {
+    for (const entry of allocations) {
+      const cidr = Array.isArray(entry) ? Cidr.fromKey(this.family, entry[0], entry[1]) : entry;
       if (!(cidr instanceof Cidr) || cidr.family !== this.family) {
         rejected.push({
           cidr,
@@ -665,25 +745,44 @@ export class Allocator {
         });
         continue;
       }
-      const key = keys.fromAddress(cidr.startKey);
-      if (!keepOutside && !this.insidePool(key, cidr.prefix)) {
+      if (!keepOutside && !this.poolContains(cidr)) {
         rejected.push({ cidr, code: "Outside", reason: this.outside(cidr).message });
         continue;
       }
       candidates.push(cidr);
-      accepted.push([key, cidr.prefix]);
     }
-    const sorted = sortEntries(accepted);
+    const needed = chooseKeySpace(
+      this.family,
+      this.pool,
+      candidates.map((cidr): Placed => [cidr.startKey, cidr.prefix]),
+    );
+    if (needed.maxPrefix > this.keys.maxPrefix || !coversAll(this.keys, candidates)) {
+      this.keys = needed;
+      this.installPool(this.pool);
+    }
+    const keys = this.keys;
+    // Sort the starts; a start seen twice means overlapping entries.
+    const prefixOf = keys.newTable();
+    const starts: Key[] = [];
     let disjoint = true;
-    for (let i = 1; i < sorted.keys.length && disjoint; i++) {
-      const previousEnd = keys.next(sorted.keys[i - 1] as Key, sorted.prefixes[i - 1] as number);
-      disjoint = previousEnd !== undefined && previousEnd <= (sorted.keys[i] as Key);
+    for (const cidr of candidates) {
+      const key = keys.keyOf(cidr.startKey, cidr.prefix) as Key;
+      if (prefixOf.get(key) !== 0) disjoint = false;
+      prefixOf.set(key, cidr.prefix + 1);
+      starts.push(key);
+    }
+    const sorted = sortKeys(starts);
+    const prefixes = sorted.map((key) => prefixOf.get(key) - 1);
+    for (let i = 1; i < sorted.length && disjoint; i++) {
+      const previousEnd = keys.next(sorted[i - 1] as Key, prefixes[i - 1] as number);
+      disjoint = previousEnd !== undefined && previousEnd <= (sorted[i] as Key);
     }
     if (disjoint) {
-      this.sweep(sorted.keys, sorted.prefixes);
+      this.sweep(sorted, prefixes);
       return rejected;
     }
     // Overlaps (a corrupted store): first come, first served, in the given order.
+    this.sweep([], []);
     for (const cidr of candidates) {
       try {
         this.adopt(cidr);
@@ -703,34 +802,46 @@ function compareCidrs(a: Cidr, b: Cidr): number {
   return a.prefix - b.prefix;
 }
 
-/** Sorts (key, prefix) entries by key, then prefix; numbers through a typed array for speed. */
-function sortEntries(entries: [Key, number][]): { keys: Key[]; prefixes: number[] } {
-  const count = entries.length;
-  const keys: Key[] = new Array<Key>(count);
-  const prefixes: number[] = new Array<number>(count);
-  if (count > 0 && typeof (entries[0] as [Key, number])[0] === "number") {
-    // Signed 32-bit key and a prefix ≤ 32 packed into one exact double: key · 64 + prefix.
-    const packed = new Float64Array(count);
-    for (let i = 0; i < count; i++) {
-      const entry = entries[i] as [Key, number];
-      packed[i] = (entry[0] as number) * 64 + entry[1];
-    }
-    packed.sort();
-    for (let i = 0; i < count; i++) {
-      const value = packed[i] as number;
-      const prefix = ((value % 64) + 64) % 64;
-      keys[i] = (value - prefix) / 64;
-      prefixes[i] = prefix;
-    }
-    return { keys, prefixes };
+/** Ascending; numbers through a typed array for speed. */
+function sortKeys(keys: Key[]): Key[] {
+  if (keys.length > 0 && typeof keys[0] === "number")
+    return Array.from(Float64Array.from(keys as number[]).sort());
+  return [...keys].sort();
+}
+
+function coversAll(keys: KeySpace, cidrs: readonly Cidr[]): boolean {
+  return cidrs.every((cidr) => keys.keyOf(cidr.startKey, cidr.prefix) !== undefined);
+}
+
+function commonPrefixLength(a: string, b: string): number {
+  for (let unit = 0; unit < 8; unit++) {
+    const difference = a.charCodeAt(unit) ^ b.charCodeAt(unit);
+    if (difference !== 0) return unit * 16 + Math.clz32(difference) - 16;
   }
-  // IPv6: the key's code units followed by one code unit for the prefix sort as (key, prefix).
-  const order = entries.map((entry) => (entry[0] as string) + String.fromCharCode(entry[1]));
-  order.sort();
-  for (let i = 0; i < count; i++) {
-    const text = order[i] as string;
-    keys[i] = text.slice(0, 8);
-    prefixes[i] = text.charCodeAt(8);
-  }
-  return { keys, prefixes };
+  return 128;
+}
+
+/**
+ * The key form for a pool and its allocations: IPv4 keys; for IPv6, exact doubles relative to the
+ * hull when every prefix in use is within 53 bits of the hull's prefix, else code-unit strings.
+ */
+function chooseKeySpace(family: Family, pool: readonly Cidr[], placed: readonly Placed[]): KeySpace {
+  if (family === 4) return ipv4Keys;
+  if (Allocator.generalIPv6KeysForTests) return ipv6Keys;
+  let lowest: string | undefined;
+  let highest: string | undefined;
+  let shortest = 128;
+  let longest = 0;
+  const visit = (start: string, prefix: number): void => {
+    if (lowest === undefined || start < lowest) lowest = start;
+    if (highest === undefined || start > highest) highest = start;
+    if (prefix < shortest) shortest = prefix;
+    if (prefix > longest) longest = prefix;
+  };
+  for (const block of pool) visit(block.startKey as string, block.prefix);
+  for (const [start, prefix] of placed) visit(start as string, prefix);
+  if (lowest === undefined || highest === undefined) return ipv6Keys;
+  const hullPrefix = Math.min(shortest, commonPrefixLength(lowest, highest));
+  if (longest > hullPrefix + 53) return ipv6Keys;
+  return new RelativeIPv6Keys(lowest, hullPrefix);
 }

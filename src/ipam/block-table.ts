@@ -116,6 +116,109 @@ export class Int32BlockTable implements BlockTable<number> {
   }
 }
 
+const scratchFloat = new Float64Array(1);
+const scratchWords = new Int32Array(scratchFloat.buffer);
+
+/** Keys are doubles (IPv6 keys relative to the pool's hull). */
+export class Float64BlockTable implements BlockTable<number> {
+  private keys = new Float64Array(INITIAL_CAPACITY);
+  private values = new Uint16Array(INITIAL_CAPACITY);
+  private shift = 32 - Math.log2(INITIAL_CAPACITY);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  private home(key: number): number {
+    scratchFloat[0] = key;
+    const hash = Math.imul(
+      (scratchWords[0] as number) ^ Math.imul(scratchWords[1] as number, 0x85ebca6b),
+      GOLDEN,
+    );
+    return Math.imul(hash ^ (hash >>> 16), GOLDEN) >>> this.shift;
+  }
+
+  get(key: number): number {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
+      const value = values[slot] as number;
+      if (value === 0) return 0;
+      if (keys[slot] === key) return value;
+    }
+  }
+
+  set(key: number, value: number): void {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
+      if (values[slot] === 0) {
+        keys[slot] = key;
+        values[slot] = value;
+        if (++this.count * 2 > keys.length) this.resize(keys.length * 2);
+        return;
+      }
+      if (keys[slot] === key) {
+        values[slot] = value;
+        return;
+      }
+    }
+  }
+
+  delete(key: number): boolean {
+    const keys = this.keys;
+    const values = this.values;
+    const mask = keys.length - 1;
+    let slot = this.home(key);
+    for (; ; slot = (slot + 1) & mask) {
+      if (values[slot] === 0) return false;
+      if (keys[slot] === key) break;
+    }
+    let hole = slot;
+    for (let next = (hole + 1) & mask; values[next] !== 0; next = (next + 1) & mask) {
+      const home = this.home(keys[next] as number);
+      const reachable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
+      if (reachable) {
+        keys[hole] = keys[next] as number;
+        values[hole] = values[next] as number;
+        hole = next;
+      }
+    }
+    values[hole] = 0;
+    this.count--;
+    return true;
+  }
+
+  forEach(visit: (key: number, value: number) => void): void {
+    const values = this.values;
+    for (let slot = 0; slot < values.length; slot++) {
+      const value = values[slot] as number;
+      if (value !== 0) visit(this.keys[slot] as number, value);
+    }
+  }
+
+  private resize(capacity: number): void {
+    const oldKeys = this.keys;
+    const oldValues = this.values;
+    this.keys = new Float64Array(capacity);
+    this.values = new Uint16Array(capacity);
+    this.shift = 32 - Math.log2(capacity);
+    const mask = capacity - 1;
+    for (let old = 0; old < oldValues.length; old++) {
+      const value = oldValues[old] as number;
+      if (value === 0) continue;
+      const key = oldKeys[old] as number;
+      let slot = this.home(key);
+      while (this.values[slot] !== 0) slot = (slot + 1) & mask;
+      this.keys[slot] = key;
+      this.values[slot] = value;
+    }
+  }
+}
+
 /** Keys are short strings (IPv6 keys: 8 UTF-16 code units). */
 export class StringBlockTable implements BlockTable<string> {
   private keys: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);

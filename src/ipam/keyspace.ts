@@ -1,22 +1,27 @@
 /**
- * Arithmetic on block start addresses in the allocator's key form, one implementation per family.
+ * Block start addresses in the allocator's key form, and the arithmetic on them. Three forms:
  *
- * IPv4 keys are the address with its top bit flipped, as a signed 32-bit integer: the order is the
- * address order, every key is a small integer (no heap number per Map entry) and all buddy
- * arithmetic is plain 32-bit XOR/AND. IPv6 keys are strings of 8 UTF-16 code units, one per 16-bit
- * group: fixed width, so string order is address order; a bit flip rebuilds one short flat string;
- * and they hash well (BigInt keys would hash by their low bits only).
+ * - IPv4: the address with its top bit flipped, as a signed 32-bit integer. Order is address order,
+ *   every key is a small integer (no heap number per entry), buddy arithmetic is 32-bit XOR/AND.
+ * - IPv6 relative to the pool's hull (the smallest aligned block holding the pool and every
+ *   allocation): the offset from the hull's start as a double. A block of prefix q has its offset's
+ *   set bits between bit 127 − H and bit 128 − q, so it is exact while q − H ≤ 53; the allocator
+ *   uses this form only then (e.g. /64 blocks of a /32 pool). Numbers keep keys out of the GC's way.
+ * - IPv6 in general: strings of 8 UTF-16 code units, one per 16-bit group. Fixed width, so string
+ *   order is address order; BigInt keys would hash by their low bits only.
  */
 import { type AddressKey, bigIntToKey, type Family, keyToBigInt } from "./address.ts";
-import { type BlockTable, Int32BlockTable, StringBlockTable } from "./block-table.ts";
+import { type BlockTable, Float64BlockTable, Int32BlockTable, StringBlockTable } from "./block-table.ts";
 
 export type Key = number | string;
 
 export interface KeySpace {
   readonly family: Family;
   readonly width: number;
-  /** Allocator key of an address key (see address.ts). */
-  fromAddress(address: AddressKey): Key;
+  /** Longest prefix this form represents exactly. */
+  readonly maxPrefix: number;
+  /** Key of a block start, or undefined if this form cannot hold it (outside the hull, too long). */
+  keyOf(address: AddressKey, prefix: number): Key | undefined;
   toAddress(key: Key): AddressKey;
   /** The other half of the parent of block `key` at level `prefix` (prefix ≥ 1). */
   buddy(key: Key, prefix: number): Key;
@@ -26,13 +31,14 @@ export interface KeySpace {
   mask(key: Key, prefix: number): Key;
   /** Start of the next block of level `prefix` (key must be aligned); undefined past the top. */
   next(key: Key, prefix: number): Key | undefined;
-  /** Lowest key (address 0). */
-  readonly zero: Key;
-  toBigInt(key: Key): bigint;
-  fromBigInt(value: bigint): Key;
+  /**
+   * Key of the first /prefix-aligned address at or after `address`: undefined when there is none
+   * in this key space; the lowest key when `address` lies before all of it.
+   */
+  ceilAligned(address: AddressKey, prefix: number): Key | undefined;
   /**
    * Calls `visit` for the maximal aligned blocks covering `from` up to (excluding) `to`;
-   * `to` undefined means the top of the address space.
+   * `to` undefined means the end of the key space.
    */
   coverGap(from: Key, to: Key | undefined, visit: (key: Key, prefix: number) => void): void;
   newTable(): BlockTable<Key>;
@@ -48,8 +54,8 @@ for (let prefix = 0; prefix <= 32; prefix++) IPV4_MASK.push(prefix === 0 ? 0 : -
 export const ipv4Keys: KeySpace = {
   family: 4,
   width: 32,
-  zero: -SIGN,
-  fromAddress: (address) => ((address as number) ^ SIGN) | 0,
+  maxPrefix: 32,
+  keyOf: (address) => ((address as number) ^ SIGN) | 0,
   toAddress: (key) => ((key as number) ^ SIGN) >>> 0,
   buddy: (key, prefix) => (key as number) ^ (1 << (32 - prefix)),
   upperHalf: (key, prefix) => (key as number) ^ (1 << (31 - prefix)),
@@ -59,8 +65,11 @@ export const ipv4Keys: KeySpace = {
     const next = (key as number) + 2 ** (32 - prefix);
     return next >= SIGN ? undefined : next;
   },
-  toBigInt: (key) => BigInt(((key as number) ^ SIGN) >>> 0),
-  fromBigInt: (value) => (Number(value) ^ SIGN) | 0,
+  ceilAligned: (address, prefix) => {
+    const size = 2 ** (32 - prefix);
+    const aligned = Math.ceil((address as number) / size) * size;
+    return aligned >= TWO_32 ? undefined : (aligned ^ SIGN) | 0;
+  },
   coverGap: (from, to, visit) => {
     let start = ((from as number) ^ SIGN) >>> 0;
     const end = to === undefined ? TWO_32 : ((to as number) ^ SIGN) >>> 0;
@@ -77,12 +86,38 @@ export const ipv4Keys: KeySpace = {
 
 const ZERO_UNITS = "\0".repeat(8);
 
-/** Flips bit `bit` (0 = least significant) of an IPv6 key. */
+/** Flips bit `bit` (0 = least significant) of an IPv6 address in code-unit form. */
 function flipBit(key: string, bit: number): string {
   const unit = 7 - (bit >>> 4);
   return (
     key.slice(0, unit) + String.fromCharCode(key.charCodeAt(unit) ^ (1 << (bit & 15))) + key.slice(unit + 1)
   );
+}
+
+/** Clears all but the top `prefix` bits of an IPv6 address in code-unit form. */
+function maskUnits(key: string, prefix: number): string {
+  const whole = prefix >>> 4;
+  const partialBits = prefix & 15;
+  if (partialBits === 0) return key.slice(0, whole) + ZERO_UNITS.slice(whole);
+  const kept = key.charCodeAt(whole) & (0xffff << (16 - partialBits)) & 0xffff;
+  return key.slice(0, whole) + String.fromCharCode(kept) + ZERO_UNITS.slice(whole + 1);
+}
+
+/** Adds 2^(128 − prefix) to an address aligned at `prefix`; undefined past the top. */
+function nextUnits(key: string, prefix: number): string | undefined {
+  if (prefix === 0) return undefined;
+  const bit = 128 - prefix;
+  let unit = 7 - (bit >>> 4);
+  let carry = 1 << (bit & 15);
+  let tail = key.slice(unit + 1);
+  while (unit >= 0) {
+    const sum = key.charCodeAt(unit) + carry;
+    tail = String.fromCharCode(sum & 0xffff) + tail;
+    if (sum <= 0xffff) return key.slice(0, unit) + tail;
+    carry = 1;
+    unit--;
+  }
+  return undefined;
 }
 
 function trailingZeroBits(key: string): number {
@@ -110,50 +145,165 @@ function floorLog2Difference(from: string, to: string | undefined): number {
 export const ipv6Keys: KeySpace = {
   family: 6,
   width: 128,
-  zero: ZERO_UNITS,
-  fromAddress: (address) => address as string,
+  maxPrefix: 128,
+  keyOf: (address) => address as string,
   toAddress: (key) => key as string,
   buddy: (key, prefix) => flipBit(key as string, 128 - prefix),
   upperHalf: (key, prefix) => flipBit(key as string, 127 - prefix),
-  mask: (key, prefix) => {
-    const text = key as string;
-    const whole = prefix >>> 4;
-    const partialBits = prefix & 15;
-    if (partialBits === 0) return text.slice(0, whole) + ZERO_UNITS.slice(whole);
-    const kept = text.charCodeAt(whole) & (0xffff << (16 - partialBits)) & 0xffff;
-    return text.slice(0, whole) + String.fromCharCode(kept) + ZERO_UNITS.slice(whole + 1);
+  mask: (key, prefix) => maskUnits(key as string, prefix),
+  next: (key, prefix) => nextUnits(key as string, prefix),
+  ceilAligned: (address, prefix) => {
+    const masked = maskUnits(address as string, prefix);
+    return masked === address ? masked : nextUnits(masked, prefix);
   },
-  next: (key, prefix) => {
-    // Add 2^(128 − prefix) at the code unit holding that bit, then carry toward the front.
-    if (prefix === 0) return undefined;
-    const text = key as string;
-    const bit = 128 - prefix;
-    let unit = 7 - (bit >>> 4);
-    let carry = 1 << (bit & 15);
-    let tail = text.slice(unit + 1);
-    while (unit >= 0) {
-      const sum = text.charCodeAt(unit) + carry;
-      tail = String.fromCharCode(sum & 0xffff) + tail;
-      if (sum <= 0xffff) return text.slice(0, unit) + tail;
-      carry = 1;
-      unit--;
-    }
-    return undefined;
-  },
-  toBigInt: (key) => keyToBigInt(6, key as string),
-  fromBigInt: (value) => bigIntToKey(6, value) as string,
   coverGap: (from, to, visit) => {
     let start: string | undefined = from as string;
     const end = to as string | undefined;
     while (start !== undefined && (end === undefined || start < end)) {
       const hostBits = Math.min(trailingZeroBits(start), floorLog2Difference(start, end));
       visit(start, 128 - hostBits);
-      start = ipv6Keys.next(start, 128 - hostBits) as string | undefined;
+      start = nextUnits(start, 128 - hostBits);
     }
   },
   newTable: () => new StringBlockTable() as BlockTable<Key>,
 };
 
-export function keySpaceOf(family: Family): KeySpace {
-  return family === 4 ? ipv4Keys : ipv6Keys;
+/** POWERS[h] = 2^h, exact. */
+const POWERS: number[] = [];
+for (let bit = 0; bit <= 128; bit++) POWERS.push(2 ** bit);
+
+function power(bit: number): number {
+  return POWERS[bit] as number;
+}
+
+/** Largest h with 2^h ≤ value (value ≥ 1), exact despite log2 rounding. */
+function floorLog2(value: number): number {
+  let result = Math.floor(Math.log2(value));
+  if (power(result) > value) result--;
+  else if (power(result + 1) <= value) result++;
+  return result;
+}
+
+/** IPv6 keys as exact double offsets from the start of an aligned hull block (see top). */
+export class RelativeIPv6Keys implements KeySpace {
+  readonly family = 6;
+  readonly width = 128;
+  readonly maxPrefix: number;
+  /** Start of the hull in code-unit form. */
+  readonly hull: string;
+  readonly hullPrefix: number;
+  private readonly hullSize: number;
+  /** The hull ends at the top of the address space, so its end is "past the top". */
+  private readonly hullAtTop: boolean;
+
+  constructor(hull: string, hullPrefix: number) {
+    this.hull = maskUnits(hull, hullPrefix);
+    this.hullPrefix = hullPrefix;
+    this.maxPrefix = Math.min(128, hullPrefix + 53);
+    this.hullSize = power(128 - hullPrefix);
+    this.hullAtTop = nextUnits(this.hull, hullPrefix) === undefined;
+  }
+
+  /** Offset of an address inside the hull, exact for addresses aligned at maxPrefix. */
+  private offsetOf(address: string): number {
+    const hullPrefix = this.hullPrefix;
+    let offset = 0;
+    for (let unit = 0; unit < 8; unit++) {
+      let value = address.charCodeAt(unit);
+      const unitStart = unit * 16;
+      if (unitStart + 16 <= hullPrefix) value = 0;
+      else if (unitStart < hullPrefix) value &= 0xffff >>> (hullPrefix - unitStart);
+      offset = offset * 65536 + value;
+    }
+    return offset;
+  }
+
+  private inHull(address: string): boolean {
+    return maskUnits(address, this.hullPrefix) === this.hull;
+  }
+
+  keyOf(address: AddressKey, prefix: number): Key | undefined {
+    if (prefix > this.maxPrefix || prefix < this.hullPrefix || !this.inHull(address as string))
+      return undefined;
+    return this.offsetOf(address as string);
+  }
+
+  toAddress(key: Key): AddressKey {
+    let offset = key as number;
+    const units: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+    let carry = 0;
+    for (let unit = 7; unit >= 0; unit--) {
+      const low = offset % 65536;
+      offset = (offset - low) / 65536;
+      const sum = this.hull.charCodeAt(unit) + low + carry;
+      units[unit] = sum & 0xffff;
+      carry = sum > 0xffff ? 1 : 0;
+    }
+    return String.fromCharCode(...units);
+  }
+
+  buddy(key: Key, prefix: number): Key {
+    const size = power(128 - prefix);
+    const offset = key as number;
+    return Math.floor(offset / size) % 2 === 1 ? offset - size : offset + size;
+  }
+
+  upperHalf(key: Key, prefix: number): Key {
+    return (key as number) + power(127 - prefix);
+  }
+
+  mask(key: Key, prefix: number): Key {
+    if (prefix <= this.hullPrefix) return 0;
+    const size = power(128 - prefix);
+    return Math.floor((key as number) / size) * size;
+  }
+
+  next(key: Key, prefix: number): Key | undefined {
+    const next = (key as number) + power(128 - prefix);
+    return this.hullAtTop && next >= this.hullSize ? undefined : next;
+  }
+
+  ceilAligned(address: AddressKey, prefix: number): Key | undefined {
+    const text = address as string;
+    const masked = maskUnits(text, prefix);
+    const hullOfMasked = maskUnits(masked, this.hullPrefix);
+    if (hullOfMasked < this.hull) return 0;
+    if (hullOfMasked > this.hull) return undefined;
+    let key = this.offsetOf(masked);
+    if (masked !== text) key += power(128 - prefix);
+    return key >= this.hullSize ? undefined : key;
+  }
+
+  coverGap(from: Key, to: Key | undefined, visit: (key: Key, prefix: number) => void): void {
+    let start = from as number;
+    const end = to === undefined ? this.hullSize : (to as number);
+    const hullBits = 128 - this.hullPrefix;
+    while (start < end) {
+      // Largest power of two dividing start: binary search (divisibility is monotone in h).
+      let low = 0;
+      let high = hullBits;
+      if (start !== 0) {
+        while (low < high) {
+          const mid = (low + high + 1) >>> 1;
+          if (start % power(mid) === 0) low = mid;
+          else high = mid - 1;
+        }
+      }
+      const hostBits = Math.min(start === 0 ? hullBits : low, floorLog2(end - start));
+      visit(start, 128 - hostBits);
+      start += power(hostBits);
+    }
+  }
+
+  newTable(): BlockTable<Key> {
+    return new Float64BlockTable() as BlockTable<Key>;
+  }
+}
+
+export function bigIntToUnits(value: bigint): string {
+  return bigIntToKey(6, value) as string;
+}
+
+export function unitsToBigInt(key: string): bigint {
+  return keyToBigInt(6, key);
 }

@@ -15,6 +15,8 @@ interface Universe {
   family: Family;
   width: number;
   base: bigint;
+  /** IPv6: use the general (string) key form instead of offsets from the hull. */
+  generalKeys?: boolean;
 }
 
 const universes: Universe[] = [
@@ -24,6 +26,8 @@ const universes: Universe[] = [
   { family: 6, width: 128, base: 0n },
   { family: 6, width: 128, base: 0xfd00n << 112n },
   { family: 6, width: 128, base: 2n ** 128n - 256n },
+  { family: 6, width: 128, base: 0n, generalKeys: true },
+  { family: 6, width: 128, base: 2n ** 128n - 256n, generalKeys: true },
 ];
 
 interface Block {
@@ -268,9 +272,9 @@ function codeOf(action: () => unknown): IpamError["code"] | undefined {
 function checkState(allocator: Allocator, model: Model): void {
   allocator.checkConsistency();
   const text = (blocks: Block[]): string[] =>
-    blocks
-      .map((block) => model.cidr(block))
-      .sort((a, b) => (Cidr.parse(a).start < Cidr.parse(b).start ? -1 : 1));
+    [...blocks]
+      .sort((a, b) => a.offset - b.offset || a.hostBits - b.hostBits)
+      .map((block) => model.cidr(block));
   assert.deepEqual(allocator.allocations().map(String), text(model.allocations));
   assert.deepEqual(allocator.freeBlocks().map(String), text(model.freeBlocks()));
   assert.deepEqual(allocator.pendingRemovals().map(String), text(model.pending()));
@@ -289,6 +293,15 @@ function checkState(allocator: Allocator, model: Model): void {
 }
 
 function run(universe: Universe, initial: Entry[], roundRobin: boolean, ops: Op[]): void {
+  Allocator.generalIPv6KeysForTests = universe.generalKeys === true;
+  try {
+    runSteps(universe, initial, roundRobin, ops);
+  } finally {
+    Allocator.generalIPv6KeysForTests = false;
+  }
+}
+
+function runSteps(universe: Universe, initial: Entry[], roundRobin: boolean, ops: Op[]): void {
   const model = new Model(universe);
   const { family, width } = universe;
   let blocks = applyPool(model, universe, initial);
