@@ -20,11 +20,17 @@ export interface BlockTable<K> {
 const INITIAL_CAPACITY = 16;
 const GOLDEN = 0x9e3779b1;
 
-/** Keys are signed 32-bit integers (IPv4 keys). */
+/**
+ * Keys are signed 32-bit integers (IPv4 keys). Key and value share one array, and the home slot
+ * keeps the key's low 3 bits: the 8 keys of an aligned group (a block, its buddies up to /29, the
+ * next addresses) share one 64-byte cache line, so sequential allocation and buddy checks miss
+ * the cache rarely. The rest of the key is hashed multiplicatively.
+ */
 export class Int32BlockTable implements BlockTable<number> {
-  private keys = new Int32Array(INITIAL_CAPACITY);
-  private values = new Uint16Array(INITIAL_CAPACITY);
-  private shift = 32 - Math.log2(INITIAL_CAPACITY);
+  /** slots[2i] = key, slots[2i + 1] = value (0: empty). */
+  private slots = new Int32Array(2 * INITIAL_CAPACITY);
+  /** Shift for the multiplicative hash of key >>> 3 onto a group of 8 slots. */
+  private shift = 32 - Math.log2(INITIAL_CAPACITY / 8);
   private count = 0;
 
   get size(): number {
@@ -32,86 +38,82 @@ export class Int32BlockTable implements BlockTable<number> {
   }
 
   private home(key: number): number {
-    return Math.imul(key, GOLDEN) >>> this.shift;
+    return ((Math.imul(key >>> 3, GOLDEN) >>> this.shift) << 3) | (key & 7);
   }
 
   get(key: number): number {
-    const keys = this.keys;
-    const values = this.values;
-    const mask = keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
-      const value = values[slot] as number;
+      const value = slots[2 * slot + 1] as number;
       if (value === 0) return 0;
-      if (keys[slot] === key) return value;
+      if (slots[2 * slot] === key) return value;
     }
   }
 
   set(key: number, value: number): void {
-    const keys = this.keys;
-    const values = this.values;
-    const mask = keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
-      if (values[slot] === 0) {
-        keys[slot] = key;
-        values[slot] = value;
-        if (++this.count * 2 > keys.length) this.resize(keys.length * 2);
+      if (slots[2 * slot + 1] === 0) {
+        slots[2 * slot] = key;
+        slots[2 * slot + 1] = value;
+        if (++this.count * 4 > slots.length) this.resize(slots.length);
         return;
       }
-      if (keys[slot] === key) {
-        values[slot] = value;
+      if (slots[2 * slot] === key) {
+        slots[2 * slot + 1] = value;
         return;
       }
     }
   }
 
   delete(key: number): boolean {
-    const keys = this.keys;
-    const values = this.values;
-    const mask = keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     let slot = this.home(key);
     for (; ; slot = (slot + 1) & mask) {
-      if (values[slot] === 0) return false;
-      if (keys[slot] === key) break;
+      if (slots[2 * slot + 1] === 0) return false;
+      if (slots[2 * slot] === key) break;
     }
     // Backward shift: move later entries of the cluster into the hole when their home allows it.
     let hole = slot;
-    for (let next = (hole + 1) & mask; values[next] !== 0; next = (next + 1) & mask) {
-      const home = this.home(keys[next] as number);
+    for (let next = (hole + 1) & mask; slots[2 * next + 1] !== 0; next = (next + 1) & mask) {
+      const home = this.home(slots[2 * next] as number);
       const reachable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
       if (reachable) {
-        keys[hole] = keys[next] as number;
-        values[hole] = values[next] as number;
+        slots[2 * hole] = slots[2 * next] as number;
+        slots[2 * hole + 1] = slots[2 * next + 1] as number;
         hole = next;
       }
     }
-    values[hole] = 0;
+    slots[2 * hole + 1] = 0;
     this.count--;
     return true;
   }
 
   forEach(visit: (key: number, value: number) => void): void {
-    const values = this.values;
-    for (let slot = 0; slot < values.length; slot++) {
-      const value = values[slot] as number;
-      if (value !== 0) visit(this.keys[slot] as number, value);
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += 2) {
+      const value = slots[i + 1] as number;
+      if (value !== 0) visit(slots[i] as number, value);
     }
   }
 
   private resize(capacity: number): void {
-    const oldKeys = this.keys;
-    const oldValues = this.values;
-    this.keys = new Int32Array(capacity);
-    this.values = new Uint16Array(capacity);
-    this.shift = 32 - Math.log2(capacity);
+    const old = this.slots;
+    const slots = new Int32Array(2 * capacity);
+    this.slots = slots;
+    this.shift = 32 - Math.log2(capacity / 8);
     const mask = capacity - 1;
-    for (let old = 0; old < oldValues.length; old++) {
-      const value = oldValues[old] as number;
+    for (let i = 0; i < old.length; i += 2) {
+      const value = old[i + 1] as number;
       if (value === 0) continue;
-      const key = oldKeys[old] as number;
+      const key = old[i] as number;
       let slot = this.home(key);
-      while (this.values[slot] !== 0) slot = (slot + 1) & mask;
-      this.keys[slot] = key;
-      this.values[slot] = value;
+      while (slots[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+      slots[2 * slot] = key;
+      slots[2 * slot + 1] = value;
     }
   }
 }
@@ -119,10 +121,10 @@ export class Int32BlockTable implements BlockTable<number> {
 const scratchFloat = new Float64Array(1);
 const scratchWords = new Int32Array(scratchFloat.buffer);
 
-/** Keys are doubles (IPv6 keys relative to the pool's hull). */
+/** Keys are doubles (IPv6 keys relative to the pool's hull); key and value share one array. */
 export class Float64BlockTable implements BlockTable<number> {
-  private keys = new Float64Array(INITIAL_CAPACITY);
-  private values = new Uint16Array(INITIAL_CAPACITY);
+  /** slots[2i] = key, slots[2i + 1] = value (0: empty). */
+  private slots = new Float64Array(2 * INITIAL_CAPACITY);
   private shift = 32 - Math.log2(INITIAL_CAPACITY);
   private count = 0;
 
@@ -140,81 +142,77 @@ export class Float64BlockTable implements BlockTable<number> {
   }
 
   get(key: number): number {
-    const keys = this.keys;
-    const values = this.values;
-    const mask = keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
-      const value = values[slot] as number;
+      const value = slots[2 * slot + 1] as number;
       if (value === 0) return 0;
-      if (keys[slot] === key) return value;
+      if (slots[2 * slot] === key) return value;
     }
   }
 
   set(key: number, value: number): void {
-    const keys = this.keys;
-    const values = this.values;
-    const mask = keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     for (let slot = this.home(key); ; slot = (slot + 1) & mask) {
-      if (values[slot] === 0) {
-        keys[slot] = key;
-        values[slot] = value;
-        if (++this.count * 2 > keys.length) this.resize(keys.length * 2);
+      if (slots[2 * slot + 1] === 0) {
+        slots[2 * slot] = key;
+        slots[2 * slot + 1] = value;
+        if (++this.count * 4 > slots.length) this.resize(slots.length);
         return;
       }
-      if (keys[slot] === key) {
-        values[slot] = value;
+      if (slots[2 * slot] === key) {
+        slots[2 * slot + 1] = value;
         return;
       }
     }
   }
 
   delete(key: number): boolean {
-    const keys = this.keys;
-    const values = this.values;
-    const mask = keys.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
     let slot = this.home(key);
     for (; ; slot = (slot + 1) & mask) {
-      if (values[slot] === 0) return false;
-      if (keys[slot] === key) break;
+      if (slots[2 * slot + 1] === 0) return false;
+      if (slots[2 * slot] === key) break;
     }
     let hole = slot;
-    for (let next = (hole + 1) & mask; values[next] !== 0; next = (next + 1) & mask) {
-      const home = this.home(keys[next] as number);
+    for (let next = (hole + 1) & mask; slots[2 * next + 1] !== 0; next = (next + 1) & mask) {
+      const home = this.home(slots[2 * next] as number);
       const reachable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
       if (reachable) {
-        keys[hole] = keys[next] as number;
-        values[hole] = values[next] as number;
+        slots[2 * hole] = slots[2 * next] as number;
+        slots[2 * hole + 1] = slots[2 * next + 1] as number;
         hole = next;
       }
     }
-    values[hole] = 0;
+    slots[2 * hole + 1] = 0;
     this.count--;
     return true;
   }
 
   forEach(visit: (key: number, value: number) => void): void {
-    const values = this.values;
-    for (let slot = 0; slot < values.length; slot++) {
-      const value = values[slot] as number;
-      if (value !== 0) visit(this.keys[slot] as number, value);
+    const slots = this.slots;
+    for (let i = 0; i < slots.length; i += 2) {
+      const value = slots[i + 1] as number;
+      if (value !== 0) visit(slots[i] as number, value);
     }
   }
 
   private resize(capacity: number): void {
-    const oldKeys = this.keys;
-    const oldValues = this.values;
-    this.keys = new Float64Array(capacity);
-    this.values = new Uint16Array(capacity);
+    const old = this.slots;
+    const slots = new Float64Array(2 * capacity);
+    this.slots = slots;
     this.shift = 32 - Math.log2(capacity);
     const mask = capacity - 1;
-    for (let old = 0; old < oldValues.length; old++) {
-      const value = oldValues[old] as number;
+    for (let i = 0; i < old.length; i += 2) {
+      const value = old[i + 1] as number;
       if (value === 0) continue;
-      const key = oldKeys[old] as number;
+      const key = old[i] as number;
       let slot = this.home(key);
-      while (this.values[slot] !== 0) slot = (slot + 1) & mask;
-      this.keys[slot] = key;
-      this.values[slot] = value;
+      while (slots[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+      slots[2 * slot] = key;
+      slots[2 * slot + 1] = value;
     }
   }
 }

@@ -195,6 +195,7 @@ export class RelativeIPv6Keys implements KeySpace {
   private readonly hullSize: number;
   /** The hull ends at the top of the address space, so its end is "past the top". */
   private readonly hullAtTop: boolean;
+  private readonly scratchUnits = new Uint16Array(8);
 
   constructor(hull: string, hullPrefix: number) {
     this.hull = maskUnits(hull, hullPrefix);
@@ -229,17 +230,28 @@ export class RelativeIPv6Keys implements KeySpace {
   }
 
   toAddress(key: Key): AddressKey {
+    // Offset digits in base 65536 (exact: division by a power of two), added to the hull's units.
     let offset = key as number;
-    const units: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+    const hull = this.hull;
+    const units = this.scratchUnits;
     let carry = 0;
     for (let unit = 7; unit >= 0; unit--) {
-      const low = offset % 65536;
-      offset = (offset - low) / 65536;
-      const sum = this.hull.charCodeAt(unit) + low + carry;
+      const high = Math.floor(offset / 65536);
+      const sum = hull.charCodeAt(unit) + (offset - high * 65536) + carry;
+      offset = high;
       units[unit] = sum & 0xffff;
-      carry = sum > 0xffff ? 1 : 0;
+      carry = sum >>> 16;
     }
-    return String.fromCharCode(...units);
+    return String.fromCharCode(
+      units[0] as number,
+      units[1] as number,
+      units[2] as number,
+      units[3] as number,
+      units[4] as number,
+      units[5] as number,
+      units[6] as number,
+      units[7] as number,
+    );
   }
 
   buddy(key: Key, prefix: number): Key {
