@@ -73,42 +73,112 @@ function fill(alloc: Allocator, size: number, count: number, label: string): Cid
   return alloc.allocations();
 }
 
-/** Random release + allocate pairs; returns nanoseconds per pair. */
-function churn(alloc: Allocator, live: Cidr[], size: number, pairs: number, label: string): number {
+/**
+ * Live allocations of one size, kept compactly (start addresses in a typed array), the way a
+ * controller keeps `status.cidr` text rather than a million objects. A fresh `Cidr` is built for
+ * each release.
+ */
+class LiveSet {
+  private readonly starts: Float64Array | Uint16Array;
+  count = 0;
+
+  constructor(
+    readonly family: Family,
+    readonly size: number,
+    capacity: number,
+  ) {
+    this.starts = family === 4 ? new Float64Array(capacity) : new Uint16Array(8 * capacity);
+  }
+
+  set(index: number, cidr: Cidr): void {
+    if (this.family === 4) {
+      this.starts[index] = cidr.startKey as number;
+      return;
+    }
+    const units = cidr.startKey as string;
+    for (let unit = 0; unit < 8; unit++) this.starts[8 * index + unit] = units.charCodeAt(unit);
+  }
+
+  push(cidr: Cidr): void {
+    this.set(this.count++, cidr);
+  }
+
+  get(index: number): Cidr {
+    if (this.family === 4) return Cidr.fromKey(4, this.starts[index] as number, this.size);
+    const s = this.starts;
+    const at = 8 * index;
+    const units = String.fromCharCode(
+      s[at] as number,
+      s[at + 1] as number,
+      s[at + 2] as number,
+      s[at + 3] as number,
+      s[at + 4] as number,
+      s[at + 5] as number,
+      s[at + 6] as number,
+      s[at + 7] as number,
+    );
+    return Cidr.fromKey(6, units, this.size);
+  }
+}
+
+/** Random release + allocate pairs; returns CPU nanoseconds per pair. */
+function churn(alloc: Allocator, live: LiveSet, pairs: number, label: string): number {
   const watch = new Stopwatch();
   for (let i = 0; i < pairs; i++) {
-    const index = randomInt(live.length);
-    alloc.release(live[index] as Cidr);
-    live[index] = alloc.allocate(size);
+    const index = randomInt(live.count);
+    alloc.release(live.get(index));
+    live.set(index, alloc.allocate(live.size));
   }
   const times = watch.read();
   const nanos = (times[1] * 1e6) / pairs;
-  line(label, `${rate(pairs, times)} pairs  ${nanos.toFixed(0)} cpu ns/pair`);
+  line(label, `${rate(pairs, times)} pairs, ${nanos.toFixed(0)} cpu ns/pair`);
   return nanos;
 }
 
-function fillTo(alloc: Allocator, live: Cidr[], size: number, target: number): void {
-  while (live.length < target) live.push(alloc.allocate(size));
+function fillTo(alloc: Allocator, live: LiveSet, target: number): void {
+  while (live.count < target) live.push(alloc.allocate(live.size));
 }
 
-function churnAtFills(family: Family, range: string, size: number, slots: number, pairs: number): void {
+/** One pool filled step by step to 1 %, 50 % and 99 %, churning at each step. */
+function churnAtFills(family: Family, range: string, size: number, pairs: number): void {
+  const slots = Number(parsePool([range]).blocks[0]?.size ?? 0n) / 2 ** ((family === 4 ? 32 : 128) - size);
   for (const mode of ["FirstMatch", "RoundRobin"] as Mode[]) {
     const alloc = allocator(family, range, mode);
-    const live: Cidr[] = [];
+    const live = new LiveSet(family, size, slots);
     const costs: number[] = [];
     for (const percent of [1, 50, 99]) {
-      fillTo(alloc, live, size, Math.floor((slots * percent) / 100));
-      costs.push(
-        churn(
-          alloc,
-          live,
-          size,
-          pairs,
-          `${mode} churn at ${percent}% fill (${live.length.toLocaleString("en-US")} live)`,
-        ),
-      );
+      fillTo(alloc, live, Math.floor((slots * percent) / 100));
+      const label = `${mode} ${range} churn at ${percent}% (${live.count.toLocaleString("en-US")} live)`;
+      costs.push(churn(alloc, live, pairs, label));
     }
     line(`${mode} cost at 99% / cost at 1%`, ((costs[2] as number) / (costs[0] as number)).toFixed(2));
+  }
+}
+
+/**
+ * About the same number of live allocations at 1 %, 50 % and 99 % fill (the pool size varies), so
+ * the figures show the effect of the fill level alone, not of the working set outgrowing caches.
+ */
+function churnSameLive(family: Family, base: string, size: number, liveBits: number, pairs: number): void {
+  for (const mode of ["FirstMatch", "RoundRobin"] as Mode[]) {
+    const costs: number[] = [];
+    for (const [percent, poolBits] of [
+      [1, liveBits + 7],
+      [50, liveBits + 1],
+      [99, liveBits],
+    ] as const) {
+      const range = `${base}/${size - poolBits}`;
+      const slots = 2 ** poolBits;
+      const alloc = allocator(family, range, mode);
+      const live = new LiveSet(family, size, slots);
+      fillTo(alloc, live, Math.floor((slots * percent) / 100));
+      const label = `${mode} ${range} churn at ${percent}% (${live.count.toLocaleString("en-US")} live)`;
+      costs.push(churn(alloc, live, pairs, label));
+    }
+    line(
+      `${mode} cost at 99% / cost at 1% (same live count)`,
+      ((costs[2] as number) / (costs[0] as number)).toFixed(2),
+    );
   }
 }
 
@@ -170,6 +240,10 @@ function rebuild(family: Family, range: string, list: Cidr[], label: string): vo
 }
 
 const million = Math.max(1000, Math.round(1_000_000 * scale));
+/** log2 of the live allocations in the same-live-count series (2^20 at full scale). */
+const liveBits = Math.max(10, Math.round(Math.log2(2 ** 20 * scale)));
+/** Smaller scales shrink the pools of the fill series by this many bits. */
+const shrinkBits = Math.max(0, Math.round(-Math.log2(scale)));
 console.log(`kubipam ipam benchmark (node ${process.version}, scale ${scale})`);
 
 console.log("1. IPv4 10.0.0.0/8, /32");
@@ -177,14 +251,16 @@ console.log("1. IPv4 10.0.0.0/8, /32");
   const alloc = allocator(4, "10.0.0.0/8");
   fill(alloc, 32, million, "FirstMatch allocate");
 }
-churnAtFills(4, "10.0.0.0/8", 32, Math.round(2 ** 24 * Math.min(1, scale)), million);
+churnAtFills(4, `10.0.0.0/${8 + shrinkBits}`, 32, million);
+churnSameLive(4, "8.0.0.0", 32, liveBits, million);
 
-console.log("2. IPv6 fd00::/32, /64 (churn on fd00::/44 = 2^20 /64 slots)");
+console.log("2. IPv6 fd00::/32, /64 (fill series on fd00::/40: 2^24 /64 slots, like IPv4 /8 of /32)");
 {
   const alloc = allocator(6, "fd00::/32");
   fill(alloc, 64, million, "FirstMatch allocate");
 }
-churnAtFills(6, "fd00::/44", 64, Math.round(2 ** 20 * Math.min(1, scale)), million);
+churnAtFills(6, `fd00::/${40 + shrinkBits}`, 64, million);
+churnSameLive(6, "fd00::", 64, liveBits, million);
 
 console.log("3. Mixed sizes /20–/32 on 10.0.0.0/8");
 mixed("FirstMatch", million);

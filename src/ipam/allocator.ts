@@ -733,31 +733,33 @@ export class Allocator {
    * overlap an earlier one are rejected, and so are entries outside the pool unless `keepOutside`.
    */
   private load(allocations: readonly (Cidr | Placed)[], keepOutside: boolean): Rejection[] {
-    const rejected: Rejection[] = [];
+    // Rejections are reported in the given order: [input index, rejection].
+    const rejected: [number, Rejection][] = [];
+    const ordered = (): Rejection[] => rejected.sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
     const candidates: Cidr[] = [];
-    for (const entry of allocations) {
+    const candidateIndexes: number[] = [];
+    for (let index = 0; index < allocations.length; index++) {
+      const entry = allocations[index] as Cidr | Placed;
       const cidr = Array.isArray(entry) ? Cidr.fromKey(this.family, entry[0], entry[1]) : entry;
       if (!(cidr instanceof Cidr) || cidr.family !== this.family) {
-        rejected.push({
-          cidr,
-          code: "InvalidRequest",
-          reason: `${String(cidr)} is ${cidr instanceof Cidr ? familyName(cidr.family) : "not a CIDR"} but the range is ${familyName(this.family)}`,
-        });
+        const what = cidr instanceof Cidr ? familyName(cidr.family) : "not a CIDR";
+        const reason = `${String(cidr)} is ${what} but the range is ${familyName(this.family)}`;
+        rejected.push([index, { cidr, code: "InvalidRequest", reason }]);
         continue;
       }
       if (!keepOutside && !this.poolContains(cidr)) {
-        rejected.push({ cidr, code: "Outside", reason: this.outside(cidr).message });
+        rejected.push([index, { cidr, code: "Outside", reason: this.outside(cidr).message }]);
         continue;
       }
       candidates.push(cidr);
+      candidateIndexes.push(index);
     }
-    const needed = chooseKeySpace(
-      this.family,
-      this.pool,
-      candidates.map((cidr): Placed => [cidr.startKey, cidr.prefix]),
-    );
-    if (needed.maxPrefix > this.keys.maxPrefix || !coversAll(this.keys, candidates)) {
-      this.keys = needed;
+    if (!coversAll(this.keys, candidates)) {
+      this.keys = chooseKeySpace(
+        this.family,
+        this.pool,
+        candidates.map((cidr): Placed => [cidr.startKey, cidr.prefix]),
+      );
       this.installPool(this.pool);
     }
     const keys = this.keys;
@@ -779,19 +781,20 @@ export class Allocator {
     }
     if (disjoint) {
       this.sweep(sorted, prefixes);
-      return rejected;
+      return ordered();
     }
     // Overlaps (a corrupted store): first come, first served, in the given order.
     this.sweep([], []);
-    for (const cidr of candidates) {
+    candidates.forEach((cidr, i) => {
       try {
         this.adopt(cidr);
       } catch (error) {
         if (!(error instanceof IpamError)) throw error;
-        rejected.push({ cidr, code: "Busy", reason: `${cidr} overlaps an earlier allocation` });
+        const reason = `${cidr} overlaps an earlier allocation`;
+        rejected.push([candidateIndexes[i] as number, { cidr, code: "Busy", reason }]);
       }
-    }
-    return rejected;
+    });
+    return ordered();
   }
 }
 

@@ -265,7 +265,7 @@ export class RelativeIPv6Keys implements KeySpace {
   }
 
   mask(key: Key, prefix: number): Key {
-    if (prefix <= this.hullPrefix) return 0;
+    // Also right for keys at or past the hull's end (a cursor can be there).
     const size = power(128 - prefix);
     return Math.floor((key as number) / size) * size;
   }

@@ -404,6 +404,6 @@ test("allocator equals the brute-force model on random operation sequences", () 
       fc.array(opArb, { minLength: 10, maxLength: 150, size: "max" }),
       (universe, initial, roundRobin, ops) => run(universe, initial, roundRobin, ops),
     ),
-    { numRuns: 200 },
+    { numRuns: Number(process.env.IPAM_PROPERTY_RUNS ?? "200") },
   );
 });
