@@ -48,10 +48,16 @@ MSG
   exit 1
 fi
 
+mkdir -p "$cache_root"
 work="$(mktemp -d "${TMPDIR:-/tmp}/kubipam-cp-build.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+# Each build writes to its own folder next to the target and renames it into place when complete, so
+# an interrupted build leaves nothing half-done and concurrent builds do not mix their files.
+partial="$(mktemp -d "$cache_root/$version.partial.XXXXXX")"
+chmod 755 "$partial"
+trap 'rm -rf "$work" "$partial"' EXIT
 started=$(date +%s)
-log "building etcd, kube-apiserver and kubectl $version (cold build: about 10-15 minutes on 2 cores)"
+log "building etcd, kube-apiserver and kubectl $version into $target"
+log "(a cold build downloads about 600 MB of Go modules and takes 5-15 minutes; later runs reuse it)"
 
 kgomod="$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')"
 [ -f "$kgomod" ] || { log "could not download k8s.io/kubernetes@$version"; exit 1; }
@@ -95,17 +101,20 @@ import (
 )
 GO
 
-mkdir -p "$target.partial"
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version"
 (
   cd "$work"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
-  go build -trimpath -ldflags "$ldflags" -o "$target.partial/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-  go build -trimpath -ldflags "$ldflags" -o "$target.partial/kubectl" k8s.io/kubernetes/cmd/kubectl
-  go build -trimpath -ldflags "-s -w" -o "$target.partial/etcd" go.etcd.io/etcd/server/v3
+  go build -trimpath -ldflags "$ldflags" -o "$partial/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -trimpath -ldflags "$ldflags" -o "$partial/kubectl" k8s.io/kubernetes/cmd/kubectl
+  go build -trimpath -ldflags "-s -w" -o "$partial/etcd" go.etcd.io/etcd/server/v3
 )
-for name in "${binaries[@]}"; do [ -x "$target.partial/$name" ] || { log "build of $name failed"; exit 1; }; done
-rm -rf "$target"
-mv "$target.partial" "$target"
+for name in "${binaries[@]}"; do [ -x "$partial/$name" ] || { log "build of $name failed"; exit 1; }; done
+if has_binaries "$target" && [ -x "$target/kubectl" ]; then
+  log "another build finished first; using it"
+else
+  rm -rf "$target"
+  mv "$partial" "$target"
+fi
 log "built in $(( $(date +%s) - started )) s: $target (etcd $etcd_version, kubernetes $version)"
 echo "$target"
