@@ -428,7 +428,11 @@ export class IpamController {
         return undefined;
       }
     }
-    throw new Error(`range ${state.key}: ${MAX_COLLISIONS} blocks in a row were taken by other writers`);
+    // Another writer is far ahead of this cache; what was learnt stays in the ledger. Try again soon
+    // without growing the error backoff: this is contention, not failure.
+    this.d.log.info("blocks taken by other writers; retrying", { range: state.key, request: keyOf(request) });
+    this.d.requestQueue.addAfter(keyOf(request), 100);
+    return undefined;
   }
 
   /** Creates the block's allocation object; returns it, or the object another holder already has. */
@@ -663,11 +667,17 @@ export class IpamController {
       (Boolean(live.status?.cidr) && live.status?.cidr !== allocation.spec.cidr);
     if (!orphan) return;
     this.d.log.info("deleting orphaned IPAMAllocation", { allocation: key, cidr: allocation.spec.cidr });
-    await this.d.writer.deleteAllocation(
-      allocation.metadata.namespace ?? "",
-      allocation.metadata.name ?? "",
-      allocation.metadata.uid,
-    );
+    try {
+      await this.d.writer.deleteAllocation(
+        allocation.metadata.namespace ?? "",
+        allocation.metadata.name ?? "",
+        allocation.metadata.uid,
+      );
+    } catch (err) {
+      // 409: the name holds a newer allocation already; its own events will bring it here if needed.
+      if (statusOf(err) === 409) return;
+      throw err;
+    }
     if (state && block) {
       const held = state.held(block);
       if (

@@ -83,26 +83,46 @@ export class KubeIpamWriter implements IpamWriter {
     );
   }
 
-  /** Merge patch of the whole finalizer list, guarded by resourceVersion (409 if someone else changed it). */
+  /**
+   * Adds with server-side apply (finalizers are a set: no conflict with concurrent writers, nobody
+   * else's entry is touched); removes with a JSON patch that tests the entry at its index. Neither
+   * depends on resourceVersion, which every status write bumps.
+   */
   private async setFinalizer(
     type: typeof ipamRequestResource | typeof ipamRangeResource,
     object: Meta,
     present: boolean,
   ): Promise<void> {
-    const current = object.metadata.finalizers ?? [];
-    const next = present
-      ? [...current.filter((f) => f !== FINALIZER), FINALIZER]
-      : current.filter((f) => f !== FINALIZER);
+    const name = object.metadata.name ?? "";
+    const namespace = object.metadata.namespace;
+    if (present) {
+      await this.client.patch(
+        type,
+        name,
+        {
+          apiVersion: `${type.group}/${type.version}`,
+          kind: type.kind,
+          metadata: { name, namespace, finalizers: [FINALIZER] },
+        },
+        { namespace, patchType: "apply", fieldManager: FIELD_MANAGER, force: true },
+      );
+      return;
+    }
+    const index = (object.metadata.finalizers ?? []).indexOf(FINALIZER);
+    if (index < 0) return;
     try {
       await this.client.patch(
         type,
-        object.metadata.name ?? "",
-        { metadata: { finalizers: next, resourceVersion: object.metadata.resourceVersion } },
-        { namespace: object.metadata.namespace, patchType: "merge", fieldManager: FIELD_MANAGER },
+        name,
+        [
+          { op: "test", path: `/metadata/finalizers/${index}`, value: FINALIZER },
+          { op: "remove", path: `/metadata/finalizers/${index}` },
+        ],
+        { namespace, patchType: "json", fieldManager: FIELD_MANAGER },
       );
     } catch (err) {
       // Removing from an object that is already gone is done.
-      if (!(present === false && isNotFound(err))) throw err;
+      if (!isNotFound(err)) throw err;
     }
   }
 }
