@@ -1,0 +1,2 @@
+/** The kubipam library: the pure IP address allocation engine (see docs/ipam-library.md). */
+export * from "./ipam/index.ts";
