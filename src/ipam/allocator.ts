@@ -462,7 +462,13 @@ export class Allocator {
   /** Whether `cidr` lies inside one pool block (so inside the pool: the cover is canonical). */
   private poolContains(cidr: Cidr): boolean {
     const index = this.poolIndexAtOrBefore(cidr.startKey);
-    return index >= 0 && (this.pool[index] as Cidr).contains(cidr);
+    if (index < 0) return false;
+    const block = this.pool[index] as Cidr;
+    if (block.prefix > cidr.prefix) return false;
+    const key = this.keys.keyOf(cidr.startKey, cidr.prefix);
+    // Key arithmetic when the key form holds the block; exact BigInt arithmetic otherwise.
+    if (key !== undefined) return this.keys.mask(key, block.prefix) === this.poolKeys[index];
+    return block.contains(cidr);
   }
 
   /** Indexes of the pool blocks that lie inside block (key, prefix). */
@@ -500,6 +506,19 @@ export class Allocator {
     });
     for (const [key, prefix] of this.pending) placed.push([keys.toAddress(key), prefix]);
     return placed;
+  }
+
+  /** Keys of the blocks' starts, or undefined if the key form cannot hold them all. */
+  private keysOf(blocks: readonly Cidr[]): Key[] | undefined {
+    const keys = this.keys;
+    const result: Key[] = new Array<Key>(blocks.length);
+    for (let i = 0; i < blocks.length; i++) {
+      const block = blocks[i] as Cidr;
+      const key = keys.keyOf(block.startKey, block.prefix);
+      if (key === undefined) return undefined;
+      result[i] = key;
+    }
+    return result;
   }
 
   /** Switches the key form (all state is rebuilt from the allocations). */
@@ -711,7 +730,9 @@ export class Allocator {
       }
       if (before(gapStart, poolEnd)) keys.coverGap(gapStart as Key, poolEnd, visitFree);
     }
-    const leaves = keys.newTable();
+    let freeCount = 0;
+    for (const list of freeLists) freeCount += list === undefined ? 0 : list.length;
+    const leaves = keys.newTable(freeCount + count);
     this.free = [];
     freeLists.forEach((list, prefix) => {
       this.free[prefix] = OrderedSet.fromSorted(list);
@@ -754,24 +775,24 @@ export class Allocator {
       candidates.push(cidr);
       candidateIndexes.push(index);
     }
-    if (!coversAll(this.keys, candidates)) {
+    let starts = this.keysOf(candidates);
+    if (starts === undefined) {
       this.keys = chooseKeySpace(
         this.family,
         this.pool,
         candidates.map((cidr): Placed => [cidr.startKey, cidr.prefix]),
       );
       this.installPool(this.pool);
+      starts = this.keysOf(candidates) as Key[];
     }
     const keys = this.keys;
     // Sort the starts; a start seen twice means overlapping entries.
-    const prefixOf = keys.newTable();
-    const starts: Key[] = [];
+    const prefixOf = keys.newTable(starts.length);
     let disjoint = true;
-    for (const cidr of candidates) {
-      const key = keys.keyOf(cidr.startKey, cidr.prefix) as Key;
+    for (let i = 0; i < starts.length; i++) {
+      const key = starts[i] as Key;
       if (prefixOf.get(key) !== 0) disjoint = false;
-      prefixOf.set(key, cidr.prefix + 1);
-      starts.push(key);
+      prefixOf.set(key, (candidates[i] as Cidr).prefix + 1);
     }
     const sorted = sortKeys(starts);
     const prefixes = sorted.map((key) => prefixOf.get(key) - 1);
@@ -810,10 +831,6 @@ function sortKeys(keys: Key[]): Key[] {
   if (keys.length > 0 && typeof keys[0] === "number")
     return Array.from(Float64Array.from(keys as number[]).sort());
   return [...keys].sort();
-}
-
-function coversAll(keys: KeySpace, cidrs: readonly Cidr[]): boolean {
-  return cidrs.every((cidr) => keys.keyOf(cidr.startKey, cidr.prefix) !== undefined);
 }
 
 function commonPrefixLength(a: string, b: string): number {

@@ -20,6 +20,13 @@ export interface BlockTable<K> {
 const INITIAL_CAPACITY = 16;
 const GOLDEN = 0x9e3779b1;
 
+/** Power-of-two capacity that keeps the load at most 1/2 for `expected` entries. */
+function capacityFor(expected: number | undefined): number {
+  let capacity = INITIAL_CAPACITY;
+  while (expected !== undefined && capacity < 2 * expected) capacity *= 2;
+  return capacity;
+}
+
 /**
  * Keys are signed 32-bit integers (IPv4 keys). Key and value share one array, and the home slot
  * keeps the key's low 3 bits: the 8 keys of an aligned group (a block, its buddies up to /29, the
@@ -28,10 +35,16 @@ const GOLDEN = 0x9e3779b1;
  */
 export class Int32BlockTable implements BlockTable<number> {
   /** slots[2i] = key, slots[2i + 1] = value (0: empty). */
-  private slots = new Int32Array(2 * INITIAL_CAPACITY);
+  private slots: Int32Array;
   /** Shift for the multiplicative hash of key >>> 3 onto a group of 8 slots. */
-  private shift = 32 - Math.log2(INITIAL_CAPACITY / 8);
+  private shift: number;
   private count = 0;
+
+  constructor(expected?: number) {
+    const capacity = capacityFor(expected);
+    this.slots = new Int32Array(2 * capacity);
+    this.shift = 32 - Math.log2(capacity / 8);
+  }
 
   get size(): number {
     return this.count;
@@ -124,9 +137,15 @@ const scratchWords = new Int32Array(scratchFloat.buffer);
 /** Keys are doubles (IPv6 keys relative to the pool's hull); key and value share one array. */
 export class Float64BlockTable implements BlockTable<number> {
   /** slots[2i] = key, slots[2i + 1] = value (0: empty). */
-  private slots = new Float64Array(2 * INITIAL_CAPACITY);
-  private shift = 32 - Math.log2(INITIAL_CAPACITY);
+  private slots: Float64Array;
+  private shift: number;
   private count = 0;
+
+  constructor(expected?: number) {
+    const capacity = capacityFor(expected);
+    this.slots = new Float64Array(2 * capacity);
+    this.shift = 32 - Math.log2(capacity);
+  }
 
   get size(): number {
     return this.count;
@@ -219,10 +238,17 @@ export class Float64BlockTable implements BlockTable<number> {
 
 /** Keys are short strings (IPv6 keys: 8 UTF-16 code units). */
 export class StringBlockTable implements BlockTable<string> {
-  private keys: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);
-  private values = new Uint16Array(INITIAL_CAPACITY);
-  private shift = 32 - Math.log2(INITIAL_CAPACITY);
+  private keys: (string | undefined)[];
+  private values: Uint16Array;
+  private shift: number;
   private count = 0;
+
+  constructor(expected?: number) {
+    const capacity = capacityFor(expected);
+    this.keys = new Array<string | undefined>(capacity).fill(undefined);
+    this.values = new Uint16Array(capacity);
+    this.shift = 32 - Math.log2(capacity);
+  }
 
   get size(): number {
     return this.count;

@@ -41,7 +41,8 @@ export interface KeySpace {
    * `to` undefined means the end of the key space.
    */
   coverGap(from: Key, to: Key | undefined, visit: (key: Key, prefix: number) => void): void;
-  newTable(): BlockTable<Key>;
+  /** A leaf table sized for about `expected` entries. */
+  newTable(expected?: number): BlockTable<Key>;
 }
 
 const SIGN = 0x80000000;
@@ -81,7 +82,7 @@ export const ipv4Keys: KeySpace = {
       start += 2 ** hostBits;
     }
   },
-  newTable: () => new Int32BlockTable() as BlockTable<Key>,
+  newTable: (expected) => new Int32BlockTable(expected) as BlockTable<Key>,
 };
 
 const ZERO_UNITS = "\0".repeat(8);
@@ -165,7 +166,7 @@ export const ipv6Keys: KeySpace = {
       start = nextUnits(start, 128 - hostBits);
     }
   },
-  newTable: () => new StringBlockTable() as BlockTable<Key>,
+  newTable: (expected) => new StringBlockTable(expected) as BlockTable<Key>,
 };
 
 /** POWERS[h] = 2^h, exact. */
@@ -176,12 +177,26 @@ function power(bit: number): number {
   return POWERS[bit] as number;
 }
 
-/** Largest h with 2^h ≤ value (value ≥ 1), exact despite log2 rounding. */
+const scratchDouble = new Float64Array(1);
+const scratchHalves = new Int32Array(scratchDouble.buffer);
+/** Index of the half holding sign, exponent and the top of the mantissa. */
+const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+
+/** Largest h with 2^h ≤ value, for an integer value ≥ 1: the exponent field of the double. */
 function floorLog2(value: number): number {
-  let result = Math.floor(Math.log2(value));
-  if (power(result) > value) result--;
-  else if (power(result + 1) <= value) result++;
-  return result;
+  scratchDouble[0] = value;
+  return (((scratchHalves[HIGH] as number) >>> 20) & 0x7ff) - 1023;
+}
+
+/** Trailing zero bits of an integer value ≥ 1: exponent − 52 plus the mantissa's trailing zeros. */
+function trailingZeros(value: number): number {
+  scratchDouble[0] = value;
+  const high = scratchHalves[HIGH] as number;
+  const low = scratchHalves[1 - HIGH] as number;
+  const exponent = ((high >>> 20) & 0x7ff) - 1075;
+  if (low !== 0) return exponent + 31 - Math.clz32(low & -low);
+  const top = high & 0xfffff;
+  return exponent + (top === 0 ? 52 : 63 - Math.clz32(top & -top));
 }
 
 /** IPv6 keys as exact double offsets from the start of an aligned hull block (see top). */
@@ -291,24 +306,15 @@ export class RelativeIPv6Keys implements KeySpace {
     const end = to === undefined ? this.hullSize : (to as number);
     const hullBits = 128 - this.hullPrefix;
     while (start < end) {
-      // Largest power of two dividing start: binary search (divisibility is monotone in h).
-      let low = 0;
-      let high = hullBits;
-      if (start !== 0) {
-        while (low < high) {
-          const mid = (low + high + 1) >>> 1;
-          if (start % power(mid) === 0) low = mid;
-          else high = mid - 1;
-        }
-      }
-      const hostBits = Math.min(start === 0 ? hullBits : low, floorLog2(end - start));
+      const alignment = start === 0 ? hullBits : Math.min(hullBits, trailingZeros(start));
+      const hostBits = Math.min(alignment, floorLog2(end - start));
       visit(start, 128 - hostBits);
       start += power(hostBits);
     }
   }
 
-  newTable(): BlockTable<Key> {
-    return new Float64BlockTable() as BlockTable<Key>;
+  newTable(expected?: number): BlockTable<Key> {
+    return new Float64BlockTable(expected) as BlockTable<Key>;
   }
 }
 
