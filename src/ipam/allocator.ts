@@ -643,7 +643,7 @@ export class Allocator {
     for (let level = size; level >= this.largestPoolPrefix; level--) {
       const set = this.free[level];
       if (set === undefined || set.size === 0) continue;
-      if (bestKey === undefined) {
+      if (bestKey === undefined && (set.max() as Key) >= start) {
         const after = set.ceil(start);
         if (after !== undefined) {
           bestKey = after;

@@ -47,6 +47,9 @@ function upperBound<K>(keys: K[], key: K): number {
 export class OrderedSet<K extends number | string> {
   private root: BTreeNode<K> = new BTreeNode<K>([], null);
   private count = 0;
+  /** Smallest and largest key, cached: FirstMatch asks for the minimum at every allocation. */
+  private smallest: K | undefined;
+  private largest: K | undefined;
   /** Scratch path of the last descent (the set is not re-entrant). */
   private readonly pathNodes: BTreeNode<K>[] = [];
   private readonly pathIndexes: number[] = [];
@@ -79,6 +82,8 @@ export class OrderedSet<K extends number | string> {
     }
     set.root = level[0] as BTreeNode<K>;
     set.count = keys.length;
+    set.smallest = keys[0];
+    set.largest = keys[keys.length - 1];
     return set;
   }
 
@@ -91,9 +96,23 @@ export class OrderedSet<K extends number | string> {
   }
 
   min(): K | undefined {
+    return this.smallest;
+  }
+
+  max(): K | undefined {
+    return this.largest;
+  }
+
+  private findMin(): K | undefined {
     let node = this.root;
     while (node.children !== null) node = node.children[0] as BTreeNode<K>;
     return node.keys[0];
+  }
+
+  private findMax(): K | undefined {
+    let node = this.root;
+    while (node.children !== null) node = node.children[node.children.length - 1] as BTreeNode<K>;
+    return node.keys[node.keys.length - 1];
   }
 
   /** The smallest key ≥ `key`. */
@@ -145,6 +164,8 @@ export class OrderedSet<K extends number | string> {
     if (index === keys.length) keys.push(key);
     else keys.splice(index, 0, key);
     this.count++;
+    if (this.smallest === undefined || key < this.smallest) this.smallest = key;
+    if (this.largest === undefined || key > this.largest) this.largest = key;
     if (keys.length <= LEAF_MAX) return true;
 
     // Split the leaf, then every inner node that overflows on the way up.
@@ -191,7 +212,10 @@ export class OrderedSet<K extends number | string> {
     else if (index === keys.length - 1) keys.pop();
     else keys.splice(index, 1);
     this.count--;
-    if (keys.length > 0 || depth === 0) return true;
+    if (keys.length > 0 || depth === 0) {
+      this.afterDelete(key);
+      return true;
+    }
 
     // Unlink the empty leaf and every inner node that loses its last child.
     while (depth > 0) {
@@ -208,7 +232,13 @@ export class OrderedSet<K extends number | string> {
       root = root.children[0] ?? new BTreeNode<K>([], null);
     }
     this.root = root;
+    this.afterDelete(key);
     return true;
+  }
+
+  private afterDelete(key: K): void {
+    if (key === this.smallest) this.smallest = this.findMin();
+    if (key === this.largest) this.largest = this.findMax();
   }
 
   /** Smallest key (it must exist), removed. */
