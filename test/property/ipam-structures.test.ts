@@ -96,7 +96,9 @@ function checkTable<K>(ops: TableOp[], table: BlockTable<K>, toKey: (n: number) 
   }
   for (const [k, v] of model) assert.equal(table.get(k), v);
   const seen = new Map<K, number>();
-  table.forEach((k, v) => seen.set(k, v));
+  table.forEach((k, v) => {
+    seen.set(k, v);
+  });
   assert.deepEqual(seen, model);
 }
 
