@@ -237,6 +237,11 @@ export class OrderedSet<K extends number | string> {
   }
 
   private afterDelete(key: K): void {
+    if (this.count === 0) {
+      this.smallest = undefined;
+      this.largest = undefined;
+      return;
+    }
     if (key === this.smallest) this.smallest = this.findMin();
     if (key === this.largest) this.largest = this.findMax();
   }
