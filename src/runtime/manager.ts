@@ -3,7 +3,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Controller, type ControllerOptions } from "./controller.ts";
 import { EventRecorder, type EventRecorderOptions } from "./events.ts";
-import { type HealthCheck, HealthChecks, HealthServer } from "./health-server.ts";
+import { type HealthCheck, HealthChecks, HealthServer, parseBindAddress } from "./health-server.ts";
 import { Informer, type InformerOptions } from "./informer.ts";
 import { KubeClient, type KubeClientOptions, type KubeObject, type ResourceType } from "./kube.ts";
 import { defaultIdentity, LeaderElector } from "./leader-election.ts";
@@ -225,10 +225,12 @@ export class Manager {
     // Shutdown: runnables first (they were handed `signal`), then caches, events and servers.
     if (!signal.aborted && failure) this.logger.error("manager stopping", { error: failure });
     const graceful = this.opts.gracefulShutdownTimeoutMs ?? 30_000;
+    const graceTimer = new AbortController();
     const done = await Promise.race([
       Promise.all(running).then(() => true),
-      failure ? Promise.resolve(true) : sleep(graceful).then(() => false),
+      failure ? Promise.resolve(true) : sleep(graceful, graceTimer.signal).then((slept) => !slept),
     ]);
+    graceTimer.abort();
     if (!done) this.logger.error("runnables did not stop within the graceful shutdown timeout", { graceful });
     informers.abort();
     await Promise.all(informerRuns);
@@ -277,7 +279,9 @@ export class Manager {
     const metricsAddr = this.opts.metricsBindAddress ?? ":8080";
     const healthAddr = this.opts.healthProbeBindAddress ?? ":8081";
     const servers: HealthServer[] = [];
-    if (metricsAddr === healthAddr) {
+    // The same fixed address means one server for both; two ephemeral ones (port 0) mean two servers.
+    const shared = metricsAddr === healthAddr && parseBindAddress(metricsAddr)?.port !== 0;
+    if (shared) {
       const s = new HealthServer({
         bindAddress: metricsAddr,
         registry: this.registry,
