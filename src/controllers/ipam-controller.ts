@@ -317,6 +317,17 @@ export class IpamController {
   // ---------------------------------------------------------------- request reconciler
 
   async reconcileRequest(key: string): Promise<void> {
+    try {
+      await this.reconcileRequestOnce(key);
+    } catch (err) {
+      // A missing RBAC permission: say so on the request too; the error still goes to the log and
+      // the retry backoff.
+      if (statusOf(err) === 403) await this.reportForbidden(key, err);
+      throw err;
+    }
+  }
+
+  private async reconcileRequestOnce(key: string): Promise<void> {
     const request = this.d.requests.get(key);
     if (!request) return;
     if (request.metadata.deletionTimestamp) return this.finalizeRequest(request);
@@ -750,6 +761,40 @@ export class IpamController {
     if (state !== "Ready" && request.status?.state !== state) {
       this.d.events.emit(request, "Warning", state, message);
     }
+  }
+
+  /**
+   * Writes `forbidden: <API message>` to the request's status (Ready=False, reason Forbidden, unless it
+   * is allocated already) and emits a Warning event. Guarded by the cached resourceVersion, so it never
+   * overwrites a newer status (e.g. another writer's allocation); best effort, the error is logged anyway.
+   */
+  private async reportForbidden(key: string, err: unknown): Promise<void> {
+    const request = this.d.requests.get(key);
+    if (!request) return;
+    const message = `forbidden: ${errorMessage(err)}`;
+    if (request.status?.message === message) return;
+    const generation = request.metadata.generation;
+    const conditions = request.status?.cidr
+      ? request.status.conditions
+      : setCondition(
+          request.status?.conditions,
+          { type: "Ready", status: "False", reason: "Forbidden", message, observedGeneration: generation },
+          this.now(),
+        );
+    try {
+      await this.d.writer.patchRequestStatus(
+        request,
+        { ...request.status, message, observedGeneration: generation, conditions },
+        request.metadata.resourceVersion,
+      );
+    } catch (writeErr) {
+      this.d.log.debug("could not report the missing permission on the request", {
+        request: key,
+        error: writeErr,
+      });
+      return;
+    }
+    this.d.events.emit(request, "Warning", "Forbidden", message);
   }
 
   private requestStatus(

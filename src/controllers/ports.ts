@@ -28,7 +28,12 @@ export interface IpamWriter {
   /** Deletes if present (with a uid precondition when given); a missing object is success. */
   deleteAllocation(namespace: string, name: string, uid?: string): Promise<void>;
   getRequest(namespace: string, name: string): Promise<IPAMRequest | undefined>;
-  patchRequestStatus(request: IPAMRequest, status: IPAMRequestStatus): Promise<IPAMRequest>;
+  /** With `resourceVersion`, only if the request is still at that version (409 otherwise). */
+  patchRequestStatus(
+    request: IPAMRequest,
+    status: IPAMRequestStatus,
+    resourceVersion?: string,
+  ): Promise<IPAMRequest>;
   /** Adds or removes kubipam's finalizer, guarded by the object's resourceVersion. */
   setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<void>;
   setRangeFinalizer(range: IPAMRange, present: boolean): Promise<void>;

@@ -56,12 +56,16 @@ export class KubeIpamWriter implements IpamWriter {
     }
   }
 
-  patchRequestStatus(request: IPAMRequest, status: IPAMRequestStatus): Promise<IPAMRequest> {
-    // No resourceVersion: the CEL rule on status guards status.cidr, the rest is ours to set.
+  patchRequestStatus(
+    request: IPAMRequest,
+    status: IPAMRequestStatus,
+    resourceVersion?: string,
+  ): Promise<IPAMRequest> {
+    // Normally no resourceVersion: the CEL rule on status guards status.cidr, the rest is ours to set.
     return this.client.patchStatus<IPAMRequest>(
       ipamRequestResource,
       request.metadata.name ?? "",
-      { status },
+      resourceVersion ? { metadata: { resourceVersion }, status } : { status },
       { namespace: request.metadata.namespace, patchType: "merge", fieldManager: FIELD_MANAGER },
     );
   }
