@@ -91,7 +91,9 @@ async function main(): Promise<number> {
     }
     const tmpDir = join(controlPlane.dir, "tests");
     mkdirSync(tmpDir);
-    return await runNodeTest([...options, ...files], {
+    // Controllers under test watch every namespace: one file at a time shares the cluster safely.
+    const serial = options.some((o) => o.startsWith("--test-concurrency")) ? [] : ["--test-concurrency=1"];
+    return await runNodeTest([...serial, ...options, ...files], {
       ...process.env,
       KUBIPAM_TEST_KUBECONFIG: controlPlane.kubeconfigPath,
       KUBIPAM_BIN_DIR: binDir,
