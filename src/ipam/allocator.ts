@@ -786,16 +786,13 @@ export class Allocator {
       starts = this.keysOf(candidates) as Key[];
     }
     const keys = this.keys;
-    // Sort the starts; a start seen twice means overlapping entries.
-    const prefixOf = keys.newTable(starts.length);
+    // Sort by start, then prefix; equal starts mean overlapping entries (the check below sees them).
+    const { sorted, prefixes } = sortBlocks(
+      starts,
+      candidates.map((cidr) => cidr.prefix),
+      keys === ipv4Keys,
+    );
     let disjoint = true;
-    for (let i = 0; i < starts.length; i++) {
-      const key = starts[i] as Key;
-      if (prefixOf.get(key) !== 0) disjoint = false;
-      prefixOf.set(key, (candidates[i] as Cidr).prefix + 1);
-    }
-    const sorted = sortKeys(starts);
-    const prefixes = sorted.map((key) => prefixOf.get(key) - 1);
     for (let i = 1; i < sorted.length && disjoint; i++) {
       const previousEnd = keys.next(sorted[i - 1] as Key, prefixes[i - 1] as number);
       disjoint = previousEnd !== undefined && previousEnd <= (sorted[i] as Key);
@@ -826,11 +823,35 @@ function compareCidrs(a: Cidr, b: Cidr): number {
   return a.prefix - b.prefix;
 }
 
-/** Ascending; numbers through a typed array for speed. */
-function sortKeys(keys: Key[]): Key[] {
-  if (keys.length > 0 && typeof keys[0] === "number")
-    return Array.from(Float64Array.from(keys as number[]).sort());
-  return [...keys].sort();
+/** Sorts blocks by start, then prefix. IPv4 packs both into one exact double (key · 64 + prefix). */
+function sortBlocks(
+  starts: Key[],
+  prefixes: number[],
+  packed: boolean,
+): { sorted: Key[]; prefixes: number[] } {
+  const count = starts.length;
+  if (packed) {
+    const values = new Float64Array(count);
+    for (let i = 0; i < count; i++) values[i] = (starts[i] as number) * 64 + (prefixes[i] as number);
+    values.sort();
+    const sorted: Key[] = new Array<Key>(count);
+    const sortedPrefixes: number[] = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      const value = values[i] as number;
+      const prefix = ((value % 64) + 64) % 64;
+      sorted[i] = (value - prefix) / 64;
+      sortedPrefixes[i] = prefix;
+    }
+    return { sorted, prefixes: sortedPrefixes };
+  }
+  const order = Array.from({ length: count }, (_, i) => i);
+  order.sort((a, b) => {
+    const startA = starts[a] as Key;
+    const startB = starts[b] as Key;
+    if (startA !== startB) return startA < startB ? -1 : 1;
+    return (prefixes[a] as number) - (prefixes[b] as number);
+  });
+  return { sorted: order.map((i) => starts[i] as Key), prefixes: order.map((i) => prefixes[i] as number) };
 }
 
 function commonPrefixLength(a: string, b: string): number {
