@@ -1014,8 +1014,10 @@ export class KubeClient {
     let watchAgent = this.auth?.watchAgent;
     if (!agent || !watchAgent || key !== this.tlsKey) {
       const isHttps = this.server.protocol === "https:";
-      const make = (maxSockets: number, maxFreeSockets: number): http.Agent => {
-        const base = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets, maxFreeSockets };
+      // `timeout` closes idle pooled sockets before the server would, so a request rarely meets a socket
+      // the server is closing at that moment (watch sockets are never idle, and get none).
+      const make = (maxSockets: number, maxFreeSockets: number, timeout?: number): http.Agent => {
+        const base = { keepAlive: true, keepAliveMsecs: 30_000, maxSockets, maxFreeSockets, timeout };
         const a: http.Agent = isHttps
           ? new https.Agent({
               ...base,
@@ -1027,7 +1029,7 @@ export class KubeClient {
         return a;
       };
       // Old agents keep serving their in-flight requests; their idle sockets close by themselves.
-      agent = make(this.maxSockets, 32);
+      agent = make(this.maxSockets, 32, 30_000);
       watchAgent = make(Number.POSITIVE_INFINITY, 4);
       this.tlsKey = key;
     }
@@ -1040,7 +1042,17 @@ export class KubeClient {
     const started = performance.now();
     const labels = { verb: req.verb, resource: req.resource || "raw" };
     try {
-      const res = await this.httpRequest(req);
+      let res: KubeResponse;
+      try {
+        res = await this.httpRequest(req);
+      } catch (err) {
+        // A pooled socket the server closed just then: reads are safe to send once more.
+        if (!(err instanceof ReusedSocketError)) throw err;
+        if (req.method !== "GET" || req.watch) throw err.cause;
+        res = await this.httpRequest(req).catch((e: unknown) => {
+          throw e instanceof ReusedSocketError ? e.cause : e;
+        });
+      }
       this.metrics.restRequests.inc({ ...labels, code: String(res.status) });
       if (res.status === 401) this.auth = undefined; // credentials may have rotated
       return res;
@@ -1099,8 +1111,15 @@ export class KubeClient {
         r.destroy(cause instanceof Error ? cause : undefined);
       }, req.timeoutMs);
       req.signal?.addEventListener("abort", onAbort, { once: true });
-      r.on("error", fail);
+      if (req.signal?.aborted) onAbort();
+      let answered = false;
+      r.on("error", (err: Error & { code?: string }) => {
+        const reset = err.code === "ECONNRESET" || err.code === "EPIPE";
+        if (!answered && cause === undefined && r.reusedSocket && reset) fail(new ReusedSocketError(err));
+        else fail(err);
+      });
       r.on("response", (res) => {
+        answered = true;
         const status = res.statusCode ?? 0;
         if (req.watch && status === 200) {
           clearTimeout(timer);
@@ -1123,6 +1142,14 @@ export class KubeClient {
       });
       r.end(req.body);
     });
+  }
+}
+
+/** A request failed on a reused keep-alive socket before any answer (the server had closed it). */
+class ReusedSocketError extends Error {
+  override readonly name = "ReusedSocketError";
+  constructor(override readonly cause: Error) {
+    super(cause.message);
   }
 }
 
