@@ -79,7 +79,8 @@ function fill(alloc: Allocator, size: number, count: number, label: string): Cid
  * each release.
  */
 class LiveSet {
-  private readonly starts: Float64Array | Uint16Array;
+  /** IPv4: one 32-bit address each; IPv6: 8 16-bit groups each. */
+  private readonly starts: Uint32Array | Uint16Array;
   count = 0;
 
   constructor(
@@ -87,7 +88,7 @@ class LiveSet {
     readonly size: number,
     capacity: number,
   ) {
-    this.starts = family === 4 ? new Float64Array(capacity) : new Uint16Array(8 * capacity);
+    this.starts = family === 4 ? new Uint32Array(capacity) : new Uint16Array(8 * capacity);
   }
 
   set(index: number, cidr: Cidr): void {
