@@ -151,7 +151,9 @@ describe("Manager", () => {
         enabled: true,
         namespace: ns,
         name: "mgr-lock",
-        ...{ leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 },
+        leaseDurationMs: 4_000,
+        renewDeadlineMs: 3_000,
+        retryPeriodMs: 300,
       },
     });
     const inf = mgr.informer<ConfigMap>(CoreTypes.configMap, { namespace: ns });
@@ -219,9 +221,9 @@ describe("Manager", () => {
         enabled: true,
         namespace: ns,
         name: "lock",
-        leaseDurationMs: 2_000,
-        renewDeadlineMs: 1_500,
-        retryPeriodMs: 200,
+        leaseDurationMs: 4_000,
+        renewDeadlineMs: 3_000,
+        retryPeriodMs: 300,
       },
     });
     let reconcileSignal: AbortSignal | undefined;
