@@ -31,6 +31,11 @@ export interface ControllerOptions {
   registry?: Registry;
   /** How long `start`'s graceful stop waits for in-flight reconciles (default 30 s). */
   shutdownTimeoutMs?: number;
+  /**
+   * Abort the signal handed to a reconcile after this long (default: no limit). The key stays "in
+   * processing" until the reconcile returns, so it is never run twice at once.
+   */
+  reconcileTimeoutMs?: number;
   /** Log successful reconciles at debug level (default true). */
   logSuccess?: boolean;
 }
@@ -43,6 +48,7 @@ export class Controller {
   private readonly logger: Logger;
   private readonly metrics: RuntimeMetrics;
   private readonly shutdownTimeoutMs: number;
+  private readonly reconcileTimeoutMs: number | undefined;
   private readonly logSuccess: boolean;
   private started = false;
   private running: Promise<void> | undefined;
@@ -60,6 +66,7 @@ export class Controller {
       registry: options.registry,
     });
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 30_000;
+    this.reconcileTimeoutMs = options.reconcileTimeoutMs;
     this.logSuccess = options.logSuccess ?? true;
     this.metrics.activeWorkers.set({ controller: this.name }, 0);
     this.metrics.maxConcurrentReconciles.set({ controller: this.name }, this.workers);
@@ -164,6 +171,22 @@ export class Controller {
     }
   }
 
+  private async reconcileWithTimeout(key: string, signal: AbortSignal): ReturnType<Reconciler> {
+    const limit = this.reconcileTimeoutMs;
+    if (limit === undefined || limit <= 0) return this.reconciler(key, signal);
+    const ac = new AbortController();
+    const onAbort = () => ac.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => ac.abort(new Error(`reconcile of ${key} exceeded ${limit} ms`)), limit);
+    try {
+      return await this.reconciler(key, ac.signal);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
   private async processKey(key: string, signal: AbortSignal): Promise<void> {
     const labels = { controller: this.name };
     const started = performance.now();
@@ -171,7 +194,7 @@ export class Controller {
     try {
       let result: ReconcileResult | undefined;
       try {
-        const r = await this.reconciler(key, signal);
+        const r = await this.reconcileWithTimeout(key, signal);
         result = r ? r : undefined;
       } catch (err) {
         this.metrics.reconcileErrors.inc(labels);

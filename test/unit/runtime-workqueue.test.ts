@@ -254,6 +254,30 @@ describe("Controller", () => {
     assert.match(text, /controller_runtime_active_workers\{controller="test"\} 0/);
   });
 
+  it("aborts a reconcile's signal after reconcileTimeoutMs and retries the key", async () => {
+    const ac = new AbortController();
+    let calls = 0;
+    const c = new Controller({
+      name: "slowpoke",
+      registry: createRegistry(),
+      rateLimiter: new ExponentialFailureRateLimiter(1, 10),
+      reconcileTimeoutMs: 20,
+      reconcile: async (_key, signal) => {
+        calls++;
+        if (calls > 1) return undefined;
+        await new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => resolve(), { once: true }),
+        );
+        throw signal.reason;
+      },
+    });
+    const done = c.start(ac.signal);
+    c.enqueue("k");
+    await waitFor(() => calls === 2 && c.queue.processingCount() === 0, 5_000, "retry after the timeout");
+    ac.abort();
+    await within(done);
+  });
+
   it("stop waits for in-flight reconciles and hands them the aborted signal", async () => {
     const ac = new AbortController();
     let started = false;
