@@ -88,10 +88,13 @@ describe("controller processes", () => {
     const first = start("crash-1");
     const creating = createRequests(f.client, ns, "req", 500, "pool");
     // Kill it in the middle: once some, but not all, allocations are published.
-    await eventually(async () => assert.ok((await countReady(f.client, ns)) >= 50), {
-      timeoutMs: 60_000,
-      intervalMs: 20,
-    });
+    await eventually(
+      async () => assert.ok((await countReady(f.client, ns)) >= 50, "50 allocations published"),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      },
+    );
     await first.kill("SIGKILL");
     await creating;
     const readyAtCrash = await countReady(f.client, ns);
