@@ -11,14 +11,11 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../api/types.ts";
+import { addFinalizer, removeFinalizer } from "../runtime/finalizers.ts";
 import { isNotFound, type KubeClient } from "../runtime/kube.ts";
 import type { IpamWriter } from "./ports.ts";
 
 export const FIELD_MANAGER = "kubipam";
-
-type Meta = {
-  metadata: { name?: string; namespace?: string; resourceVersion?: string; finalizers?: string[] };
-};
 
 export class KubeIpamWriter implements IpamWriter {
   constructor(private readonly client: KubeClient) {}
@@ -87,46 +84,12 @@ export class KubeIpamWriter implements IpamWriter {
     );
   }
 
-  /**
-   * Adds with server-side apply (finalizers are a set: no conflict with concurrent writers, nobody
-   * else's entry is touched); removes with a JSON patch that tests the entry at its index. Neither
-   * depends on resourceVersion, which every status write bumps.
-   */
   private async setFinalizer(
     type: typeof ipamRequestResource | typeof ipamRangeResource,
-    object: Meta,
+    object: IPAMRequest | IPAMRange,
     present: boolean,
   ): Promise<void> {
-    const name = object.metadata.name ?? "";
-    const namespace = object.metadata.namespace;
-    if (present) {
-      await this.client.patch(
-        type,
-        name,
-        {
-          apiVersion: `${type.group}/${type.version}`,
-          kind: type.kind,
-          metadata: { name, namespace, finalizers: [FINALIZER] },
-        },
-        { namespace, patchType: "apply", fieldManager: FIELD_MANAGER, force: true },
-      );
-      return;
-    }
-    const index = (object.metadata.finalizers ?? []).indexOf(FINALIZER);
-    if (index < 0) return;
-    try {
-      await this.client.patch(
-        type,
-        name,
-        [
-          { op: "test", path: `/metadata/finalizers/${index}`, value: FINALIZER },
-          { op: "remove", path: `/metadata/finalizers/${index}` },
-        ],
-        { namespace, patchType: "json", fieldManager: FIELD_MANAGER },
-      );
-    } catch (err) {
-      // Removing from an object that is already gone is done.
-      if (!isNotFound(err)) throw err;
-    }
+    if (present) await addFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
+    else await removeFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
   }
 }

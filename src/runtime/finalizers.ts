@@ -1,16 +1,13 @@
-// Adding and removing finalizers safely under concurrency: a merge patch that carries
-// `metadata.resourceVersion`, so the API server rejects it with 409 Conflict if the object changed since
-// it was read (the finalizer list is replaced as a whole by a merge patch, so this check matters).
+// Adding and removing finalizers safely under concurrency, without depending on resourceVersion
+// (which every status write bumps, so a controller's cached copy is often one write behind):
+// - add: server-side apply of just that entry. `metadata.finalizers` is a set, so concurrent writers
+//   and other owners' entries are untouched; applying twice is a no-op.
+// - remove: a JSON patch that tests the entry at its index, then removes it; if the list moved under
+//   us the test fails (422) and the caller retries with a fresh copy.
 import type { KubeClient, KubeObject, PatchOptions, ResourceType } from "./kube.ts";
 
 export function hasFinalizer(obj: KubeObject, finalizer: string): boolean {
   return obj.metadata.finalizers?.includes(finalizer) ?? false;
-}
-
-function requireRv(obj: KubeObject): string {
-  const rv = obj.metadata.resourceVersion;
-  if (!rv) throw new Error("finalizer patch: the object has no resourceVersion (read it from the API first)");
-  return rv;
 }
 
 function target(obj: KubeObject): { name: string; namespace: string | undefined } {
@@ -19,31 +16,40 @@ function target(obj: KubeObject): { name: string; namespace: string | undefined 
   return { name, namespace: obj.metadata.namespace };
 }
 
-/**
- * Adds `finalizer` unless present. Returns the updated object (or `obj` unchanged). Throws an ApiError
- * with `isConflict` true if the object changed since `obj` was read; re-read and retry then.
- */
+/** Adds `finalizer` unless present (server-side apply). Returns the updated object. */
 export async function addFinalizer<T extends KubeObject>(
   client: KubeClient,
   type: ResourceType,
   obj: T,
   finalizer: string,
-  opts: Omit<PatchOptions, "patchType" | "namespace"> = {},
+  opts: Omit<PatchOptions, "patchType" | "namespace" | "fieldManager"> & { fieldManager: string },
 ): Promise<T> {
   if (hasFinalizer(obj, finalizer)) return obj;
   const { name, namespace } = target(obj);
-  const finalizers = [...(obj.metadata.finalizers ?? []), finalizer];
   return client.patch<T>(
     type,
     name,
-    { metadata: { resourceVersion: requireRv(obj), finalizers } },
-    { ...opts, namespace, patchType: "merge" },
+    {
+      apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+      kind: type.kind,
+      metadata: { name, namespace, finalizers: [finalizer] },
+    },
+    // One field manager per finalizer: an applier's list is declarative, so a manager shared by two
+    // finalizers would drop the first when applying the second.
+    {
+      force: true,
+      ...opts,
+      fieldManager: `${opts.fieldManager}/${finalizer}`.slice(0, 128),
+      namespace,
+      patchType: "apply",
+    },
   );
 }
 
 /**
- * Removes `finalizer` if present. Returns the updated object (or `obj` unchanged). Conflicts as in
- * `addFinalizer`. Removing the last finalizer of an object being deleted lets the deletion complete.
+ * Removes `finalizer` if present. Returns the updated object (or `obj` unchanged); an object that is
+ * already gone counts as done (returns undefined). Removing the last finalizer of an object being
+ * deleted lets the deletion complete.
  */
 export async function removeFinalizer<T extends KubeObject>(
   client: KubeClient,
@@ -51,14 +57,22 @@ export async function removeFinalizer<T extends KubeObject>(
   obj: T,
   finalizer: string,
   opts: Omit<PatchOptions, "patchType" | "namespace"> = {},
-): Promise<T> {
-  if (!hasFinalizer(obj, finalizer)) return obj;
+): Promise<T | undefined> {
+  const index = obj.metadata.finalizers?.indexOf(finalizer) ?? -1;
+  if (index < 0) return obj;
   const { name, namespace } = target(obj);
-  const finalizers = (obj.metadata.finalizers ?? []).filter((f) => f !== finalizer);
-  return client.patch<T>(
-    type,
-    name,
-    { metadata: { resourceVersion: requireRv(obj), finalizers } },
-    { ...opts, namespace, patchType: "merge" },
-  );
+  try {
+    return await client.patch<T>(
+      type,
+      name,
+      [
+        { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
+        { op: "remove", path: `/metadata/finalizers/${index}` },
+      ],
+      { ...opts, namespace, patchType: "json" },
+    );
+  } catch (err) {
+    if ((err as { status?: unknown }).status === 404) return undefined;
+    throw err;
+  }
 }

@@ -336,29 +336,32 @@ describe("KubeClient CRUD", () => {
 });
 
 describe("finalizers", () => {
-  it("adds and removes finalizers with optimistic concurrency", async () => {
+  it("adds and removes finalizers without depending on resourceVersion", async () => {
+    const fm = { fieldManager: "runtime-test" };
     const obj = await client.create(CoreTypes.configMap, cm("fin"));
-    const withF = await addFinalizer(client, CoreTypes.configMap, obj, "runtime-test/a");
+    const withF = await addFinalizer(client, CoreTypes.configMap, obj, "runtime-test/a", fm);
     assert.equal(hasFinalizer(withF, "runtime-test/a"), true);
     assert.equal(
-      await addFinalizer(client, CoreTypes.configMap, withF, "runtime-test/a"),
+      await addFinalizer(client, CoreTypes.configMap, withF, "runtime-test/a", fm),
       withF,
       "no-op when present",
     );
-    // A stale copy conflicts instead of overwriting the list.
-    const stale = await addFinalizer(client, CoreTypes.configMap, obj, "runtime-test/b").catch(
-      (e: unknown) => e,
-    );
-    assert.equal(isConflict(stale), true);
-    const two = await addFinalizer(client, CoreTypes.configMap, withF, "runtime-test/b");
+    // A stale copy (another writer changed the object since) still adds, keeping the other entry.
+    const two = await addFinalizer(client, CoreTypes.configMap, obj, "runtime-test/b", fm);
     assert.deepEqual(two.metadata.finalizers, ["runtime-test/a", "runtime-test/b"]);
 
     await client.delete(CoreTypes.configMap, "fin", { namespace: ns });
     const deleting = await client.get(CoreTypes.configMap, "fin", { namespace: ns });
     assert.ok(deleting.metadata.deletionTimestamp, "held by finalizers");
+    // A stale copy whose index no longer holds the entry is refused instead of removing another one.
+    const shifted = { ...deleting, metadata: { ...deleting.metadata, finalizers: ["runtime-test/b"] } };
+    const refused = await removeFinalizer(client, CoreTypes.configMap, shifted, "runtime-test/b").catch(
+      (e: unknown) => e,
+    );
+    assert.equal((refused as { status?: number }).status, 422, "index test fails on a moved list");
     const one = await removeFinalizer(client, CoreTypes.configMap, deleting, "runtime-test/a");
-    assert.deepEqual(one.metadata.finalizers, ["runtime-test/b"]);
-    await removeFinalizer(client, CoreTypes.configMap, one, "runtime-test/b");
+    assert.deepEqual(one?.metadata.finalizers, ["runtime-test/b"]);
+    await removeFinalizer(client, CoreTypes.configMap, one ?? deleting, "runtime-test/b");
     const gone = await client.get(CoreTypes.configMap, "fin", { namespace: ns }).catch((e: unknown) => e);
     assert.equal(isNotFound(gone), true);
   });
