@@ -12,6 +12,8 @@ export interface InvariantOptions {
   namespaces: string[];
   /** Every live request must be Ready (scenarios that allocate for all). */
   allReady?: boolean;
+  /** No request may be left half-deleted (deletionTimestamp set, finalizer still there). */
+  noneDeleting?: boolean;
 }
 
 export async function checkInvariants(client: KubeClient, options: InvariantOptions): Promise<string[]> {
@@ -39,7 +41,12 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   const allocationOf = new Map(allocations.items.filter(inScope).map((a) => [a.spec.request.uid, a]));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
-    if (r.metadata.deletionTimestamp) continue;
+    if (r.metadata.deletionTimestamp) {
+      if (options.noneDeleting) problems.push(`request ${name} is still being deleted`);
+      continue;
+    }
+    if (r.status?.state === "Ready" && !r.status.cidr)
+      problems.push(`request ${name} is Ready without a cidr`);
     if (options.allReady && r.status?.state !== "Ready") {
       problems.push(`request ${name} is ${r.status?.state ?? "unprocessed"}: ${r.status?.message ?? ""}`);
     }

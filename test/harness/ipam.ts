@@ -10,7 +10,7 @@ import {
   ipamRequestResource,
 } from "../../src/api/types.ts";
 import { addIpamControllers, type IpamControllers } from "../../src/controllers/manager.ts";
-import { KubeClient } from "../../src/runtime/kube.ts";
+import { KubeClient, type RequestHook } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { Manager } from "../../src/runtime/manager.ts";
 import { createRegistry } from "../../src/runtime/metrics.ts";
@@ -30,7 +30,7 @@ export interface IpamFixture {
   deleteRange(name: string, namespace?: string): Promise<void>;
 }
 
-export function ipamFixture(cluster: TestCluster, namespace: string): IpamFixture {
+export function ipamFixture(cluster: Pick<TestCluster, "kubeConfig">, namespace: string): IpamFixture {
   const client = new KubeClient(cluster.kubeConfig);
   const get = async <T>(
     type: typeof ipamRangeResource | typeof ipamRequestResource,
@@ -99,16 +99,33 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
+export interface InProcessOptions {
+  /** Concurrent request reconciles (default 4). */
+  workers?: number;
+  /** Request hooks on the controller's KubeClient (e.g. fault injection, test/harness/faults.ts). */
+  hooks?: RequestHook[];
+  /** Where the controller's log lines (level error, or debug with KUBIPAM_TEST_LOG_LEVEL=debug) go. */
+  log?: (line: string) => void;
+}
+
 /** Runs the IPAM controller in this process against the cluster (no leader election, no servers). */
-export async function runControllerInProcess(cluster: TestCluster, workers = 4): Promise<RunningController> {
+export async function runControllerInProcess(
+  cluster: Pick<TestCluster, "kubeConfig">,
+  options: number | InProcessOptions = {},
+): Promise<RunningController> {
+  const { workers = 4, hooks = [], log } = typeof options === "number" ? { workers: options } : options;
   const abort = new AbortController();
-  const logger = createLogger({ level: process.env.KUBIPAM_TEST_LOG_LEVEL === "debug" ? "debug" : "error" });
+  const logger = createLogger({
+    level: process.env.KUBIPAM_TEST_LOG_LEVEL === "debug" ? "debug" : "error",
+    ...(log ? { sink: log } : {}),
+  });
   const manager = new Manager({
     kubeConfig: cluster.kubeConfig,
     logger,
     registry: createRegistry(),
     metricsBindAddress: "0",
     healthProbeBindAddress: "0",
+    clientOptions: { hooks },
   });
   const controllers = addIpamControllers(manager, {
     workers,
