@@ -1,5 +1,6 @@
 // Wires the runtime together like controller-runtime's manager: one KubeClient, shared informers, the
 // metrics and probe servers, leader election, controllers, and graceful shutdown.
+import { setMaxListeners } from "node:events";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Controller, type ControllerOptions } from "./controller.ts";
 import { EventRecorder, type EventRecorderOptions } from "./events.ts";
@@ -180,6 +181,8 @@ export class Manager {
   async start(signal: AbortSignal): Promise<void> {
     if (this.started) throw new Error("manager already started");
     this.started = true;
+    // Every controller, worker and informer listens for this one signal: that is by design.
+    setMaxListeners(0, signal);
     const servers = await this.startServers();
     const informers = new AbortController();
     this.informerSignal = informers;
