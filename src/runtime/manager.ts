@@ -220,6 +220,13 @@ export class Manager {
         } else {
           this.setLeading(true);
           running.push(...leaderRunnables.map((r) => this.runOne(r, signal)));
+          // Run until stopped (or until every runnable has returned by itself); only then does
+          // the graceful shutdown below start.
+          const stopped = new Promise<void>((resolve) => {
+            if (signal.aborted) resolve();
+            else signal.addEventListener("abort", () => resolve(), { once: true });
+          });
+          await Promise.race([Promise.all(running), stopped]);
         }
       }
     } catch (err) {

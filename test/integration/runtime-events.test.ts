@@ -209,6 +209,35 @@ describe("Manager", () => {
     await assert.rejects(fetch(`http://127.0.0.1:${metrics}/metrics`));
   });
 
+  it("without leader election runs until stopped, not just for the graceful shutdown timeout", async () => {
+    const ns = await cluster.createNamespace("rt-mgr-nole");
+    const graceful = 100;
+    const mgr = new Manager({
+      kubeConfig: cluster.kubeConfig,
+      registry: createRegistry(),
+      metricsBindAddress: "0",
+      healthProbeBindAddress: "0",
+      gracefulShutdownTimeoutMs: graceful,
+    });
+    const inf = mgr.informer<ConfigMap>(CoreTypes.configMap, { namespace: ns });
+    const seen = new Set<string>();
+    mgr.controller({ name: "nole", reconcile: async (key) => void seen.add(key) }).watch(inf);
+    const ac = new AbortController();
+    const running = mgr.start(ac.signal);
+    after(() => ac.abort());
+    await mgr.elected();
+    const started = Date.now();
+    // Well past the graceful timeout, caches and workers must still be serving.
+    await eventually(() => assert.ok(Date.now() - started > 10 * graceful, "time has passed"), {
+      intervalMs: 20,
+    });
+    await admin.create<ConfigMap>(CoreTypes.configMap, { metadata: { name: "late", namespace: ns } });
+    await eventually(() => assert.ok(seen.has(`${ns}/late`), "a change after the timeout is reconciled"));
+    assert.ok(inf.get(`${ns}/late`), "the cache is still live");
+    ac.abort();
+    await running;
+  });
+
   it("fails with LeaderElectionLostError when the lease is lost", async () => {
     const ns = await cluster.createNamespace("rt-mgr-lost");
     const mgr = new Manager({
