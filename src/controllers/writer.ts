@@ -89,29 +89,7 @@ export class KubeIpamWriter implements IpamWriter {
     object: IPAMRequest | IPAMRange,
     present: boolean,
   ): Promise<void> {
-    if (!present) {
-      await removeFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
-      return;
-    }
-    const { name, namespace, uid } = object.metadata;
-    if (!uid) {
-      await addFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
-      return;
-    }
-    if (object.metadata.finalizers?.includes(FINALIZER)) return;
-    // addFinalizer's server-side apply, plus the uid: apply creates objects that do not exist, so a
-    // request or range deleted since the cache saw it would come back as an empty object holding the
-    // finalizer. With the uid the API server refuses instead (409 "uid mismatch" when it is gone, 422
-    // when the name now belongs to a newer object); the reconcile fails and the cache catches up.
-    await this.client.patch(
-      type,
-      name ?? "",
-      {
-        apiVersion: `${type.group}/${type.version}`,
-        kind: type.kind,
-        metadata: { name, namespace, uid, finalizers: [FINALIZER] },
-      },
-      { namespace, patchType: "apply", fieldManager: `${FIELD_MANAGER}/${FINALIZER}`, force: true },
-    );
+    if (present) await addFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
+    else await removeFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
   }
 }

@@ -32,7 +32,14 @@ export async function addFinalizer<T extends KubeObject>(
     {
       apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
       kind: type.kind,
-      metadata: { name, namespace, finalizers: [finalizer] },
+      // With the uid the API server refuses instead of creating: apply creates missing objects, so an
+      // object deleted since it was read would come back holding only the finalizer.
+      metadata: {
+        name,
+        namespace,
+        ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
+        finalizers: [finalizer],
+      },
     },
     // One field manager per finalizer: an applier's list is declarative, so a manager shared by two
     // finalizers would drop the first when applying the second.

@@ -364,6 +364,13 @@ describe("finalizers", () => {
     await removeFinalizer(client, CoreTypes.configMap, one ?? deleting, "runtime-test/b");
     const gone = await client.get(CoreTypes.configMap, "fin", { namespace: ns }).catch((e: unknown) => e);
     assert.equal(isNotFound(gone), true);
+    // A copy read before the deletion must not bring the object back (apply creates missing objects).
+    const revived = await addFinalizer(client, CoreTypes.configMap, deleting, "runtime-test/c", fm).catch(
+      (e: unknown) => e,
+    );
+    assert.ok(revived instanceof Error, "adding to a deleted object fails");
+    const still = await client.get(CoreTypes.configMap, "fin", { namespace: ns }).catch((e: unknown) => e);
+    assert.equal(isNotFound(still), true, "not re-created");
   });
 });
 
