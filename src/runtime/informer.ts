@@ -294,6 +294,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       fieldSelector: this.opts.fieldSelector,
       pageSize: this.opts.pageSize ?? 500,
       signal,
+      // Per page, so a large initial list never holds every object's managedFields at once.
+      transform: this.transform,
     });
     if (signal.aborted) return;
     this.replace(list.items, list.resourceVersion);

@@ -323,9 +323,12 @@ export interface ListOptions extends NamespacedOptions {
   resourceVersion?: string;
   resourceVersionMatch?: "Exact" | "NotOlderThan";
 }
-export interface ListAllOptions extends Omit<ListOptions, "limit" | "continue"> {
+export interface ListAllOptions<T extends KubeObject = KubeObject>
+  extends Omit<ListOptions, "limit" | "continue"> {
   /** Page size (default 500). */
   pageSize?: number;
+  /** Applied to each item as its page arrives (e.g. dropping managedFields keeps the peak low). */
+  transform?: (item: T) => T;
 }
 export interface WriteOptions extends NamespacedOptions {
   fieldManager?: string;
@@ -597,7 +600,7 @@ export class KubeClient {
    */
   async listAll<T extends KubeObject = KubeObject>(
     type: ResourceType,
-    opts: ListAllOptions = {},
+    opts: ListAllOptions<T> = {},
   ): Promise<ObjectList<T>> {
     const pageSize = opts.pageSize ?? 500;
     const items: T[] = [];
@@ -610,11 +613,14 @@ export class KubeClient {
       } catch (err) {
         if (cont !== undefined && isGone(err)) {
           this.logger.info("list continue token expired; listing without paging", { resource: type.plural });
-          return this.list<T>(type, { ...opts });
+          const whole = await this.list<T>(type, { ...opts });
+          const transform = opts.transform;
+          return transform ? { ...whole, items: whole.items.map((i) => transform(i)) } : whole;
         }
         throw err;
       }
-      for (const item of page.items) items.push(item);
+      const transform = opts.transform;
+      for (const item of page.items) items.push(transform ? transform(item) : item);
       if (cont === undefined) rv = page.resourceVersion;
       if (!page.continue) break;
       cont = page.continue;

@@ -274,6 +274,21 @@ describe("KubeClient CRUD", () => {
       all.items.map((x) => x.metadata.name).sort(),
       [0, 1, 2, 3, 4, 5, 6].map((i) => `page-${i}`),
     );
+    const slim = await client.listAll<ConfigMap>(CoreTypes.configMap, {
+      namespace: ns,
+      labelSelector: "paged=yes",
+      pageSize: 2,
+      transform: (item) => ({ ...item, metadata: { ...item.metadata, managedFields: undefined } }),
+    });
+    assert.ok(
+      all.items.some((x) => x.metadata.managedFields),
+      "the server sends managedFields",
+    );
+    assert.equal(slim.items.length, 7);
+    assert.ok(
+      slim.items.every((x) => x.metadata.managedFields === undefined),
+      "transformed on every page",
+    );
     const odd = await client.list(CoreTypes.configMap, {
       namespace: ns,
       labelSelector: "paged=yes,parity=1",
