@@ -7,8 +7,8 @@
 //   4. the control plane stops, whatever happened; the exit code is the test run's.
 //
 // Usage: tsx scripts/run-tests.ts [node --test options…] [test files…]
-// Without files: every *.test.ts in test/unit, test/property and test/integration. The control plane
-// starts only when an integration test is among the files.
+// Without files: every *.test.ts in test/unit, test/property, test/integration and test/faults. The
+// control plane starts only when an integration or fault test is among the files.
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { LocalControlPlane, loadProjectCrds, resolveBinDir } from "../src/cli/control-plane/index.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const TEST_DIRS = ["test/unit", "test/property", "test/integration"];
+const TEST_DIRS = ["test/unit", "test/property", "test/integration", "test/faults"];
 
 function log(message: string): void {
   process.stderr.write(`run-tests: ${message}\n`);
@@ -67,7 +67,9 @@ async function main(): Promise<number> {
     log(`no test files in ${TEST_DIRS.join(", ")}`);
     return 1;
   }
-  const needsControlPlane = files.some((file) => file.startsWith("test/integration/"));
+  const needsControlPlane = files.some(
+    (file) => file.startsWith("test/integration/") || file.startsWith("test/faults/"),
+  );
   if (!needsControlPlane) return runNodeTest([...options, ...files], process.env);
 
   // Until the control plane is up, a signal just ends the run (LocalControlPlane cleans up itself).

@@ -100,12 +100,15 @@ export class IpamController {
 
   onRangeChange(range: IPAMRange, old?: IPAMRange): void {
     const key = keyOf(range);
-    // Our own status writes change neither generation nor deletion: nothing to do for them.
+    // Our own status writes change neither generation nor deletion: nothing to do for them. A
+    // changed state or message is rare from us and may be someone else's edit: write ours again.
     if (
       old &&
       old.metadata.generation === range.metadata.generation &&
       old.metadata.deletionTimestamp === range.metadata.deletionTimestamp &&
-      sameStrings(old.metadata.finalizers, range.metadata.finalizers)
+      sameStrings(old.metadata.finalizers, range.metadata.finalizers) &&
+      old.status?.state === range.status?.state &&
+      (old.status?.message ?? "") === (range.status?.message ?? "")
     ) {
       return;
     }
@@ -122,7 +125,9 @@ export class IpamController {
         old.metadata.generation !== request.metadata.generation ||
         old.metadata.deletionTimestamp !== request.metadata.deletionTimestamp ||
         (old.status?.cidr ?? "") !== (request.status?.cidr ?? "") ||
-        (hasFinalizer(old) && !hasFinalizer(request));
+        (hasFinalizer(old) && !hasFinalizer(request)) ||
+        // A status we never write (someone else's edit): write ours again.
+        (request.status?.cidr ? request.status.state !== "Ready" : request.status?.state === "Ready");
       if (!relevant) return;
     }
     this.d.requestQueue.add(keyOf(request));
@@ -149,6 +154,8 @@ export class IpamController {
     const request = allocation.spec?.request;
     if (!cidr || !rangeName || !request) {
       this.d.log.warn("ignoring malformed IPAMAllocation", { allocation: keyOf(allocation) });
+      // It guards nothing; garbage collection deletes it once its request is gone or holds another.
+      this.d.allocationQueue.add(keyOf(allocation));
       return;
     }
     const state = this.state(namespace, rangeName);

@@ -178,11 +178,13 @@ export interface Partition {
   cut(): void;
   heal(): void;
   readonly isCut: boolean;
+  /** Resources (plural) with a watch open through this client now. */
+  openWatches(): string[];
 }
 
 /** A network partition between one client and the API server. */
 export function partition(): Partition {
-  const streams = new Set<Readable>();
+  const streams = new Map<Readable, string>();
   let cut = false;
   let healed: Promise<void> = Promise.resolve();
   let release: () => void = () => {};
@@ -208,6 +210,7 @@ export function partition(): Partition {
     get isCut() {
       return cut;
     },
+    openWatches: () => [...streams.values()],
     hook: async (req, next) => {
       await waitForHeal(req);
       const res = await next(req);
@@ -215,7 +218,7 @@ export function partition(): Partition {
       if (stream) {
         if (cut) stream.destroy();
         else {
-          streams.add(stream);
+          streams.set(stream, req.resource);
           stream.once("close", () => streams.delete(stream));
         }
       }
@@ -227,7 +230,7 @@ export function partition(): Partition {
       healed = new Promise((resolve) => {
         release = resolve;
       });
-      for (const stream of streams) stream.destroy();
+      for (const stream of streams.keys()) stream.destroy();
       streams.clear();
     },
     heal() {
@@ -473,6 +476,7 @@ export class RestartableControlPlane {
   async stopApiserver(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> {
     const child = this.#apiserver;
     if (!child?.running) return;
+    child.process.ref(); // keep the event loop alive until it is gone
     child.process.kill(signal);
     await child.exited;
   }
@@ -510,6 +514,7 @@ export class RestartableControlPlane {
   async stop(): Promise<void> {
     for (const child of [this.#apiserver, this.#etcd]) {
       if (!child?.running) continue;
+      child.process.ref();
       child.process.kill("SIGTERM");
       const timer = setTimeout(() => child.process.kill("SIGKILL"), 10_000);
       await child.exited;

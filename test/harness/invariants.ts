@@ -59,7 +59,12 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   for (const range of ranges.items.filter(inScope)) {
     const key = `${range.metadata.namespace}/${range.metadata.name}`;
     const spec = validateRangeSpec(range.spec);
-    const held = (allocationsByRange.get(key) ?? []).map((a) => Cidr.parse(a.spec.cidr));
+    const held: Cidr[] = [];
+    for (const a of allocationsByRange.get(key) ?? []) {
+      const cidr = Cidr.tryParse(a.spec.cidr);
+      if (cidr) held.push(cidr);
+      else problems.push(`allocation ${a.metadata.name} has a malformed cidr ${JSON.stringify(a.spec.cidr)}`);
+    }
     held.sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
     for (let i = 1; i < held.length; i++) {
       const a = held[i - 1] as Cidr;
