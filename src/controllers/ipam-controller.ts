@@ -73,6 +73,8 @@ export class IpamController {
   private readonly states = new Map<string, RangeState>();
   /** Blocks per request uid, across ranges: a request normally holds one. */
   private readonly byRequest = new Map<string, Set<HeldBlock>>();
+  /** The range status this process last wrote, by range key; undefined while a write's outcome is unknown. */
+  private readonly writtenRangeStatus = new Map<string, IPAMRangeStatus | undefined>();
   private readonly statusDelay: number;
   private readonly now: () => Date;
 
@@ -204,6 +206,7 @@ export class IpamController {
     const [namespace, name] = splitKey(key);
     const state = this.state(namespace, name);
     if (!range) {
+      this.writtenRangeStatus.delete(key);
       state.exists = false;
       state.spec = undefined;
       this.d.metrics.rangeGone(namespace, name);
@@ -309,8 +312,16 @@ export class IpamController {
         free: usage.free,
       });
     }
-    if (sameRangeStatus(range.status, status)) return;
+    // The cache may not show our last write yet, and a write that failed may have been applied
+    // anyway: skip only when the cache and our last write (if any, and if it surely succeeded) agree.
+    const written = this.writtenRangeStatus.get(state.key);
+    const writtenAgrees = this.writtenRangeStatus.has(state.key)
+      ? written !== undefined && sameRangeStatus(written, status)
+      : true;
+    if (sameRangeStatus(range.status, status) && writtenAgrees) return;
+    this.writtenRangeStatus.set(state.key, undefined);
     await this.d.writer.patchRangeStatus(range, status);
+    this.writtenRangeStatus.set(state.key, status);
     if (range.status?.state !== phase) {
       this.d.events.emit(
         range,
