@@ -42,6 +42,8 @@ const rangeEntryRule =
 
 const ipamRangeSchema: JsonSchema = {
   type: "object",
+  // Without it, removing spec as a whole would bypass the rules that live inside spec.
+  required: ["spec"],
   properties: {
     apiVersion: { type: "string" },
     kind: { type: "string" },
@@ -106,6 +108,8 @@ const ipamRangeSchema: JsonSchema = {
 
 const ipamRequestSchema: JsonSchema = {
   type: "object",
+  // Without it, removing spec as a whole would bypass the rules that live inside spec.
+  required: ["spec"],
   properties: {
     apiVersion: { type: "string" },
     kind: { type: "string" },
@@ -163,6 +167,8 @@ const ipamRequestSchema: JsonSchema = {
 
 const ipamAllocationSchema: JsonSchema = {
   type: "object",
+  // Without it, removing spec as a whole would bypass the rules that live inside spec.
+  required: ["spec"],
   properties: {
     apiVersion: { type: "string" },
     kind: { type: "string" },
