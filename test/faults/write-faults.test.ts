@@ -80,7 +80,7 @@ it("writes failing at random (30 %, a third of them applied): all Ready, nothing
       }
       shuffle(random, requests);
       const plan = churnPlan(random, requests, 0.35);
-      // Trim the deletions of the tight range so that exactly 64 of its requests stay.
+      // Delete or add tight requests at the end so that exactly 64 of them stay.
       const tightLive = [...plan.live].filter((n) => n.startsWith("tight-"));
       for (const name of tightLive.slice(64)) {
         plan.ops.push({ kind: "delete", name });
