@@ -62,6 +62,9 @@ const ipamRangeSchema: JsonSchema = {
             "x-kubernetes-validations": [
               {
                 rule: rangeEntryRule,
+                // Used when the expression cannot render the entry (a line break in it, say).
+                message:
+                  "each entry must be a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)",
                 messageExpression:
                   "'invalid ip range \"' + self + '\": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'",
               },

@@ -65,7 +65,7 @@ range("three octets", { ranges: ["10.0.0"] }, badEntry("10.0.0"));
 range("a word with a dash", { ranges: ["not-an-ip"] }, badEntry("not-an-ip"));
 range("leading white space", { ranges: [" 10.0.0.0/24"] }, badEntry(" 10.0.0.0/24"));
 // The message expression cannot carry a line break, so the API server shows the rule instead.
-range("trailing newline", { ranges: ["10.0.0.0/24\n"] }, { rejected: "spec.ranges[0]: Invalid value" });
+range("trailing newline", { ranges: ["10.0.0.0/24\n"] }, { rejected: "each entry must be a CIDR" });
 range("leading zero in an octet", { ranges: ["010.0.0.1"] }, badEntry("010.0.0.1"));
 range("two dashes", { ranges: ["10.0.0.1-10.0.0.2-10.0.0.3"] }, badEntry("10.0.0.1-10.0.0.2-10.0.0.3"));
 range("empty entry", { ranges: [""] }, badEntry(""));
