@@ -523,7 +523,10 @@ export class IpamController {
 
   private undoClaim(state: RangeState, block: HeldBlock): void {
     this.unindex(block);
-    state.drop(block);
+    if (!state.drop(block)) return;
+    // A range status written while the claim was in flight counted it: write the usage again.
+    this.wakeWaiting(state, false);
+    this.touchRangeStatus(state);
   }
 
   /** Writes status.cidr. The CEL rule on status makes the first writer win; a loser gives its block back. */

@@ -1,0 +1,66 @@
+// Regression (found by the write-fault scenario in CI): a claim whose allocation object could not be
+// created was undone without asking for a range status update, so a status written while the claim
+// was in flight kept counting it. Deterministic, with the controller's ports faked.
+
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import { API_VERSION, type IPAMAllocation, type IPAMRange, type IPAMRequest } from "../../src/api/types.ts";
+import { IpamController } from "../../src/controllers/ipam-controller.ts";
+import type { Cache, IpamWriter } from "../../src/controllers/ports.ts";
+
+function cache<T extends { metadata: { namespace?: string; name?: string } }>(items: T[]): Cache<T> {
+  const key = (o: T) => `${o.metadata.namespace}/${o.metadata.name}`;
+  return { get: (k) => items.find((o) => key(o) === k), list: () => [...items], byIndex: () => [] };
+}
+
+it("an undone claim asks for the range status to be written again", async () => {
+  const range: IPAMRange = {
+    apiVersion: API_VERSION,
+    kind: "IPAMRange",
+    metadata: { name: "r", namespace: "ns", uid: "range-uid", generation: 1 },
+    spec: { ranges: ["10.0.0.0/30"] },
+  };
+  const request: IPAMRequest = {
+    apiVersion: API_VERSION,
+    kind: "IPAMRequest",
+    metadata: {
+      name: "a",
+      namespace: "ns",
+      uid: "req-uid",
+      generation: 1,
+      finalizers: ["mandelsoft.org/ipam"],
+    },
+    spec: { ipam: { name: "r" } },
+  };
+  let rangeStatusRequested = 0;
+  const writer: IpamWriter = {
+    // The create is refused and nothing exists afterwards: the claim must be undone.
+    createAllocation: async (_a: IPAMAllocation) => {
+      throw Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" });
+    },
+    getAllocation: async () => undefined,
+    deleteAllocation: async () => {},
+    getRequest: async () => request,
+    patchRequestStatus: async (r) => r,
+    setRequestFinalizer: async () => {},
+    setRangeFinalizer: async () => {},
+    patchRangeStatus: async () => {},
+  };
+  const noop = () => {};
+  const controller = new IpamController({
+    ranges: cache([range]),
+    requests: cache([request]),
+    allocations: cache<IPAMAllocation>([]),
+    rangeQueue: { add: noop, addAfter: () => void rangeStatusRequested++ },
+    requestQueue: { add: noop, addAfter: noop },
+    allocationQueue: { add: noop, addAfter: noop },
+    writer,
+    events: { emit: noop },
+    metrics: { allocated: noop, released: noop, failed: noop, rangeUsage: noop, rangeGone: noop },
+    log: { debug: noop, info: noop, warn: noop, error: noop },
+  });
+  controller.bootstrap();
+  await assert.rejects(controller.reconcileRequest("ns/a"), /connection refused/);
+  assert.deepEqual(controller.snapshot().find((s) => s.range === "ns/r")?.held, [], "the claim is undone");
+  assert.ok(rangeStatusRequested > 0, "a range status update is queued after the undo");
+});
