@@ -4,10 +4,9 @@
 // and nothing leaked.
 
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { after, before, it } from "node:test";
+import { before, it } from "node:test";
 import { type IPAMRequestSpec, ipamAllocationResource } from "../../src/api/types.ts";
-import { type ControllerProcess, spawnController } from "../harness/controller-process.ts";
+import { type ControllerProcess, controllerPool, spawnController } from "../harness/controller-process.ts";
 import { faultSeed, randomInt, seededRandom } from "../harness/faults.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { ipamFixture } from "../harness/ipam.ts";
@@ -17,16 +16,10 @@ const REQUESTS = 2000;
 const KILLS = 5;
 
 let cluster: TestCluster;
-const processes: ControllerProcess[] = [];
+const processes = controllerPool();
 
 before(async () => {
   cluster = await useCluster();
-});
-
-after(async () => {
-  await Promise.all(processes.map((p) => p.kill("SIGKILL")));
-  const dump = process.env.KUBIPAM_TEST_DUMP;
-  if (dump) for (const p of processes) writeFileSync(`${dump}/controller-${p.identity}.log`, p.output());
 });
 
 const REBUILT = "allocations rebuilt from the API server";

@@ -10,20 +10,8 @@ import {
   type IPAMAllocation,
   type IPAMRange,
   type IPAMRangeStatus,
-  type IPAMRequest,
-  type IPAMRequestStatus,
 } from "../../src/api/types.ts";
-import { IpamController } from "../../src/controllers/ipam-controller.ts";
-import type { Cache, IpamWriter } from "../../src/controllers/ports.ts";
-
-function cache<T extends { metadata: { namespace?: string; name?: string } }>(items: T[]): Cache<T> {
-  const key = (o: T) => `${o.metadata.namespace}/${o.metadata.name}`;
-  return {
-    get: (k) => items.find((o) => key(o) === k),
-    list: () => [...items],
-    byIndex: () => [],
-  };
-}
+import { fakeController } from "../harness/fake-ports.ts";
 
 it("a range status write that failed after it was applied is written again when the usage reverts", async () => {
   const range: IPAMRange = {
@@ -44,36 +32,19 @@ it("a range status write that failed after it was applied is written again when 
   };
   const server: IPAMRangeStatus[] = [];
   let failNext = false;
-  const writer: IpamWriter = {
-    createAllocation: async (a) => a,
-    getAllocation: async () => undefined,
-    deleteAllocation: async () => {},
-    getRequest: async () => undefined,
-    patchRequestStatus: async (r: IPAMRequest, _s: IPAMRequestStatus) => r,
-    setRequestFinalizer: async () => {},
-    setRangeFinalizer: async () => {},
-    patchRangeStatus: async (_r, status) => {
-      server.push(status); // applied…
-      if (failNext) {
-        failNext = false;
-        throw Object.assign(new Error("etcdserver: request timed out"), { status: 500 }); // …but reported failed
-      }
-    },
-  };
   const allocations: IPAMAllocation[] = [allocation];
-  const noop = () => {};
-  const controller = new IpamController({
-    ranges: cache([range]),
-    requests: cache<IPAMRequest>([]),
-    allocations: cache(allocations),
-    rangeQueue: { add: noop, addAfter: noop },
-    requestQueue: { add: noop, addAfter: noop },
-    allocationQueue: { add: noop, addAfter: noop },
-    writer,
-    events: { emit: noop },
-    metrics: { allocated: noop, released: noop, failed: noop, rangeUsage: noop, rangeGone: noop },
-    log: { debug: noop, info: noop, warn: noop, error: noop },
-  });
+  const controller = fakeController(
+    { ranges: [range], allocations },
+    {
+      patchRangeStatus: async (_r, status) => {
+        server.push(status); // applied…
+        if (failNext) {
+          failNext = false;
+          throw Object.assign(new Error("etcdserver: request timed out"), { status: 500 }); // …but reported failed
+        }
+      },
+    },
+  );
   controller.bootstrap();
   // The cache shows the status of a moment ago: nothing allocated.
   await controller.reconcileRange("ns/r");

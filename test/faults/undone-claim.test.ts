@@ -4,14 +4,8 @@
 
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { API_VERSION, type IPAMAllocation, type IPAMRange, type IPAMRequest } from "../../src/api/types.ts";
-import { IpamController } from "../../src/controllers/ipam-controller.ts";
-import type { Cache, IpamWriter } from "../../src/controllers/ports.ts";
-
-function cache<T extends { metadata: { namespace?: string; name?: string } }>(items: T[]): Cache<T> {
-  const key = (o: T) => `${o.metadata.namespace}/${o.metadata.name}`;
-  return { get: (k) => items.find((o) => key(o) === k), list: () => [...items], byIndex: () => [] };
-}
+import { API_VERSION, type IPAMRange, type IPAMRequest } from "../../src/api/types.ts";
+import { fakeController } from "../harness/fake-ports.ts";
 
 it("an undone claim asks for the range status to be written again", async () => {
   const range: IPAMRange = {
@@ -33,32 +27,17 @@ it("an undone claim asks for the range status to be written again", async () => 
     spec: { ipam: { name: "r" } },
   };
   let rangeStatusRequested = 0;
-  const writer: IpamWriter = {
-    // The create is refused and nothing exists afterwards: the claim must be undone.
-    createAllocation: async (_a: IPAMAllocation) => {
-      throw Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" });
+  const controller = fakeController(
+    { ranges: [range], requests: [request] },
+    {
+      // The create is refused and nothing exists afterwards: the claim must be undone.
+      createAllocation: async () => {
+        throw Object.assign(new Error("connection refused"), { code: "ECONNREFUSED" });
+      },
+      getRequest: async () => request,
     },
-    getAllocation: async () => undefined,
-    deleteAllocation: async () => {},
-    getRequest: async () => request,
-    patchRequestStatus: async (r) => r,
-    setRequestFinalizer: async () => {},
-    setRangeFinalizer: async () => {},
-    patchRangeStatus: async () => {},
-  };
-  const noop = () => {};
-  const controller = new IpamController({
-    ranges: cache([range]),
-    requests: cache([request]),
-    allocations: cache<IPAMAllocation>([]),
-    rangeQueue: { add: noop, addAfter: () => void rangeStatusRequested++ },
-    requestQueue: { add: noop, addAfter: noop },
-    allocationQueue: { add: noop, addAfter: noop },
-    writer,
-    events: { emit: noop },
-    metrics: { allocated: noop, released: noop, failed: noop, rangeUsage: noop, rangeGone: noop },
-    log: { debug: noop, info: noop, warn: noop, error: noop },
-  });
+    { rangeQueue: { add: () => {}, addAfter: () => void rangeStatusRequested++ } },
+  );
   controller.bootstrap();
   await assert.rejects(controller.reconcileRequest("ns/a"), /connection refused/);
   assert.deepEqual(controller.snapshot().find((s) => s.range === "ns/r")?.held, [], "the claim is undone");

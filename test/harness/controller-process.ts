@@ -2,7 +2,9 @@
 // failover scenarios. Children are killed when the test process exits.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -70,4 +72,18 @@ export function spawnController(
       return exited;
     },
   };
+}
+
+/**
+ * The controller processes of one test file: all are SIGKILLed after the file, and with
+ * KUBIPAM_TEST_DUMP=<dir> each one's log is kept there for diagnosis.
+ */
+export function controllerPool(): ControllerProcess[] {
+  const processes: ControllerProcess[] = [];
+  after(async () => {
+    await Promise.all(processes.map((p) => p.kill("SIGKILL")));
+    const dump = process.env.KUBIPAM_TEST_DUMP;
+    if (dump) for (const p of processes) writeFileSync(`${dump}/controller-${p.identity}.log`, p.output());
+  });
+  return processes;
 }

@@ -30,6 +30,23 @@ export interface IpamFixture {
   deleteRange(name: string, namespace?: string): Promise<void>;
 }
 
+/** Polls `read` until the object exists and satisfies `done` (30 s deadline). */
+function settle<T extends { status?: unknown }>(
+  kind: string,
+  read: () => Promise<T | undefined>,
+  done: (o: T) => boolean,
+  key: string,
+): Promise<T> {
+  return eventually(
+    async () => {
+      const o = await read();
+      if (!o || !done(o)) throw new Error(`${kind} ${key} not settled: ${JSON.stringify(o?.status)}`);
+      return o;
+    },
+    { timeoutMs: 30_000 },
+  );
+}
+
 export function ipamFixture(cluster: Pick<TestCluster, "kubeConfig">, namespace: string): IpamFixture {
   const client = new KubeClient(cluster.kubeConfig);
   const get = async <T>(
@@ -64,25 +81,9 @@ export function ipamFixture(cluster: Pick<TestCluster, "kubeConfig">, namespace:
     getRequest: (name, ns = namespace) => get<IPAMRequest>(ipamRequestResource, name, ns),
     getRange: (name, ns = namespace) => get<IPAMRange>(ipamRangeResource, name, ns),
     settled: (name, done = (r) => Boolean(r.status?.state), ns = namespace) =>
-      eventually(
-        async () => {
-          const r = await fixture.getRequest(name, ns);
-          if (!r || !done(r))
-            throw new Error(`request ${ns}/${name} not settled: ${JSON.stringify(r?.status)}`);
-          return r;
-        },
-        { timeoutMs: 30_000 },
-      ),
+      settle("request", () => fixture.getRequest(name, ns), done, `${ns}/${name}`),
     rangeSettled: (name, done, ns = namespace) =>
-      eventually(
-        async () => {
-          const r = await fixture.getRange(name, ns);
-          if (!r || !done(r))
-            throw new Error(`range ${ns}/${name} not settled: ${JSON.stringify(r?.status)}`);
-          return r;
-        },
-        { timeoutMs: 30_000 },
-      ),
+      settle("range", () => fixture.getRange(name, ns), done, `${ns}/${name}`),
     deleteRequest: async (name, ns = namespace) => {
       await client.delete(ipamRequestResource, name, { namespace: ns });
     },

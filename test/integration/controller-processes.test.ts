@@ -1,27 +1,19 @@
 // Crash, concurrency and failover with the controller as separate processes.
 
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
 import type { KubeClient } from "../../src/runtime/kube.ts";
-import { type ControllerProcess, spawnController } from "../harness/controller-process.ts";
+import { type ControllerProcess, controllerPool, spawnController } from "../harness/controller-process.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { checkInvariants } from "../harness/invariants.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 let cluster: TestCluster;
-const processes: ControllerProcess[] = [];
+const processes = controllerPool();
 
 before(async () => {
   cluster = await useCluster();
-});
-
-after(async () => {
-  await Promise.all(processes.map((p) => p.kill("SIGKILL")));
-  // For diagnosis: KUBIPAM_TEST_DUMP=<dir> keeps each controller's log.
-  const dump = process.env.KUBIPAM_TEST_DUMP;
-  if (dump) for (const p of processes) writeFileSync(`${dump}/controller-${p.identity}.log`, p.output());
 });
 
 function start(identity: string, args: string[] = []): ControllerProcess {

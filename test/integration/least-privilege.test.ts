@@ -23,11 +23,10 @@ import {
   type IPAMRequestStatus,
   ipamAllocationResource,
 } from "../../src/api/types.ts";
-import { IpamController } from "../../src/controllers/ipam-controller.ts";
-import type { Cache, IpamWriter } from "../../src/controllers/ports.ts";
 import type { KubeEvent } from "../../src/runtime/events.ts";
 import { ApiError, CoreTypes } from "../../src/runtime/kube.ts";
 import { type ControllerProcess, spawnController } from "../harness/controller-process.ts";
+import { fakeController } from "../harness/fake-ports.ts";
 import {
   eventually,
   type KubeObject,
@@ -380,11 +379,6 @@ describe("a 403 while reconciling a request", () => {
       message:
         'ipamallocations.ipam.mandelsoft.org is forbidden: User "sa" cannot create resource "ipamallocations"',
     });
-  const cache = <T extends { metadata: { namespace?: string; name?: string } }>(items: T[]): Cache<T> => ({
-    get: (key) => items.find((o) => `${o.metadata.namespace}/${o.metadata.name}` === key),
-    list: () => items,
-    byIndex: () => [],
-  });
   const range: IPAMRange = {
     apiVersion: API_VERSION,
     kind: "IPAMRange",
@@ -410,40 +404,22 @@ describe("a 403 while reconciling a request", () => {
     const writes: { status: IPAMRequestStatus; resourceVersion: string | undefined }[] = [];
     const events: { type: string; reason: string; note: string }[] = [];
     const fail = () => Promise.reject(forbidden());
-    const writer: IpamWriter = {
-      createAllocation: fail,
-      getAllocation: async () => undefined,
-      deleteAllocation: fail,
-      getRequest: async () => r,
-      patchRequestStatus: (_request, status, resourceVersion) => {
-        writes.push({ status, resourceVersion });
-        return statusWrite();
+    const controller = fakeController(
+      { ranges: [range], requests: [r] },
+      {
+        createAllocation: fail,
+        deleteAllocation: fail,
+        getRequest: async () => r,
+        patchRequestStatus: (_request, status, resourceVersion) => {
+          writes.push({ status, resourceVersion });
+          return statusWrite();
+        },
       },
-      setRequestFinalizer: async () => {},
-      setRangeFinalizer: async () => {},
-      patchRangeStatus: async () => {},
-    };
-    const queue = { add: () => {}, addAfter: () => {} };
-    const log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-    const controller = new IpamController({
-      ranges: cache([range]),
-      requests: cache([r]),
-      allocations: cache<IPAMAllocation>([]),
-      rangeQueue: queue,
-      requestQueue: queue,
-      allocationQueue: queue,
-      writer,
-      events: { emit: (_o, type, reason, note) => events.push({ type, reason, note }) },
-      metrics: {
-        allocated: () => {},
-        released: () => {},
-        failed: () => {},
-        rangeUsage: () => {},
-        rangeGone: () => {},
+      {
+        events: { emit: (_o, type, reason, note) => events.push({ type, reason, note }) },
+        now: () => new Date("2030-01-01T00:00:00Z"),
       },
-      log,
-      now: () => new Date("2030-01-01T00:00:00Z"),
-    });
+    );
     controller.bootstrap();
     return { controller, writes, events };
   }

@@ -1,0 +1,46 @@
+// The IPAM controller with its ports faked, for deterministic tests of one reconcile path without a
+// cluster. Everything not given does nothing.
+
+import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../src/api/types.ts";
+import { IpamController, type IpamControllerDeps } from "../../src/controllers/ipam-controller.ts";
+import type { Cache, IpamWriter } from "../../src/controllers/ports.ts";
+
+export function fakeCache<T extends { metadata: { namespace?: string; name?: string } }>(
+  items: T[],
+): Cache<T> {
+  const key = (o: T) => `${o.metadata.namespace}/${o.metadata.name}`;
+  return { get: (k) => items.find((o) => key(o) === k), list: () => [...items], byIndex: () => [] };
+}
+
+const noop = () => {};
+
+export function fakeController(
+  caches: { ranges?: IPAMRange[]; requests?: IPAMRequest[]; allocations?: IPAMAllocation[] },
+  writer: Partial<IpamWriter>,
+  overrides: Partial<IpamControllerDeps> = {},
+): IpamController {
+  const fullWriter: IpamWriter = {
+    createAllocation: async (a) => a,
+    getAllocation: async () => undefined,
+    deleteAllocation: async () => {},
+    getRequest: async () => undefined,
+    patchRequestStatus: async (r) => r,
+    setRequestFinalizer: async () => {},
+    setRangeFinalizer: async () => {},
+    patchRangeStatus: async () => {},
+    ...writer,
+  };
+  return new IpamController({
+    ranges: fakeCache(caches.ranges ?? []),
+    requests: fakeCache(caches.requests ?? []),
+    allocations: fakeCache(caches.allocations ?? []),
+    rangeQueue: { add: noop, addAfter: noop },
+    requestQueue: { add: noop, addAfter: noop },
+    allocationQueue: { add: noop, addAfter: noop },
+    writer: fullWriter,
+    events: { emit: noop },
+    metrics: { allocated: noop, released: noop, failed: noop, rangeUsage: noop, rangeGone: noop },
+    log: { debug: noop, info: noop, warn: noop, error: noop },
+    ...overrides,
+  });
+}
