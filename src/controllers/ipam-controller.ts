@@ -29,6 +29,7 @@ import {
 } from "../api/validation.ts";
 import { type Cidr, IpamError, parseRequest } from "../ipam/index.ts";
 import { conditionsEqual, setCondition } from "../runtime/conditions.ts";
+import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Cache, EventSink, IpamMetrics, IpamWriter, Log, Queue } from "./ports.ts";
 import { statusOf } from "./ports.ts";
 import { type HeldBlock, parseHeldCidr, RangeState } from "./range-state.ts";
@@ -66,9 +67,6 @@ export interface IpamControllerDeps {
 
 const MAX_COLLISIONS = 64;
 
-const keyOf = (o: { metadata: { namespace?: string; name?: string } }): string =>
-  `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
-
 export class IpamController {
   private readonly states = new Map<string, RangeState>();
   /** Blocks per request uid, across ranges: a request normally holds one. */
@@ -93,15 +91,15 @@ export class IpamController {
     for (const range of this.d.ranges.list()) this.applyRangeSpec(range);
     for (const allocation of this.d.allocations.list()) this.onAllocationUpsert(allocation);
     for (const state of this.states.values()) this.buildAllocator(state);
-    for (const range of this.d.ranges.list()) this.d.rangeQueue.add(keyOf(range));
-    for (const request of this.d.requests.list()) this.d.requestQueue.add(keyOf(request));
-    for (const allocation of this.d.allocations.list()) this.d.allocationQueue.add(keyOf(allocation));
+    for (const range of this.d.ranges.list()) this.d.rangeQueue.add(objectKey(range));
+    for (const request of this.d.requests.list()) this.d.requestQueue.add(objectKey(request));
+    for (const allocation of this.d.allocations.list()) this.d.allocationQueue.add(objectKey(allocation));
   }
 
   // ---------------------------------------------------------------- event handlers (cache → state)
 
   onRangeChange(range: IPAMRange, old?: IPAMRange): void {
-    const key = keyOf(range);
+    const key = objectKey(range);
     // Our own status writes change neither generation nor deletion: nothing to do for them. A
     // changed state or message is rare from us and may be someone else's edit: write ours again.
     if (
@@ -118,7 +116,7 @@ export class IpamController {
   }
 
   onRangeDelete(range: IPAMRange): void {
-    this.d.rangeQueue.add(keyOf(range));
+    this.d.rangeQueue.add(objectKey(range));
   }
 
   onRequestChange(request: IPAMRequest, old?: IPAMRequest): void {
@@ -132,21 +130,21 @@ export class IpamController {
         (request.status?.cidr ? request.status.state !== "Ready" : request.status?.state === "Ready");
       if (!relevant) return;
     }
-    this.d.requestQueue.add(keyOf(request));
+    this.d.requestQueue.add(objectKey(request));
   }
 
   onRequestDelete(request: IPAMRequest): void {
     // Gone without our finalizer's help (or after it): its allocation objects are garbage now.
     const uid = request.metadata.uid ?? "";
     for (const allocation of this.d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) {
-      this.d.allocationQueue.add(keyOf(allocation));
+      this.d.allocationQueue.add(objectKey(allocation));
     }
     for (const block of this.byRequest.get(uid) ?? []) {
       const state = this.stateForBlock(block);
       if (state) this.d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
     }
     const ref = rangeRefOf(request);
-    if (!isInvalid(ref)) this.states.get(`${ref.namespace}/${ref.name}`)?.busy.delete(keyOf(request));
+    if (!isInvalid(ref)) this.states.get(`${ref.namespace}/${ref.name}`)?.busy.delete(objectKey(request));
   }
 
   onAllocationUpsert(allocation: IPAMAllocation): void {
@@ -155,9 +153,9 @@ export class IpamController {
     const rangeName = allocation.spec?.range?.name;
     const request = allocation.spec?.request;
     if (!cidr || !rangeName || !request) {
-      this.d.log.warn("ignoring malformed IPAMAllocation", { allocation: keyOf(allocation) });
+      this.d.log.warn("ignoring malformed IPAMAllocation", { allocation: objectKey(allocation) });
       // It guards nothing; garbage collection deletes it once its request is gone or holds another.
-      this.d.allocationQueue.add(keyOf(allocation));
+      this.d.allocationQueue.add(objectKey(allocation));
       return;
     }
     const state = this.state(namespace, rangeName);
@@ -173,7 +171,7 @@ export class IpamController {
     const entry = state.recordHeld(block);
     if (!entry) {
       this.d.log.error("IPAMAllocation overlaps another allocation", {
-        allocation: keyOf(allocation),
+        allocation: objectKey(allocation),
         cidr: `${cidr}`,
       });
       this.d.metrics.failed(state.key, "conflict");
@@ -182,7 +180,7 @@ export class IpamController {
     if (known && known !== entry) this.unindex(known);
     this.index(entry);
     // An allocation whose request this process has not seen may be garbage (checked live there).
-    if (!this.d.requests.get(block.requestKey)) this.d.allocationQueue.add(keyOf(allocation));
+    if (!this.d.requests.get(block.requestKey)) this.d.allocationQueue.add(objectKey(allocation));
     this.touchRangeStatus(state);
   }
 
@@ -203,7 +201,7 @@ export class IpamController {
 
   async reconcileRange(key: string): Promise<void> {
     const range = this.d.ranges.get(key);
-    const [namespace, name] = splitKey(key);
+    const { namespace = "", name } = splitKey(key);
     const state = this.state(namespace, name);
     if (!range) {
       this.writtenRangeStatus.delete(key);
@@ -240,7 +238,7 @@ export class IpamController {
     if (changed) {
       // A spec edit is rare and user-made: revisit every request of the range (consent, pool
       // shrinking out from under a block, validity), not only the waiting ones.
-      for (const request of requests) this.d.requestQueue.add(keyOf(request));
+      for (const request of requests) this.d.requestQueue.add(objectKey(request));
       state.busy.clear();
     }
   }
@@ -396,7 +394,7 @@ export class IpamController {
     const built = state.ensureAllocator();
     if (!spec || spec.family === undefined || !built) {
       await this.setRequestStatus(request, "Busy", "the range is empty");
-      state.busy.add(keyOf(request));
+      state.busy.add(objectKey(request));
       return undefined;
     }
     let plan: ReturnType<typeof parseRequest>;
@@ -423,7 +421,7 @@ export class IpamController {
         }
       } catch (err) {
         if (err instanceof IpamError && err.code === "Busy") {
-          state.busy.add(keyOf(request));
+          state.busy.add(objectKey(request));
           this.d.metrics.failed(state.key, "busy");
           await this.setRequestStatus(request, "Busy", err.message);
         } else {
@@ -435,7 +433,7 @@ export class IpamController {
       const block: HeldBlock = {
         cidr,
         requestUid: request.metadata.uid ?? "",
-        requestKey: keyOf(request),
+        requestKey: objectKey(request),
         objectName: allocationName(state.name, cidr.toString()),
         phase: "claiming",
       };
@@ -452,15 +450,18 @@ export class IpamController {
       // marked, attributed to its holder, and try the next one. A dedicated block cannot move on.
       this.recordForeign(state, block, object);
       if (plan.kind !== "size") {
-        state.busy.add(keyOf(request));
+        state.busy.add(objectKey(request));
         await this.setRequestStatus(request, "Busy", `${cidr} already busy`);
         return undefined;
       }
     }
     // Another writer is far ahead of this cache; what was learnt stays in the ledger. Try again soon
     // without growing the error backoff: this is contention, not failure.
-    this.d.log.info("blocks taken by other writers; retrying", { range: state.key, request: keyOf(request) });
-    this.d.requestQueue.addAfter(keyOf(request), 100);
+    this.d.log.info("blocks taken by other writers; retrying", {
+      range: state.key,
+      request: objectKey(request),
+    });
+    this.d.requestQueue.addAfter(objectKey(request), 100);
     return undefined;
   }
 
@@ -470,7 +471,7 @@ export class IpamController {
     state: RangeState,
     block: HeldBlock,
   ): Promise<IPAMAllocation> {
-    const [requestNamespace, requestName] = splitKey(block.requestKey);
+    const { namespace: requestNamespace = "", name: requestName } = splitKey(block.requestKey);
     const object: IPAMAllocation = {
       apiVersion: API_VERSION,
       kind: "IPAMAllocation",
@@ -537,7 +538,7 @@ export class IpamController {
       if (!existing || existing.spec.request.uid !== block.requestUid) {
         if (existing) this.recordForeign(state, block, existing);
         else this.undoClaim(state, block);
-        this.d.requestQueue.add(keyOf(request));
+        this.d.requestQueue.add(objectKey(request));
         return;
       }
       block.phase = "held";
@@ -580,7 +581,7 @@ export class IpamController {
       return this.setRequestStatus(request, request.status?.state ?? "Ready", message, cidrText);
     }
     const state = this.state(ref.namespace, ref.name);
-    state.busy.delete(keyOf(request));
+    state.busy.delete(objectKey(request));
     const block = state.held(cidr);
     if (!block || block.requestUid !== request.metadata.uid) {
       const range = this.d.ranges.get(state.key);
@@ -605,7 +606,7 @@ export class IpamController {
         const claim: HeldBlock = {
           cidr,
           requestUid: request.metadata.uid ?? "",
-          requestKey: keyOf(request),
+          requestKey: objectKey(request),
           objectName: name,
           phase: "claiming",
         };
@@ -629,7 +630,7 @@ export class IpamController {
       const entry = state.recordHeld({
         cidr,
         requestUid: holder.uid,
-        requestKey: keyOf(request),
+        requestKey: objectKey(request),
         objectName: name,
         phase: "held",
         objectUid: object.metadata.uid,
@@ -654,7 +655,7 @@ export class IpamController {
     const uid = request.metadata.uid ?? "";
     const names = new Map<string, string>();
     for (const a of this.d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) {
-      names.set(keyOf(a), a.metadata.uid ?? "");
+      names.set(objectKey(a), a.metadata.uid ?? "");
     }
     for (const block of this.blocksOf(uid)) {
       const state = this.stateForBlock(block);
@@ -663,7 +664,7 @@ export class IpamController {
       }
     }
     for (const [key, objectUid] of names) {
-      const [namespace, name] = splitKey(key);
+      const { namespace = "", name } = splitKey(key);
       await this.d.writer.deleteAllocation(namespace, name, objectUid || undefined);
     }
     for (const block of [...this.blocksOf(uid)]) {
@@ -739,7 +740,7 @@ export class IpamController {
     state.busy.clear();
     if (!all) return;
     for (const request of this.d.requests.byIndex(REQUESTS_BY_RANGE, state.key)) {
-      if (!request.status?.cidr) this.d.requestQueue.add(keyOf(request));
+      if (!request.status?.cidr) this.d.requestQueue.add(objectKey(request));
     }
   }
 
@@ -911,11 +912,6 @@ export class IpamController {
 
 function hasFinalizer(o: { metadata: { finalizers?: string[] } }): boolean {
   return o.metadata.finalizers?.includes(FINALIZER) ?? false;
-}
-
-function splitKey(key: string): [string, string] {
-  const slash = key.indexOf("/");
-  return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
 function sameStrings(a: string[] | undefined, b: string[] | undefined): boolean {
