@@ -164,6 +164,7 @@ export class IpamController {
       requestUid: request.uid,
       requestKey: `${request.namespace}/${request.name}`,
       objectName: allocation.metadata.name ?? "",
+      rangeKey: state.key,
       phase: "held",
       objectUid: allocation.metadata.uid,
     };
@@ -435,6 +436,7 @@ export class IpamController {
         requestUid: request.metadata.uid ?? "",
         requestKey: objectKey(request),
         objectName: allocationName(state.name, cidr.toString()),
+        rangeKey: state.key,
         phase: "claiming",
       };
       state.recordClaim(block);
@@ -516,6 +518,7 @@ export class IpamController {
       requestUid: object.spec.request.uid,
       requestKey: `${object.spec.request.namespace}/${object.spec.request.name}`,
       objectName: claim.objectName,
+      rangeKey: state.key,
       phase: "held",
       objectUid: object.metadata.uid,
     });
@@ -608,6 +611,7 @@ export class IpamController {
           requestUid: request.metadata.uid ?? "",
           requestKey: objectKey(request),
           objectName: name,
+          rangeKey: state.key,
           phase: "claiming",
         };
         if (block) this.unindex(block);
@@ -632,6 +636,7 @@ export class IpamController {
         requestUid: holder.uid,
         requestKey: objectKey(request),
         objectName: name,
+        rangeKey: state.key,
         phase: "held",
         objectUid: object.metadata.uid,
       });
@@ -875,9 +880,10 @@ export class IpamController {
     if (!state.exists && state.heldCount === 0 && state.busy.size === 0) this.states.delete(state.key);
   }
 
+  /** The range state whose ledger holds exactly this entry (none once it was replaced or dropped). */
   private stateForBlock(block: HeldBlock): RangeState | undefined {
-    for (const state of this.states.values()) if (state.held(block.cidr) === block) return state;
-    return undefined;
+    const state = this.states.get(block.rangeKey);
+    return state?.held(block.cidr) === block ? state : undefined;
   }
 
   private blocksOf(uid: string): HeldBlock[] {

@@ -12,6 +12,8 @@ export interface HeldBlock {
   requestKey: string;
   /** Name of the IPAMAllocation object (in the range's namespace). */
   objectName: string;
+  /** `namespace/name` of the range whose ledger holds the block. */
+  rangeKey: string;
   /** `claiming`: this process is creating the object; `held`: the object exists. */
   phase: "claiming" | "held";
   /** uid of the IPAMAllocation object once known: deletes are conditional on it. */
