@@ -214,11 +214,12 @@ export class IpamController {
       return;
     }
     const changed = this.applyRangeSpec(range);
-    const requests = this.d.requests.byIndex(REQUESTS_BY_RANGE, key);
-    const live = requests.filter((r) => !r.metadata.deletionTimestamp);
+    // Listed only when needed: this runs after every batch of allocation changes (debounced), and a
+    // range that holds blocks is referenced without looking at its requests.
+    const requests = () => this.d.requests.byIndex(REQUESTS_BY_RANGE, key);
 
     if (range.metadata.deletionTimestamp) {
-      if (requests.length === 0 && state.heldCount === 0) {
+      if (state.heldCount === 0 && requests().length === 0) {
         if (hasFinalizer(range)) await this.d.writer.setRangeFinalizer(range, false);
         return;
       }
@@ -227,7 +228,7 @@ export class IpamController {
       return;
     }
 
-    const referenced = live.length > 0 || state.heldCount > 0;
+    const referenced = state.heldCount > 0 || requests().some((r) => !r.metadata.deletionTimestamp);
     if (referenced !== hasFinalizer(range)) await this.d.writer.setRangeFinalizer(range, referenced);
 
     if (state.spec) {
@@ -239,7 +240,7 @@ export class IpamController {
     if (changed) {
       // A spec edit is rare and user-made: revisit every request of the range (consent, pool
       // shrinking out from under a block, validity), not only the waiting ones.
-      for (const request of requests) this.d.requestQueue.add(objectKey(request));
+      for (const request of requests()) this.d.requestQueue.add(objectKey(request));
       state.busy.clear();
     }
   }
