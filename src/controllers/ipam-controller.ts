@@ -513,6 +513,15 @@ export class IpamController {
 
   /** Replaces this process's claim by the entry of the holder the API server knows. */
   private recordForeign(state: RangeState, claim: HeldBlock, object: IPAMAllocation): void {
+    // The read may be older than the watch: if the cache no longer (or not yet) has that object,
+    // recording it would keep a block the watch already released. Free the claim instead; the
+    // watch brings the object in if it still exists, and the API server guards the next try.
+    if (
+      this.d.allocations.get(`${state.namespace}/${claim.objectName}`)?.metadata.uid !== object.metadata.uid
+    ) {
+      this.undoClaim(state, claim);
+      return;
+    }
     this.unindex(claim);
     const foreign = state.recordHeld({
       cidr: claim.cidr,
