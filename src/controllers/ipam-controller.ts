@@ -8,6 +8,7 @@
 // The in-memory ledger and allocator are a fast index over those objects.
 
 import {
+  ALLOCATION_FINALIZER,
   API_VERSION,
   FINALIZER,
   type IPAMAllocation,
@@ -24,13 +25,14 @@ import {
   type InvalidSpec,
   isInvalid,
   type RangeRef,
+  rangeLabelValue,
   rangeRefOf,
   validateRangeSpec,
 } from "../api/validation.ts";
-import { type Cidr, IpamError, parseRequest } from "../ipam/index.ts";
+import { type Allocator, Cidr, IpamError, parseRequest, type RequestPlan } from "../ipam/index.ts";
 import { conditionsEqual, setCondition } from "../runtime/conditions.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
-import type { Cache, EventSink, IpamMetrics, IpamWriter, Log, Queue } from "./ports.ts";
+import type { Cache, EventSink, Fence, IpamMetrics, IpamWriter, Log, Queue } from "./ports.ts";
 import { statusOf } from "./ports.ts";
 import { type HeldBlock, parseHeldCidr, RangeState } from "./range-state.ts";
 
@@ -57,6 +59,8 @@ export interface IpamControllerDeps {
   requestQueue: Queue;
   allocationQueue: Queue;
   writer: IpamWriter;
+  /** Nothing is published unless a confirm that started after the block's record was created succeeded. */
+  fence: Fence;
   events: EventSink;
   metrics: IpamMetrics;
   log: Log;
@@ -66,6 +70,8 @@ export interface IpamControllerDeps {
 }
 
 const MAX_COLLISIONS = 64;
+/** Retry delay when this process does not hold the allocation fence (or could not confirm it). */
+const FENCE_RETRY_MS = 1000;
 
 export class IpamController {
   private readonly states = new Map<string, RangeState>();
@@ -89,8 +95,21 @@ export class IpamController {
    */
   bootstrap(): void {
     for (const range of this.d.ranges.list()) this.applyRangeSpec(range);
-    for (const allocation of this.d.allocations.list()) this.onAllocationUpsert(allocation);
+    // Records whose request published their block come first, oldest first: they win every overlap,
+    // so a forged or stale record can never displace them; losers are conflicts to collect.
+    const published = (a: IPAMAllocation) => this.publishedBy(a) !== undefined;
+    const ordered = [...this.d.allocations.list()].sort(
+      (a, b) =>
+        Number(published(b)) - Number(published(a)) ||
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+        (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
+    );
+    for (const allocation of ordered) this.onAllocationUpsert(allocation);
     for (const state of this.states.values()) this.buildAllocator(state);
+    // Blocks published without a record (the original kubipam, or a record removed by hand) are
+    // reserved before anything is handed out, if inside the range, admitted and free; the request's
+    // reconcile then writes the record (or flags the request).
+    for (const request of this.d.requests.list()) this.reservePublished(request);
     for (const range of this.d.ranges.list()) this.d.rangeQueue.add(objectKey(range));
     for (const request of this.d.requests.list()) this.d.requestQueue.add(objectKey(request));
     for (const allocation of this.d.allocations.list()) this.d.allocationQueue.add(objectKey(allocation));
@@ -134,6 +153,9 @@ export class IpamController {
   }
 
   onRequestDelete(request: IPAMRequest): void {
+    const range = rangeRefOf(request);
+    // A range being deleted may have been waiting for this request.
+    if (!isInvalid(range)) this.d.rangeQueue.add(`${range.namespace}/${range.name}`);
     // Gone without our finalizer's help (or after it): its allocation objects are garbage now.
     const uid = request.metadata.uid ?? "";
     for (const allocation of this.d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) {
@@ -152,7 +174,13 @@ export class IpamController {
     const namespace = allocation.metadata.namespace ?? "";
     const rangeName = allocation.spec?.range?.name;
     const request = allocation.spec?.request;
-    if (!cidr || !rangeName || !request) {
+    const canonical =
+      cidr &&
+      rangeName &&
+      allocation.spec.cidr === cidr.toString() &&
+      allocation.metadata.name === allocationName(rangeName, allocation.spec.cidr);
+    if (!cidr || !rangeName || !request || !canonical) {
+      // Only a record named by its block guards it (AlreadyExists); any other name is not kubipam's.
       this.d.log.warn("ignoring malformed IPAMAllocation", { allocation: objectKey(allocation) });
       // It guards nothing; garbage collection deletes it once its request is gone or holds another.
       this.d.allocationQueue.add(objectKey(allocation));
@@ -176,6 +204,8 @@ export class IpamController {
         cidr: `${cidr}`,
       });
       this.d.metrics.failed(state.key, "conflict");
+      // Collected (and its request told) by garbage collection: the holder in the ledger wins.
+      this.d.allocationQueue.add(objectKey(allocation));
       return;
     }
     if (known && known !== entry) this.unindex(known);
@@ -195,7 +225,43 @@ export class IpamController {
     if (!state || !block || block.phase === "claiming") return;
     if (block.requestUid !== allocation.spec.request.uid) return;
     if (block.objectUid && block.objectUid !== allocation.metadata.uid) return;
+    // The record of a live holder went (its finalizer removed by hand): keep the block, and let the
+    // request's reconcile write the record again.
+    if (this.publishedBy(allocation)) {
+      block.phase = "claiming";
+      block.objectUid = undefined;
+      this.d.requestQueue.add(block.requestKey);
+      return;
+    }
     this.release(state, block);
+  }
+
+  /** The live request that published exactly this record's block, if any. */
+  private publishedBy(allocation: IPAMAllocation): IPAMRequest | undefined {
+    const ref = allocation.spec?.request;
+    if (!ref) return undefined;
+    const request = this.d.requests.get(`${ref.namespace}/${ref.name}`);
+    if (!request || request.metadata.uid !== ref.uid || request.metadata.deletionTimestamp) return undefined;
+    return request.status?.cidr === allocation.spec.cidr ? request : undefined;
+  }
+
+  /** Bootstrap: reserves a block a request published without a record, if inside, admitted and free. */
+  private reservePublished(request: IPAMRequest): void {
+    const cidr = parseHeldCidr(request.status?.cidr ?? "");
+    const ref = rangeRefOf(request);
+    if (!cidr || isInvalid(ref) || request.metadata.deletionTimestamp) return;
+    const state = this.states.get(`${ref.namespace}/${ref.name}`);
+    const allocator = state?.currentAllocator();
+    const range = this.d.ranges.get(`${ref.namespace}/${ref.name}`);
+    if (!state || !allocator || !range || state.held(cidr)) return;
+    if (!admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "")) return;
+    if (!allocator.contains(cidr)) return;
+    try {
+      allocator.reserve(cidr);
+    } catch {
+      return; // not free: the request's reconcile flags it
+    }
+    this.recordClaim(state, request, cidr);
   }
 
   // ---------------------------------------------------------------- range reconciler
@@ -228,8 +294,8 @@ export class IpamController {
       return;
     }
 
-    const referenced = state.heldCount > 0 || requests().some((r) => !r.metadata.deletionTimestamp);
-    if (referenced !== hasFinalizer(range)) await this.d.writer.setRangeFinalizer(range, referenced);
+    // Always while the range exists: a block may be published the moment after it appears.
+    if (!hasFinalizer(range)) await this.d.writer.setRangeFinalizer(range, true);
 
     if (state.spec) {
       this.buildAllocator(state);
@@ -338,9 +404,10 @@ export class IpamController {
     try {
       await this.reconcileRequestOnce(key);
     } catch (err) {
-      // A missing RBAC permission: say so on the request too; the error still goes to the log and
-      // the retry backoff.
-      if (statusOf(err) === 403) await this.reportForbidden(key, err);
+      // A write the API server refused (a missing RBAC permission, a rejected object): say so on the
+      // request too; the error still goes to the log and the retry backoff.
+      const status = statusOf(err);
+      if (status === 403 || status === 400 || status === 422) await this.reportRejected(key, err);
       throw err;
     }
   }
@@ -361,12 +428,7 @@ export class IpamController {
     state.busy.delete(key);
     if (!range) return this.setRequestStatus(request, "Invalid", `IPAMRange ${rangeKey} not found`);
     if (!admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "")) {
-      return this.setRequestStatus(
-        request,
-        "Invalid",
-        `IPAMRange ${rangeKey} does not admit requests from namespace ${request.metadata.namespace}: ` +
-          `add it to the range's spec.allowedNamespaces`,
-      );
+      return this.setRequestStatus(request, "Invalid", notAdmittedMessage(rangeKey, request));
     }
     if (!state.spec) {
       return this.setRequestStatus(
@@ -378,28 +440,13 @@ export class IpamController {
     if (range.metadata.deletionTimestamp) {
       return this.setRequestStatus(request, "Invalid", `IPAMRange ${rangeKey} is being deleted`);
     }
-
-    // A block this request already holds (a status write that failed or is not yet visible).
-    const existing = this.blocksOf(request.metadata.uid ?? "").find((b) => this.stateForBlock(b) === state);
-    const block = existing ?? (await this.claim(request, range, state));
-    if (!block) return;
-    await this.publish(request, state, block);
-  }
-
-  /** Allocates a block for the request and creates its allocation object; undefined if none. */
-  private async claim(
-    request: IPAMRequest,
-    range: IPAMRange,
-    state: RangeState,
-  ): Promise<HeldBlock | undefined> {
     const spec = state.spec;
     const built = state.ensureAllocator();
-    if (!spec || spec.family === undefined || !built) {
-      await this.setRequestStatus(request, "Busy", "the range is empty");
-      state.busy.add(objectKey(request));
-      return undefined;
+    if (spec.family === undefined || !built) {
+      state.busy.add(key);
+      return this.setRequestStatus(request, "Busy", "the range is empty");
     }
-    let plan: ReturnType<typeof parseRequest>;
+    let plan: RequestPlan;
     try {
       plan = parseRequest(
         { size: request.spec.size, request: request.spec.request },
@@ -407,18 +454,43 @@ export class IpamController {
         spec.chunkSize || undefined,
       );
     } catch (err) {
-      await this.setRequestStatus(request, "Invalid", errorMessage(err));
-      return undefined;
+      return this.setRequestStatus(request, "Invalid", errorMessage(err));
     }
-    if (!hasFinalizer(request)) await this.d.writer.setRequestFinalizer(request, true);
+    // The range must be protected before any of its blocks is published (deletion then waits).
+    if (!hasFinalizer(range)) await this.d.writer.setRangeFinalizer(range, true);
+    // The publish is conditional on this version: a version seen before the fence was confirmed.
+    const version = hasFinalizer(request)
+      ? request.metadata.resourceVersion
+      : await this.d.writer.setRequestFinalizer(request, true);
 
+    // A block this request already holds: an earlier attempt of ours, or a record naming it that a
+    // previous fence holder (or someone else) wrote. It becomes the request's block only if it fits.
+    const existing = this.blocksOf(request.metadata.uid ?? "").find((b) => this.stateForBlock(b) === state);
+    if (existing && !fitsPlan(existing.cidr, plan, built.allocator)) {
+      await this.revoke(request, state, existing, `${existing.cidr} does not match the request`);
+      this.d.requestQueue.add(key);
+      return;
+    }
+    const block = existing ?? (await this.claim(request, range, state, plan, built.allocator));
+    if (!block) return;
+    await this.publish(request, state, block, version);
+  }
+
+  /** Allocates a block for the request and creates its allocation object; undefined if none. */
+  private async claim(
+    request: IPAMRequest,
+    range: IPAMRange,
+    state: RangeState,
+    plan: RequestPlan,
+    allocator: Allocator,
+  ): Promise<HeldBlock | undefined> {
     for (let attempt = 0; attempt < MAX_COLLISIONS; attempt++) {
       let cidr: Cidr;
       try {
-        if (plan.kind === "size") cidr = built.allocator.allocate(plan.size);
-        else if (plan.kind === "indexed") cidr = built.allocator.allocateIndexed(plan.index, plan.size);
+        if (plan.kind === "size") cidr = allocator.allocate(plan.size);
+        else if (plan.kind === "indexed") cidr = allocator.allocateIndexed(plan.index, plan.size);
         else {
-          built.allocator.reserve(plan.cidr);
+          allocator.reserve(plan.cidr);
           cidr = plan.cidr;
         }
       } catch (err) {
@@ -432,16 +504,7 @@ export class IpamController {
         }
         return undefined;
       }
-      const block: HeldBlock = {
-        cidr,
-        requestUid: request.metadata.uid ?? "",
-        requestKey: objectKey(request),
-        objectName: allocationName(state.name, cidr.toString()),
-        rangeKey: state.key,
-        phase: "claiming",
-      };
-      state.recordClaim(block);
-      this.index(block);
+      const block = this.recordClaim(state, request, cidr);
       const object = await this.createAllocationObject(range, state, block);
       if (object.spec.request.uid === block.requestUid) {
         block.phase = "held";
@@ -468,6 +531,21 @@ export class IpamController {
     return undefined;
   }
 
+  /** Enters a block (already marked in the allocator) as this request's claim in flight. */
+  private recordClaim(state: RangeState, request: IPAMRequest, cidr: Cidr): HeldBlock {
+    const block: HeldBlock = {
+      cidr,
+      requestUid: request.metadata.uid ?? "",
+      requestKey: objectKey(request),
+      objectName: allocationName(state.name, cidr.toString()),
+      rangeKey: state.key,
+      phase: "claiming",
+    };
+    state.recordClaim(block);
+    this.index(block);
+    return block;
+  }
+
   /** Creates the block's allocation object; returns it, or the object another holder already has. */
   private async createAllocationObject(
     range: IPAMRange,
@@ -481,7 +559,9 @@ export class IpamController {
       metadata: {
         name: block.objectName,
         namespace: state.namespace,
-        labels: { [RANGE_LABEL]: state.name },
+        labels: { [RANGE_LABEL]: rangeLabelValue(state.name) },
+        // In the create body: no extra write, and the record cannot vanish while its holder lives.
+        finalizers: [ALLOCATION_FINALIZER],
       },
       spec: {
         range: { name: state.name, uid: range.metadata.uid ?? "" },
@@ -543,8 +623,17 @@ export class IpamController {
     this.touchRangeStatus(state);
   }
 
-  /** Writes status.cidr. The CEL rule on status makes the first writer win; a loser gives its block back. */
-  private async publish(request: IPAMRequest, state: RangeState, block: HeldBlock): Promise<void> {
+  /**
+   * Writes status.cidr once the fence is confirmed, conditional on the request's version seen before
+   * that confirm: a later fence holder that revoked the claim (by writing the request) makes it fail.
+   * The CEL rule on status.cidr makes the first writer win; a loser gives its block back.
+   */
+  private async publish(
+    request: IPAMRequest,
+    state: RangeState,
+    block: HeldBlock,
+    version: string | undefined,
+  ): Promise<void> {
     if (block.phase === "claiming") {
       // Left over from an attempt with an unknown outcome: confirm the object exists.
       const existing = await this.d.writer.getAllocation(state.namespace, block.objectName);
@@ -557,12 +646,23 @@ export class IpamController {
       block.phase = "held";
       block.objectUid = existing.metadata.uid;
     }
+    if (!(await this.d.fence.confirm())) {
+      // Not (or no longer) the fence holder: publish nothing; the claim stays for the next attempt.
+      this.d.requestQueue.addAfter(objectKey(request), FENCE_RETRY_MS);
+      return;
+    }
     const cidr = block.cidr.toString();
     try {
-      await this.d.writer.patchRequestStatus(request, this.requestStatus(request, "Ready", "", cidr));
+      await this.d.writer.patchRequestStatus(
+        request,
+        this.requestStatus(request, "Ready", "", cidr),
+        version,
+      );
     } catch (err) {
       const status = statusOf(err);
       if (status === 404) return this.giveBack(state, block);
+      // The request changed since it was read (or the claim was revoked): decide again.
+      if (status === 409) return this.d.requestQueue.add(objectKey(request));
       if (status === 422) {
         const fresh = await this.d.writer.getRequest(
           request.metadata.namespace ?? "",
@@ -581,6 +681,30 @@ export class IpamController {
     this.dropExtras(request, cidr);
   }
 
+  /**
+   * Takes a claim away from a request that has not published it: first the request is written
+   * (conditional on showing no cidr), so no earlier fence holder can still publish the claim, then its
+   * record goes.
+   */
+  private async revoke(
+    request: IPAMRequest,
+    state: RangeState,
+    block: HeldBlock,
+    why: string,
+  ): Promise<void> {
+    this.d.log.warn("revoking an unpublished allocation record", {
+      request: objectKey(request),
+      cidr: `${block.cidr}`,
+      reason: why,
+    });
+    await this.d.writer.patchRequestStatus(
+      request,
+      this.requestStatus(request, request.status?.state ?? "Busy", `reallocating: ${why}`, undefined),
+      request.metadata.resourceVersion,
+    );
+    await this.giveBack(state, block);
+  }
+
   /** A request that already has status.cidr: make sure its block is recorded and guarded. */
   private async keepAllocation(
     request: IPAMRequest,
@@ -595,76 +719,113 @@ export class IpamController {
     }
     const state = this.state(ref.namespace, ref.name);
     state.busy.delete(objectKey(request));
+    const range = this.d.ranges.get(state.key);
     const block = state.held(cidr);
-    if (!block || block.requestUid !== request.metadata.uid) {
-      const range = this.d.ranges.get(state.key);
+    if (!block || block.requestUid !== request.metadata.uid || block.phase === "claiming") {
       if (!range) {
         return this.setRequestStatus(request, "Ready", `IPAMRange ${state.key} not found`, cidrText);
       }
-      // The cache may lag behind other writers: the object on the server decides.
-      const name = allocationName(state.name, cidr.toString());
-      let object = await this.d.writer.getAllocation(state.namespace, name);
-      if (!object) {
-        // Published but not guarded by an object (e.g. written by the original kubipam): adopt it.
-        if (!hasFinalizer(request)) await this.d.writer.setRequestFinalizer(request, true);
-        const allocator = state.currentAllocator();
-        if (allocator && !allocator.isAllocated(cidr)) {
-          try {
-            if (allocator.contains(cidr)) allocator.reserve(cidr);
-            else allocator.adopt(cidr);
-          } catch (err) {
-            return this.setRequestStatus(request, "Ready", `conflict: ${errorMessage(err)}`, cidrText);
-          }
-        }
-        const claim: HeldBlock = {
-          cidr,
-          requestUid: request.metadata.uid ?? "",
-          requestKey: objectKey(request),
-          objectName: name,
-          rangeKey: state.key,
-          phase: "claiming",
-        };
-        if (block) this.unindex(block);
-        state.recordClaim(claim);
-        this.index(claim);
-        object = await this.createAllocationObject(range, state, claim);
-        if (object.spec.request.uid !== claim.requestUid) this.recordForeign(state, claim, object);
-      }
-      const holder = object.spec.request;
-      if (holder.uid !== request.metadata.uid) {
+      const problem = await this.adopt(request, range, state, cidr, block);
+      if (problem === "retry") return;
+      if (problem) {
         this.d.metrics.failed(state.key, "conflict");
         return this.setRequestStatus(
           request,
-          "Ready",
-          `conflict: ${cidrText} is also held by request ${holder.namespace}/${holder.name}`,
+          "Invalid",
+          `status.cidr ${cidrText} was not allocated by kubipam and ${problem}: delete this request and create a new one`,
           cidrText,
         );
       }
-      const known = state.held(cidr);
-      const entry = state.recordHeld({
-        cidr,
-        requestUid: holder.uid,
-        requestKey: objectKey(request),
-        objectName: name,
-        rangeKey: state.key,
-        phase: "held",
-        objectUid: object.metadata.uid,
-      });
-      if (known && known !== entry) this.unindex(known);
-      if (entry) this.index(entry);
-      this.touchRangeStatus(state);
     } else if (!hasFinalizer(request)) {
       await this.d.writer.setRequestFinalizer(request, true);
     }
     const allocator = state.currentAllocator();
     const outside = allocator ? !allocator.contains(cidr) : false;
+    const admitted = !range || admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "");
     const message = outside
       ? `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`
-      : "";
-    await this.setRequestStatus(request, "Ready", message, cidrText, outside);
+      : admitted
+        ? ""
+        : `${notAdmittedMessage(state.key, request)}; ${cidrText} stays allocated until this request is deleted`;
+    await this.setRequestStatus(request, "Ready", message, cidrText, { outside, admitted });
     this.dropExtras(request, cidrText);
   }
 
+  /**
+   * Makes a published block that has no record of this request's the request's own: the record on the
+   * server decides; without one, the block is adopted only when it is inside the range, the namespace
+   * is admitted and the block is free. Returns what is wrong, "retry", or undefined once recorded.
+   */
+  private async adopt(
+    request: IPAMRequest,
+    range: IPAMRange,
+    state: RangeState,
+    cidr: Cidr,
+    block: HeldBlock | undefined,
+  ): Promise<string | "retry" | undefined> {
+    const uid = request.metadata.uid ?? "";
+    const name = allocationName(state.name, cidr.toString());
+    const object = await this.d.writer.getAllocation(state.namespace, name);
+    if (object && object.spec.request.uid !== uid) {
+      const holder = object.spec.request;
+      return `${cidr} is held by request ${holder.namespace}/${holder.name}`;
+    }
+    if (object) {
+      return this.recordHeldObject(state, object)
+        ? undefined
+        : `overlaps a block held by another request of IPAMRange ${state.key}`;
+    }
+    if (!admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "")) {
+      return `IPAMRange ${state.key} does not admit namespace ${request.metadata.namespace}`;
+    }
+    const allocator = state.ensureAllocator()?.allocator;
+    if (!allocator?.contains(cidr)) return `is outside IPAMRange ${state.key}`;
+    let claim = block?.requestUid === uid ? block : undefined;
+    if (!claim) {
+      if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
+      try {
+        allocator.reserve(cidr);
+      } catch {
+        return `overlaps a block held by another request of IPAMRange ${state.key}`;
+      }
+      claim = this.recordClaim(state, request, cidr);
+    }
+    claim.phase = "claiming";
+    if (!hasFinalizer(request)) await this.d.writer.setRequestFinalizer(request, true);
+    const created = await this.createAllocationObject(range, state, claim);
+    if (created.spec.request.uid !== uid) {
+      this.recordForeign(state, claim, created);
+      return `${cidr} is held by request ${created.spec.request.namespace}/${created.spec.request.name}`;
+    }
+    claim.phase = "held";
+    claim.objectUid = created.metadata.uid;
+    if (!(await this.d.fence.confirm())) {
+      // Only the fence holder may stand behind a block: give the record back and try later.
+      await this.giveBack(state, claim);
+      this.d.requestQueue.addAfter(objectKey(request), FENCE_RETRY_MS);
+      return "retry";
+    }
+    this.touchRangeStatus(state);
+    return undefined;
+  }
+
+  /** Records an allocation object read from the server (it wins over a claim of the same block). */
+  private recordHeldObject(state: RangeState, object: IPAMAllocation): boolean {
+    const known = state.held(Cidr.parse(object.spec.cidr));
+    const entry = state.recordHeld({
+      cidr: Cidr.parse(object.spec.cidr),
+      requestUid: object.spec.request.uid,
+      requestKey: `${object.spec.request.namespace}/${object.spec.request.name}`,
+      objectName: object.metadata.name ?? "",
+      rangeKey: state.key,
+      phase: "held",
+      objectUid: object.metadata.uid,
+    });
+    if (known && known !== entry) this.unindex(known);
+    if (entry) this.index(entry);
+    this.touchRangeStatus(state);
+    return entry !== undefined;
+  }
   /** Deletion: free every block of the request, then let it go. */
   private async finalizeRequest(request: IPAMRequest): Promise<void> {
     const uid = request.metadata.uid ?? "";
@@ -693,28 +854,65 @@ export class IpamController {
 
   // ---------------------------------------------------------------- allocation garbage collection
 
-  /** Deletes an allocation object whose request is gone or holds another block. */
+  /**
+   * Deletes an allocation object that guards nothing: its request is gone or holds another block, it
+   * lost an overlap to the holder in the ledger, or it is not named by its block. A record that
+   * carries a waiting request's claim is revoked first (see revoke).
+   */
   async reconcileAllocation(key: string): Promise<void> {
     const allocation = this.d.allocations.get(key);
     if (!allocation) return;
     const request = allocation.spec?.request;
-    if (!request) return;
+    if (!request?.uid) return this.collect(allocation);
+    const cidr = parseHeldCidr(allocation.spec.cidr);
+    const state = this.states.get(`${allocation.metadata.namespace ?? ""}/${allocation.spec.range?.name}`);
+    const entry = cidr && state?.held(cidr);
+    if (entry && entry.requestUid === request.uid && entry.phase === "claiming") return; // ours, in flight
+    const recorded =
+      entry !== undefined &&
+      entry.requestUid === request.uid &&
+      (entry.objectUid ?? allocation.metadata.uid) === allocation.metadata.uid;
     const cached = this.d.requests.get(`${request.namespace}/${request.name}`);
-    const state = this.states.get(`${allocation.metadata.namespace ?? ""}/${allocation.spec.range.name}`);
-    const block = state && parseHeldCidr(allocation.spec.cidr);
-    if (block && state?.held(block)?.phase === "claiming") return;
-    if (cached && cached.metadata.uid === request.uid) {
+    if (recorded && cached?.metadata.uid === request.uid) {
       const published = cached.status?.cidr;
       if (!published || published === allocation.spec.cidr) return;
     }
     // The cache may lag behind: decide on a live read.
     const live = await this.d.writer.getRequest(request.namespace, request.name);
-    const orphan =
-      !live ||
-      live.metadata.uid !== request.uid ||
-      (Boolean(live.status?.cidr) && live.status?.cidr !== allocation.spec.cidr);
-    if (!orphan) return;
-    this.d.log.info("deleting orphaned IPAMAllocation", { allocation: key, cidr: allocation.spec.cidr });
+    const holder = live?.metadata.uid === request.uid && !live.metadata.deletionTimestamp ? live : undefined;
+    if (recorded && holder && (!holder.status?.cidr || holder.status.cidr === allocation.spec.cidr)) return;
+    if (!recorded && holder && !holder.status?.cidr && state && cidr) {
+      // A record that lost to the ledger's holder but names a waiting request: revoke, then collect.
+      const claim: HeldBlock = {
+        cidr,
+        requestUid: request.uid,
+        requestKey: `${request.namespace}/${request.name}`,
+        objectName: allocation.metadata.name ?? "",
+        rangeKey: state.key,
+        phase: "held",
+        objectUid: allocation.metadata.uid,
+      };
+      await this.revoke(
+        holder,
+        state,
+        claim,
+        `the record ${allocation.metadata.name} overlaps another block`,
+      );
+      this.d.requestQueue.add(claim.requestKey);
+      return;
+    }
+    await this.collect(allocation);
+    // A request that published the losing block learns that it holds nothing kubipam stands behind.
+    if (!recorded && holder?.status?.cidr === allocation.spec.cidr)
+      this.d.requestQueue.add(objectKey(holder));
+    if (recorded && state && entry) this.release(state, entry);
+  }
+
+  private async collect(allocation: IPAMAllocation): Promise<void> {
+    this.d.log.info("deleting orphaned IPAMAllocation", {
+      allocation: objectKey(allocation),
+      cidr: allocation.spec?.cidr,
+    });
     try {
       await this.d.writer.deleteAllocation(
         allocation.metadata.namespace ?? "",
@@ -723,21 +921,9 @@ export class IpamController {
       );
     } catch (err) {
       // 409: the name holds a newer allocation already; its own events will bring it here if needed.
-      if (statusOf(err) === 409) return;
-      throw err;
-    }
-    if (state && block) {
-      const held = state.held(block);
-      if (
-        held &&
-        held.requestUid === request.uid &&
-        (held.objectUid ?? allocation.metadata.uid) === allocation.metadata.uid
-      ) {
-        this.release(state, held);
-      }
+      if (statusOf(err) !== 409) throw err;
     }
   }
-
   // ---------------------------------------------------------------- helpers
 
   private release(state: RangeState, block: HeldBlock): void {
@@ -790,9 +976,9 @@ export class IpamController {
     state: RequestState,
     message: string,
     cidr?: string,
-    outside = false,
+    placement?: Placement,
   ): Promise<void> {
-    const status = this.requestStatus(request, state, message, cidr ?? request.status?.cidr, outside);
+    const status = this.requestStatus(request, state, message, cidr ?? request.status?.cidr, placement);
     if (sameRequestStatus(request.status, status)) return;
     await this.d.writer.patchRequestStatus(request, status);
     if (state !== "Ready" && request.status?.state !== state) {
@@ -801,21 +987,24 @@ export class IpamController {
   }
 
   /**
-   * Writes `forbidden: <API message>` to the request's status (Ready=False, reason Forbidden, unless it
-   * is allocated already) and emits a Warning event. Guarded by the cached resourceVersion, so it never
+   * Writes what the API server refused to the request's status — `forbidden: <API message>` (reason
+   * Forbidden) or `rejected by the API server: <message>` (reason Rejected); Ready=False unless it is
+   * allocated already — and emits a Warning event. Guarded by the cached resourceVersion, so it never
    * overwrites a newer status (e.g. another writer's allocation); best effort, the error is logged anyway.
    */
-  private async reportForbidden(key: string, err: unknown): Promise<void> {
+  private async reportRejected(key: string, err: unknown): Promise<void> {
     const request = this.d.requests.get(key);
     if (!request) return;
-    const message = `forbidden: ${errorMessage(err)}`;
+    const forbidden = statusOf(err) === 403;
+    const reason = forbidden ? "Forbidden" : "Rejected";
+    const message = `${forbidden ? "forbidden" : "rejected by the API server"}: ${errorMessage(err)}`;
     if (request.status?.message === message) return;
     const generation = request.metadata.generation;
     const conditions = request.status?.cidr
       ? request.status.conditions
       : setCondition(
           request.status?.conditions,
-          { type: "Ready", status: "False", reason: "Forbidden", message, observedGeneration: generation },
+          { type: "Ready", status: "False", reason, message, observedGeneration: generation },
           this.now(),
         );
     try {
@@ -825,13 +1014,13 @@ export class IpamController {
         request.metadata.resourceVersion,
       );
     } catch (writeErr) {
-      this.d.log.debug("could not report the missing permission on the request", {
+      this.d.log.debug("could not report the refused write on the request", {
         request: key,
         error: writeErr,
       });
       return;
     }
-    this.d.events.emit(request, "Warning", "Forbidden", message);
+    this.d.events.emit(request, "Warning", reason, message);
   }
 
   private requestStatus(
@@ -839,7 +1028,7 @@ export class IpamController {
     state: RequestState,
     message: string,
     cidr: string | undefined,
-    outside = false,
+    placement: Placement = { outside: false, admitted: true },
   ): IPAMRequestStatus {
     const generation = request.metadata.generation;
     const now = this.now();
@@ -855,6 +1044,7 @@ export class IpamController {
       now,
     );
     if (cidr) {
+      const { outside, admitted } = placement;
       conditions = setCondition(
         conditions,
         {
@@ -862,6 +1052,17 @@ export class IpamController {
           status: outside ? "False" : "True",
           reason: outside ? "RangeShrunk" : "InsideRange",
           message: outside ? message : "",
+          observedGeneration: generation,
+        },
+        now,
+      );
+      conditions = setCondition(
+        conditions,
+        {
+          type: "Admitted",
+          status: admitted ? "True" : "False",
+          reason: admitted ? "NamespaceAdmitted" : "ConsentWithdrawn",
+          message: admitted ? "" : message,
           observedGeneration: generation,
         },
         now,
@@ -924,6 +1125,26 @@ export class IpamController {
       busy: [...s.busy],
     }));
   }
+}
+
+/** Where a published block stands against its range's current spec. */
+interface Placement {
+  outside: boolean;
+  admitted: boolean;
+}
+
+function notAdmittedMessage(rangeKey: string, request: IPAMRequest): string {
+  return (
+    `IPAMRange ${rangeKey} does not admit requests from namespace ${request.metadata.namespace}: ` +
+    `add it to the range's spec.allowedNamespaces`
+  );
+}
+
+/** Whether a block someone else recorded for a request is what the request asks for. */
+function fitsPlan(cidr: Cidr, plan: RequestPlan, allocator: Allocator): boolean {
+  if (!allocator.contains(cidr)) return false;
+  if (plan.kind === "block") return cidr.equals(plan.cidr);
+  return cidr.prefix === plan.size;
 }
 
 function hasFinalizer(o: { metadata: { finalizers?: string[] } }): boolean {
