@@ -40,6 +40,20 @@ export interface FenceOptions {
 }
 
 export const DEFAULT_FENCE_NAME = "kubipam-allocation-fence";
+/** Publishes arriving within this window share one fence confirmation (one lease write). */
+const CONFIRM_GATHER_MS = 5;
+
+/** Calls within `windowMs` of the first share one call of `confirm`, made after the window. */
+function gathered(confirm: () => Promise<boolean>, windowMs: number): () => Promise<boolean> {
+  let pending: Promise<boolean> | undefined;
+  return () => {
+    pending ??= new Promise((resolve) => setTimeout(resolve, windowMs)).then(() => {
+      pending = undefined;
+      return confirm();
+    });
+    return pending;
+  };
+}
 
 export interface IpamControllerOptions {
   /** Concurrent request reconciles (ranges and garbage collection get a quarter, at least one). */
@@ -96,7 +110,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       requestQueue: queueOf(requestController),
       allocationQueue: queueOf(allocationController),
       writer: new KubeIpamWriter(mgr.client),
-      fence,
+      fence: { confirm: gathered(() => fence.confirm(), CONFIRM_GATHER_MS) },
       events: options.events ?? {
         emit: (object, type, reason, note) => recorder?.event(object, type, reason, note),
       },

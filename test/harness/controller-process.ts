@@ -43,6 +43,16 @@ export function spawnController(
       "json",
       "--log-level",
       "info",
+      // Short leases (also the allocation fence's), so a killed fence holder is replaced quickly;
+      // extraArgs may override them (the last occurrence wins).
+      "--allocation-fence-namespace",
+      "kube-system",
+      "--leader-elect-lease-duration",
+      "4",
+      "--leader-elect-renew-deadline",
+      "3",
+      "--leader-elect-retry-period",
+      "0.5",
       ...extraArgs,
     ],
     {
