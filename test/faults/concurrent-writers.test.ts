@@ -88,7 +88,7 @@ describe("concurrent writers, mixed sizes", () => {
     it(`${writers} controllers without leader election: 60 requests of sizes 26-32, no overlap`, async () => {
       const ns = await cluster.createNamespace(`writers-${writers}`);
       const f = ipamFixture(cluster, ns);
-      await f.range("pool", { ranges: ["10.70.0.0/22"] });
+      await f.range("pool", { ranges: ["10.70.0.0/20"] });
       const group = Array.from({ length: writers }, (_, i) => start(`w${writers}-${i}`));
       await createMixed(f.client, ns, 60);
       await settledWithoutProblems(f.client, ns, 60);
@@ -100,7 +100,7 @@ describe("concurrent writers, mixed sizes", () => {
   it("the fence holder is killed (-9) in the middle: the others take over, no overlap, no leak", async () => {
     const ns = await cluster.createNamespace("writers-kill");
     const f = ipamFixture(cluster, ns);
-    await f.range("pool", { ranges: ["10.71.0.0/22"] });
+    await f.range("pool", { ranges: ["10.71.0.0/20"] });
     const group = [start("k-0"), start("k-1"), start("k-2")];
     await createMixed(f.client, ns, 90, async () => {
       const holder = await holderOf(f.client, group);
@@ -114,7 +114,7 @@ describe("concurrent writers, mixed sizes", () => {
   it("the fence holder is paused past its lease and resumed: it publishes nothing stale", async () => {
     const ns = await cluster.createNamespace("writers-pause");
     const f = ipamFixture(cluster, ns);
-    await f.range("pool", { ranges: ["10.72.0.0/22"] });
+    await f.range("pool", { ranges: ["10.72.0.0/20"] });
     const group = [start("p-0"), start("p-1")];
     let paused: ControllerProcess | undefined;
     await createMixed(f.client, ns, 90, async () => {
