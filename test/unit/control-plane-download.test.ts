@@ -4,7 +4,16 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -23,6 +32,7 @@ import {
   startEnvtestServer,
   startSilentServer,
 } from "../harness/envtest-server.ts";
+import { eventually } from "../harness/index.ts";
 
 const ARCHIVE = "envtest-v1.34.2-linux-amd64.tar.gz";
 const ARCHIVE_PATH = `/archives/${ARCHIVE}`;
@@ -128,6 +138,24 @@ describe("download of prebuilt envtest binaries", () => {
     assert.equal(options.messages.at(-1), `using ${dir} (envtest download, Kubernetes v1.34.2)`);
   });
 
+  test("temporary folders of killed downloads are removed once they are an hour old", async (t) => {
+    const archive = fakeArchive("v1.34.2");
+    const server = await startEnvtestServer({
+      "/index.yaml": { body: indexFor(sha512(archive)) },
+      [ARCHIVE_PATH]: { body: archive },
+    });
+    t.after(() => server.close());
+    const env = sandbox(t, { KUBIPAM_ENVTEST_INDEX: `${server.url}/index.yaml` });
+    const stale = join(cacheRoot(env), ".download-v1.34.2-killed");
+    const recent = join(cacheRoot(env), ".download-v1.34.2-running");
+    mkdirSync(stale, { recursive: true });
+    mkdirSync(recent);
+    const twoHoursAgo = new Date(Date.now() - 7_200_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    assert.equal((await findPrebuiltBinaries(env, locate()))?.source, "envtest download");
+    assert.deepEqual(cacheEntries(env).sort(), [".download-v1.34.2-running", "v1.34.2"]);
+  });
+
   test("an archive whose SHA-512 differs from the index is refused and nothing is kept", async (t) => {
     const archive = fakeArchive("v1.34.2");
     const listed = sha512(Buffer.from("another archive"));
@@ -169,6 +197,21 @@ describe("download of prebuilt envtest binaries", () => {
     assert.equal(await findPrebuiltBinaries(env, options), undefined);
     assert.equal(server.connections(), 1);
     assert.match(options.messages.at(-1) ?? "", /127\.0\.0\.1:\d+ did not answer within 0\.2 s/);
+  });
+
+  test("an abort (Ctrl-C) ends a download at once with the abort's reason", async (t) => {
+    const server = await startSilentServer();
+    t.after(() => server.close());
+    const env = sandbox(t, {
+      KUBIPAM_ENVTEST_INDEX: `${server.url}/index.yaml`,
+      KUBIPAM_ENVTEST_TIMEOUT: "600",
+    });
+    const abort = new AbortController();
+    const pending = findPrebuiltBinaries(env, { ...locate(), signal: abort.signal });
+    await eventually(() => assert.equal(server.connections(), 1));
+    abort.abort(new Error("interrupted"));
+    await assert.rejects(pending, /^Error: interrupted$/);
+    assert.deepEqual(cacheEntries(env), []);
   });
 
   test("a transfer cut off in the middle falls back and leaves nothing", async (t) => {
