@@ -188,6 +188,7 @@ async function removeStaleDownloads(root: string): Promise<void> {
  * cache. Throws `DownloadError` (nothing kept) when any step fails, or the signal's reason on abort.
  */
 export async function downloadEnvtest(options: DownloadOptions): Promise<FoundBinaries> {
+  options.signal?.throwIfAborted();
   const archive = await readIndex(options);
   const target = join(options.cacheRoot, archive.version);
   await mkdir(options.cacheRoot, { recursive: true });
@@ -204,7 +205,10 @@ export async function downloadEnvtest(options: DownloadOptions): Promise<FoundBi
     const unpacked = join(work, "unpacked");
     await mkdir(unpacked);
     try {
-      await execFileAsync("tar", ["-xzf", file, "-C", unpacked], { signal: options.signal });
+      // Files owned by whoever unpacks them, also when that is root (GNU tar and bsdtar alike).
+      await execFileAsync("tar", ["--no-same-owner", "-xzf", file, "-C", unpacked], {
+        signal: options.signal,
+      });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       const stderr = (error as { stderr?: unknown }).stderr;
