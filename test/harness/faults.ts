@@ -18,7 +18,6 @@ import {
   loadProjectCrds,
   pollUntil,
   RestClient,
-  resolveBinDir,
   writeKubeconfig,
 } from "../../src/cli/control-plane/index.ts";
 import { Janitor } from "../../src/cli/control-plane/janitor.ts";
@@ -28,6 +27,7 @@ import {
   type RequestHook,
   RequestTimeoutError,
 } from "../../src/runtime/kube.ts";
+import { resolveTestBinDir } from "./index.ts";
 
 // ------------------------------------------------------------------------------------------------
 // Randomness: seeded, so that a failing run can be replayed with KUBIPAM_FAULT_SEED=<seed>.
@@ -342,7 +342,7 @@ export class RestartableControlPlane {
 
   /** Starts etcd and kube-apiserver (with `apiserverArgs` added) and installs the project's CRDs. */
   static async start(apiserverArgs: string[] = []): Promise<RestartableControlPlane> {
-    const plane = new RestartableControlPlane(await resolveBinDir());
+    const plane = new RestartableControlPlane(await resolveTestBinDir());
     live.add(plane);
     try {
       await plane.#startEtcd();
