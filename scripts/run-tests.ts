@@ -1,7 +1,8 @@
 // The test runner behind `npm test`: one real control plane for the whole run.
 //
 //   1. resolveBinDir finds, downloads or builds etcd and kube-apiserver (src/cli/control-plane/
-//      binaries.ts); it downloads only when KUBIPAM_ENVTEST_INDEX is set, the default here is `off`;
+//      binaries.ts), like `npm start` (a machine with neither Go nor the binaries downloads them once;
+//      .ci/run sets KUBIPAM_ENVTEST_INDEX=off); the test files themselves never download (`off`);
 //   2. one LocalControlPlane starts, with the project's CRDs (src/api/crds.ts) installed;
 //   3. `node --import tsx --test <files>` runs with KUBIPAM_TEST_KUBECONFIG, KUBIPAM_BIN_DIR and
 //      KUBIPAM_TEST_TMPDIR set (test/harness connects to that control plane);
@@ -75,8 +76,7 @@ async function main(): Promise<number> {
   if (!needsControlPlane) return runNodeTest([...options, ...files], testEnv);
 
   // Until the control plane is up, a signal just ends the run (LocalControlPlane cleans up itself).
-  // Tests never reach the real envtest index on their own: only when KUBIPAM_ENVTEST_INDEX names it.
-  const binDir = await resolveBinDir(testEnv);
+  const binDir = await resolveBinDir(process.env);
   const started = Date.now();
   const controlPlane = await LocalControlPlane.start({ binDir, handleSignals: false });
   // From here on the signals go to the test run; the control plane is stopped below.
