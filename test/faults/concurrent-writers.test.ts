@@ -3,7 +3,7 @@
 // the API server may keep them apart (the allocation fence), never timing.
 
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { before, describe, it, type TestContext } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
 import { DEFAULT_FENCE_NAME } from "../../src/controllers/manager.ts";
 import { CoreTypes, type KubeClient } from "../../src/runtime/kube.ts";
@@ -20,9 +20,13 @@ before(async () => {
   cluster = await useCluster();
 });
 
-function start(identity: string): ControllerProcess {
+/** A controller process, SIGKILLed when the test ends (passed or not), so it serves no later test. */
+function start(t: TestContext, identity: string): ControllerProcess {
   const p = spawnController(cluster.kubeconfigPath, identity);
   processes.push(p);
+  t.after(async () => {
+    await p.kill("SIGKILL");
+  });
   return p;
 }
 
@@ -85,11 +89,11 @@ async function settledWithoutProblems(client: KubeClient, namespace: string, cou
 
 describe("concurrent writers, mixed sizes", () => {
   for (const writers of [2, 3]) {
-    it(`${writers} controllers without leader election: 60 requests of sizes 26-32, no overlap`, async () => {
+    it(`${writers} controllers without leader election: 60 requests of sizes 26-32, no overlap`, async (t) => {
       const ns = await cluster.createNamespace(`writers-${writers}`);
       const f = ipamFixture(cluster, ns);
       await f.range("pool", { ranges: ["10.70.0.0/20"] });
-      const group = Array.from({ length: writers }, (_, i) => start(`w${writers}-${i}`));
+      const group = Array.from({ length: writers }, (_, i) => start(t, `w${writers}-${i}`));
       await createMixed(f.client, ns, 60);
       await settledWithoutProblems(f.client, ns, 60);
       await Promise.all(group.map((p) => p.kill("SIGTERM")));
@@ -97,11 +101,11 @@ describe("concurrent writers, mixed sizes", () => {
     });
   }
 
-  it("the fence holder is killed (-9) in the middle: the others take over, no overlap, no leak", async () => {
+  it("the fence holder is killed (-9) in the middle: the others take over, no overlap, no leak", async (t) => {
     const ns = await cluster.createNamespace("writers-kill");
     const f = ipamFixture(cluster, ns);
     await f.range("pool", { ranges: ["10.71.0.0/20"] });
-    const group = [start("k-0"), start("k-1"), start("k-2")];
+    const group = [start(t, "k-0"), start(t, "k-1"), start(t, "k-2")];
     await createMixed(f.client, ns, 90, async () => {
       const holder = await holderOf(f.client, group);
       await holder.kill("SIGKILL");
@@ -111,11 +115,11 @@ describe("concurrent writers, mixed sizes", () => {
     f.client.close();
   });
 
-  it("the fence holder is paused past its lease and resumed: it publishes nothing stale", async () => {
+  it("the fence holder is paused past its lease and resumed: it publishes nothing stale", async (t) => {
     const ns = await cluster.createNamespace("writers-pause");
     const f = ipamFixture(cluster, ns);
     await f.range("pool", { ranges: ["10.72.0.0/20"] });
-    const group = [start("p-0"), start("p-1")];
+    const group = [start(t, "p-0"), start(t, "p-1")];
     let paused: ControllerProcess | undefined;
     await createMixed(f.client, ns, 90, async () => {
       paused = await holderOf(f.client, group);
@@ -135,6 +139,7 @@ describe("concurrent writers, mixed sizes", () => {
       { timeoutMs: 60_000, intervalMs: 200 },
     );
     paused?.child.kill("SIGCONT");
+    assert.ok(paused, "a holder was paused");
     await settledWithoutProblems(f.client, ns, 90);
     await Promise.all(group.map((p) => p.kill("SIGTERM")));
     f.client.close();
