@@ -28,7 +28,10 @@ export async function connect(options: ConnectOptions = {}): Promise<KubeClient>
 }
 
 /** Runs `fn` with the caller's client, or with one made (and closed afterwards) for this call. */
-export async function withClient<R>(o: ConnectionOptions, fn: (client: KubeClient) => Promise<R>): Promise<R> {
+export async function withClient<R>(
+  o: ConnectionOptions,
+  fn: (client: KubeClient) => Promise<R>,
+): Promise<R> {
   if (o.client) return fn(o.client);
   const client = await connect({ kubeconfig: o.kubeconfig, context: o.context });
   try {

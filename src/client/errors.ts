@@ -55,7 +55,10 @@ export class AddressRequestError extends Error {
   }
 }
 
-export function isAddressRequestError(err: unknown, code?: AddressRequestErrorCode): err is AddressRequestError {
+export function isAddressRequestError(
+  err: unknown,
+  code?: AddressRequestErrorCode,
+): err is AddressRequestError {
   return err instanceof AddressRequestError && (code === undefined || err.code === code);
 }
 

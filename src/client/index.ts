@@ -16,6 +16,7 @@ export {
   type AddressRequestErrorCode,
   isAddressRequestError,
 } from "./errors.ts";
+export { ownerReferenceTo } from "./owner.ts";
 export { clusterIpamRangeResource, type GetRangeOptions, getRange, type RangeInfo } from "./ranges.ts";
 export {
   type AddressResult,
@@ -27,5 +28,10 @@ export {
   type WaitOptions,
 } from "./requests.ts";
 export { type AddressSpec, type RangeKind, type RangeRef, type RangeUsage, rangeUsage } from "./spec.ts";
-export { type ObjectEvent, type WatchObjectsOptions, watchObjects, watchRanges, watchRequests } from "./watch.ts";
-export { ownerReferenceTo } from "./owner.ts";
+export {
+  type ObjectEvent,
+  type WatchObjectsOptions,
+  watchObjects,
+  watchRanges,
+  watchRequests,
+} from "./watch.ts";

@@ -10,7 +10,9 @@ export function ownerReferenceTo(owner: KubeObject): OwnerReference {
   const { apiVersion, kind } = owner;
   const { name, uid } = owner.metadata;
   if (!apiVersion || !kind || !name || !uid) {
-    throw new TypeError("the owner needs apiVersion, kind, metadata.name and metadata.uid (read it from the API)");
+    throw new TypeError(
+      "the owner needs apiVersion, kind, metadata.name and metadata.uid (read it from the API)",
+    );
   }
   return { apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true };
 }

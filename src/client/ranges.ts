@@ -33,8 +33,10 @@ export interface RangeInfo {
 /** Reads a range; resolves undefined when it does not exist. */
 export function getRange(options: GetRangeOptions): Promise<RangeInfo | undefined> {
   const kind = options.kind ?? "IPAMRange";
-  if (typeof options.name !== "string" || options.name === "") throw new TypeError("name must be a non-empty string");
-  if (kind === "IPAMRange" && !options.namespace) throw new TypeError("namespace is required for an IPAMRange");
+  if (typeof options.name !== "string" || options.name === "")
+    throw new TypeError("name must be a non-empty string");
+  if (kind === "IPAMRange" && !options.namespace)
+    throw new TypeError("namespace is required for an IPAMRange");
   if (kind === "ClusterIPAMRange" && options.namespace) {
     throw new TypeError("namespace must be empty for a ClusterIPAMRange (it is cluster-scoped)");
   }

@@ -1,7 +1,7 @@
 // requestAddress and releaseAddress: an IPAMRequest's life as two calls.
 
-import { ipamRequestResource } from "../api/types.ts";
 import type { IPAMRequest } from "../api/types.ts";
+import { ipamRequestResource } from "../api/types.ts";
 import { isAlreadyExists, isNotFound, type KubeClient } from "../runtime/kube.ts";
 import { type ConnectionOptions, withClient } from "./connection.ts";
 import { AddressRequestError, type AddressRequestErrorCode, describeStatus } from "./errors.ts";
@@ -116,7 +116,10 @@ async function createOrAdopt(
     const kind = (wanted.spec as RequestSpec).ipam.kind;
     if (kind && (created.spec as RequestSpec).ipam?.kind !== kind) {
       // The API server pruned the field: this kubipam would allocate from an IPAMRange instead.
-      await client.delete(ipamRequestResource, name, { namespace, preconditions: { uid: created.metadata.uid } });
+      await client.delete(ipamRequestResource, name, {
+        namespace,
+        preconditions: { uid: created.metadata.uid },
+      });
       throw fail("Unsupported", `${what}: this cluster's kubipam does not support spec.ipam.kind ${kind}`);
     }
     return created;
@@ -134,7 +137,11 @@ async function createOrAdopt(
     );
   }
   if (existing.metadata.deletionTimestamp) {
-    throw fail("Deleted", `${what} is being deleted; wait for releaseAddress({ wait: true }) first`, existing);
+    throw fail(
+      "Deleted",
+      `${what} is being deleted; wait for releaseAddress({ wait: true }) first`,
+      existing,
+    );
   }
   return existing;
 }
@@ -145,13 +152,23 @@ function asRequestError(
   timer: AbortSignal,
   last: IPAMRequest | undefined,
   timeoutMs: number,
-  fail: (code: AddressRequestErrorCode, message: string, request?: IPAMRequest, cause?: unknown) => AddressRequestError,
+  fail: (
+    code: AddressRequestErrorCode,
+    message: string,
+    request?: IPAMRequest,
+    cause?: unknown,
+  ) => AddressRequestError,
 ): unknown {
   if (err instanceof AddressRequestError) return err;
   const what = `IPAMRequest ${o.namespace}/${o.name}`;
   const kept = o.deleteOnFailure ? "it is deleted" : "it stays in place and is allocated when space is freed";
   if (o.signal?.aborted) {
-    return fail("Aborted", `${what}: wait aborted; last status ${describeStatus(last)}`, last, o.signal.reason);
+    return fail(
+      "Aborted",
+      `${what}: wait aborted; last status ${describeStatus(last)}`,
+      last,
+      o.signal.reason,
+    );
   }
   if (timer.aborted) {
     return fail(
@@ -164,9 +181,15 @@ function asRequestError(
   return err;
 }
 
-const deletable = (code: AddressRequestErrorCode) => code === "Invalid" || code === "Timeout" || code === "Aborted";
+const deletable = (code: AddressRequestErrorCode) =>
+  code === "Invalid" || code === "Timeout" || code === "Aborted";
 
-async function deleteQuietly(client: KubeClient, namespace: string, name: string, error: Error): Promise<void> {
+async function deleteQuietly(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  error: Error,
+): Promise<void> {
   try {
     await client.delete(ipamRequestResource, name, { namespace, timeoutMs: 10_000 });
   } catch (err) {

@@ -43,7 +43,8 @@ export function checkAddressSpec(o: AddressSpec): void {
   };
   nonEmpty("namespace", o.namespace);
   nonEmpty("name", o.name);
-  if (typeof o.range !== "object" || o.range === null) throw new TypeError("range must be { name, namespace?, kind? }");
+  if (typeof o.range !== "object" || o.range === null)
+    throw new TypeError("range must be { name, namespace?, kind? }");
   nonEmpty("range.name", o.range.name);
   if (o.range.namespace !== undefined) nonEmpty("range.namespace", o.range.namespace);
   const kind = o.range.kind ?? "IPAMRange";
@@ -100,7 +101,11 @@ export function desiredRequest(o: AddressSpec): IPAMRequest {
  * How `existing` (of namespace `namespace`) differs from `wanted`, one phrase per field; empty when it
  * asks for the same thing. An unset range namespace means the request's own; an unset kind, IPAMRange.
  */
-export function specDifferences(existing: RequestSpec | undefined, wanted: RequestSpec, namespace: string): string[] {
+export function specDifferences(
+  existing: RequestSpec | undefined,
+  wanted: RequestSpec,
+  namespace: string,
+): string[] {
   const ref = (s: RequestSpec | undefined) => {
     const kind = s?.ipam?.kind || "IPAMRange";
     const ns = kind === "IPAMRange" ? s?.ipam?.namespace || namespace : s?.ipam?.namespace || "";
@@ -154,7 +159,8 @@ export function rangeUsage(range: IPAMRange): RangeUsage | undefined {
     ["allocated", allocated],
     ["free", free],
   ] as const) {
-    if (!DECIMAL.test(v)) throw new Error(`range status.${field} is not a decimal number: ${JSON.stringify(v)}`);
+    if (!DECIMAL.test(v))
+      throw new Error(`range status.${field} is not a decimal number: ${JSON.stringify(v)}`);
   }
   return { size: BigInt(size), allocated: BigInt(allocated), free: BigInt(free) };
 }

@@ -7,8 +7,8 @@ import {
   isApiError,
   type KubeClient,
   type KubeObject,
-  type ResourceType,
   RequestTimeoutError,
+  type ResourceType,
 } from "../runtime/kube.ts";
 import { Backoff, sleep } from "../runtime/util.ts";
 
