@@ -9,7 +9,15 @@
  * Built on the project's own Kubernetes client (`KubeClient`, re-exported here with `connect`).
  */
 
-export { ApiError, isNotFound, KubeClient, type OwnerReference } from "../runtime/kube.ts";
+export {
+  ApiError,
+  isConflict,
+  isNotFound,
+  KubeClient,
+  type KubeObject,
+  type OwnerReference,
+  type ResourceType,
+} from "../runtime/kube.ts";
 export { type ConnectionOptions, type ConnectOptions, connect } from "./connection.ts";
 export {
   AddressRequestError,
