@@ -29,13 +29,21 @@ export { clusterIpamRangeResource, type GetRangeOptions, getRange, type RangeInf
 export {
   type AddressResult,
   DEFAULT_TIMEOUT_MS,
+  type FailureOptions,
   type ReleaseAddressOptions,
   type RequestAddressOptions,
   releaseAddress,
   requestAddress,
   type WaitOptions,
 } from "./requests.ts";
-export { type AddressSpec, type RangeKind, type RangeRef, type RangeUsage, rangeUsage } from "./spec.ts";
+export {
+  type AddressSpec,
+  type RangeKind,
+  type RangeRef,
+  type RangeUsage,
+  rangeUsage,
+  type SizeOrRequest,
+} from "./spec.ts";
 export {
   type ObjectEvent,
   type WatchObjectsOptions,

@@ -2,7 +2,7 @@
 
 import type { IPAMRequest } from "../api/types.ts";
 import { ipamRequestResource } from "../api/types.ts";
-import { isAlreadyExists, isNotFound, type KubeClient } from "../runtime/kube.ts";
+import { isAlreadyExists, isApiError, isNotFound, type KubeClient } from "../runtime/kube.ts";
 import { type ConnectionOptions, withClient } from "./connection.ts";
 import { AddressRequestError, type AddressRequestErrorCode, describeStatus } from "./errors.ts";
 import {
@@ -25,7 +25,7 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-export interface RequestAddressOptions extends AddressSpec, ConnectionOptions, WaitOptions {
+export interface FailureOptions {
   /**
    * Delete the request when the call fails (Invalid, Timeout, Aborted). Default false: the request stays
    * and keeps its place — a Busy request is allocated as soon as space is freed, and calling again with
@@ -33,6 +33,8 @@ export interface RequestAddressOptions extends AddressSpec, ConnectionOptions, W
    */
   deleteOnFailure?: boolean;
 }
+
+export type RequestAddressOptions = AddressSpec & ConnectionOptions & WaitOptions & FailureOptions;
 
 export interface AddressResult {
   /** The allocated block, e.g. `10.0.3.0/28` (a single IP is `/32` or `/128`). */
@@ -124,6 +126,7 @@ async function createOrAdopt(
     }
     return created;
   } catch (err) {
+    if (isNotFound(err)) throw explainNotFound(err, what);
     if (!isAlreadyExists(err)) throw err;
   }
   const existing = await client.get<IPAMRequest>(ipamRequestResource, name, { namespace, signal });
@@ -144,6 +147,19 @@ async function createOrAdopt(
     );
   }
   return existing;
+}
+
+/**
+ * A 404 on create: the namespace is missing (the API's message says so), or the API server does not
+ * serve IPAMRequests at all — kubipam's CRDs are not installed.
+ */
+export function explainNotFound(err: unknown, what: string): unknown {
+  if (!isApiError(err) || err.details?.kind === "namespaces" || err.details?.name) return err;
+  return new Error(
+    `${what}: the API server does not serve ${ipamRequestResource.plural}.${ipamRequestResource.group}/` +
+      `${ipamRequestResource.version}; is kubipam installed (kubectl apply -k deploy/)?`,
+    { cause: err },
+  );
 }
 
 function asRequestError(

@@ -18,20 +18,31 @@ export interface RangeRef {
 /** spec.ipam as kubipam reads it, including the `kind` of newer versions. */
 export type RequestSpec = IPAMRequestSpec & { ipam: { kind?: string } };
 
-export interface AddressSpec {
+interface AddressSpecBase {
   /** Namespace of the IPAMRequest. */
   namespace: string;
   /** Name of the IPAMRequest: the idempotency key — a second call with the same name adopts it. */
   name: string;
   range: RangeRef;
-  /** Prefix length to allocate (24 → a /24). Omit both size and request for the range's chunkSize. */
-  size?: number;
-  /** A CIDR or IP to reserve, or an expression (`/26`, `%6`, `#300`, `3/24`), as spec.request takes. */
-  request?: string;
   labels?: Record<string, string>;
   /** Set on the request, e.g. to your custom resource (same namespace), so garbage collection follows it. */
   ownerReference?: OwnerReference;
 }
+
+/** What to allocate: `size`, or `request`, or neither (the range's chunkSize). */
+export type SizeOrRequest =
+  | {
+      /** Prefix length to allocate (24 → a /24). */
+      size?: number;
+      request?: undefined;
+    }
+  | {
+      /** A CIDR or IP to reserve, or an expression (`/26`, `%6`, `#300`, `3/24`), as spec.request takes. */
+      request?: string;
+      size?: undefined;
+    };
+
+export type AddressSpec = AddressSpecBase & SizeOrRequest;
 
 const NAME_LIMIT = 253;
 

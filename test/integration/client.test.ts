@@ -3,16 +3,20 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { RequestReadyReason } from "../../src/api/conditions.ts";
-import { type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
+import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
 import {
   AddressRequestError,
+  ApiError,
+  clusterIpamRangeResource,
   getRange,
   isAddressRequestError,
   KubeClient,
+  type RequestAddressOptions,
   releaseAddress,
   requestAddress,
   watchRequests,
 } from "../../src/client/index.ts";
+import { explainNotFound } from "../../src/client/requests.ts";
 import { CoreTypes, type KubeObject } from "../../src/runtime/kube.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import {
@@ -159,8 +163,15 @@ describe("requestAddress", () => {
   });
 
   it("rejects bad options before talking to the API server", async () => {
-    const call = (o: Partial<Parameters<typeof requestAddress>[0]>) => () =>
-      requestAddress({ client, namespace: ns, name: "x", range: { name: "main" }, ...o });
+    // Cast: the types already refuse most of these.
+    const call = (o: Record<string, unknown>) => () =>
+      requestAddress({
+        client,
+        namespace: ns,
+        name: "x",
+        range: { name: "main" },
+        ...o,
+      } as RequestAddressOptions);
     assert.throws(call({ size: 24, request: "/24" }), /give size or request, not both/);
     assert.throws(call({ name: "" }), /name must be a non-empty string/);
     assert.throws(call({ timeoutMs: -1 }), /timeoutMs must be a positive number/);
@@ -206,33 +217,39 @@ describe("a full range", () => {
 
   it("stops waiting when the caller aborts", async () => {
     const abort = new AbortController();
-    const waiting = requestAddress({
-      client,
-      namespace: ns,
-      name: "impatient",
-      range: { name: "tiny" },
-      size: 30,
-      signal: abort.signal,
-    });
+    // Handled from the start: it may reject before the test awaits it.
+    const failed = rejection(
+      requestAddress({
+        client,
+        namespace: ns,
+        name: "impatient",
+        range: { name: "tiny" },
+        size: 30,
+        signal: abort.signal,
+      }),
+    );
     await f.settled("impatient", (r) => r.status?.state === "Busy");
     abort.abort(new Error("caller gave up"));
-    const err = await rejection(waiting);
+    const err = await failed;
     assert.equal(err.code, "Aborted");
     assert.equal(err.state, "Busy");
     assert.ok(await f.getRequest("impatient"), "the request stays");
   });
 
   it("reports a request deleted while waiting", async () => {
-    const waiting = requestAddress({
-      client,
-      namespace: ns,
-      name: "doomed",
-      range: { name: "tiny" },
-      size: 30,
-    });
+    // Handled from the start: it may reject before the test awaits it.
+    const failed = rejection(
+      requestAddress({
+        client,
+        namespace: ns,
+        name: "doomed",
+        range: { name: "tiny" },
+        size: 30,
+      }),
+    );
     await f.settled("doomed", (r) => r.status?.state === "Busy");
     await f.deleteRequest("doomed");
-    const err = await rejection(waiting);
+    const err = await failed;
     assert.equal(err.code, "Deleted");
   });
 });
@@ -314,6 +331,32 @@ describe("connections and kinds", () => {
       if (saved === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = saved;
     }
+  });
+
+  it("names the cause of a 404 on create: a missing namespace, or kubipam not installed", async () => {
+    const missingNamespace = await requestAddress({
+      client,
+      namespace: "no-such-namespace",
+      name: "a",
+      range: { name: "main" },
+    }).catch((err: unknown) => err);
+    assert.ok(missingNamespace instanceof ApiError);
+    assert.match(missingNamespace.message, /namespaces "no-such-namespace" not found/);
+    // What the API server answers for a resource it does not serve (here: ClusterIPAMRange, not yet).
+    const unserved = await client
+      .create(clusterIpamRangeResource, {
+        apiVersion: API_VERSION,
+        kind: "ClusterIPAMRange",
+        metadata: { name: "x" },
+        spec: { ranges: ["10.0.0.0/8"] },
+      })
+      .catch((err: unknown) => err);
+    const explained = explainNotFound(unserved, "IPAMRequest n/x");
+    assert.ok(explained instanceof Error);
+    assert.match(
+      explained.message,
+      /does not serve ipamrequests\.ipam\.mandelsoft\.org\/v1alpha1; is kubipam installed/,
+    );
   });
 
   it("says so when the cluster's kubipam does not know ClusterIPAMRange, leaving nothing behind", async () => {

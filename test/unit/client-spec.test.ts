@@ -12,13 +12,14 @@ import {
   type AddressSpec,
   checkAddressSpec,
   desiredRequest,
+  type RangeRef,
   rangeUsage,
   requestOutcome,
   specDifferences,
   timeoutOf,
 } from "../../src/client/spec.ts";
 
-const base: AddressSpec = { namespace: "net", name: "c1", range: { name: "pods" } };
+const base = { namespace: "net", name: "c1", range: { name: "pods" } as RangeRef };
 
 function request(status: IPAMRequest["status"], extra: Partial<IPAMRequest["metadata"]> = {}): IPAMRequest {
   return {
@@ -48,7 +49,7 @@ describe("checkAddressSpec", () => {
   });
 
   it("names what is wrong", () => {
-    const bad: [Partial<AddressSpec> & Record<string, unknown>, RegExp][] = [
+    const bad: [Record<string, unknown>, RegExp][] = [
       [{ namespace: "" }, /^namespace must be a non-empty string$/],
       [{ name: "x".repeat(254) }, /^name is longer than 253 characters$/],
       [{ range: { name: "" } }, /^range\.name must be a non-empty string$/],
@@ -62,7 +63,7 @@ describe("checkAddressSpec", () => {
       ],
     ];
     for (const [change, message] of bad) {
-      assert.throws(() => checkAddressSpec({ ...base, ...change } as AddressSpec), {
+      assert.throws(() => checkAddressSpec({ ...base, ...change } as unknown as AddressSpec), {
         name: "TypeError",
         message,
       });
