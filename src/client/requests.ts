@@ -83,7 +83,11 @@ async function requestWith(
           throw fail("Invalid", `IPAMRequest ${namespace}/${name} is ${describeStatus(request)}`, request);
         }
         if (outcome.kind === "deleted") {
-          throw fail("Deleted", `IPAMRequest ${namespace}/${name} was deleted while waiting for an address`);
+          throw fail(
+            "Deleted",
+            `IPAMRequest ${namespace}/${name} was deleted while waiting for an address`,
+            request ?? last,
+          );
         }
         return undefined;
       },
@@ -109,6 +113,7 @@ async function createOrAdopt(
   wanted: IPAMRequest,
   signal: AbortSignal,
   fail: (code: AddressRequestErrorCode, message: string, request?: IPAMRequest) => AddressRequestError,
+  retried = false,
 ): Promise<IPAMRequest> {
   const namespace = wanted.metadata.namespace ?? "";
   const name = wanted.metadata.name ?? "";
@@ -129,7 +134,14 @@ async function createOrAdopt(
     if (isNotFound(err)) throw explainNotFound(err, what);
     if (!isAlreadyExists(err)) throw err;
   }
-  const existing = await client.get<IPAMRequest>(ipamRequestResource, name, { namespace, signal });
+  let existing: IPAMRequest;
+  try {
+    existing = await client.get<IPAMRequest>(ipamRequestResource, name, { namespace, signal });
+  } catch (err) {
+    // Deleted between our create and this read: create again (once; a second race is reported).
+    if (isNotFound(err) && !retried) return createOrAdopt(client, wanted, signal, fail, true);
+    throw err;
+  }
   const diff = specDifferences(existing.spec as RequestSpec, wanted.spec as RequestSpec, namespace);
   if (diff.length > 0) {
     throw fail(

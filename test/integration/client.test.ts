@@ -119,6 +119,16 @@ describe("requestAddress", () => {
     });
     assert.equal(again.cidr, first.cidr);
     assert.equal(again.request.metadata.uid, first.request.metadata.uid);
+    const concurrent = await Promise.all(
+      [1, 2, 3].map(() =>
+        requestAddress({ client, namespace: ns, name: "race", range: { name: "main" }, size: 29 }),
+      ),
+    );
+    assert.equal(
+      new Set(concurrent.map((r) => `${r.cidr} ${r.request.metadata.uid}`)).size,
+      1,
+      "one request, one block",
+    );
   });
 
   it("refuses an existing request of the same name with another spec, naming the difference", async () => {
@@ -251,6 +261,7 @@ describe("a full range", () => {
     await f.deleteRequest("doomed");
     const err = await failed;
     assert.equal(err.code, "Deleted");
+    assert.equal(err.state, "Busy", "the error shows the last state seen");
   });
 });
 
