@@ -2,6 +2,7 @@
 // status means to a waiting caller, range usage, the error type, owner references, and kubipam/api.
 
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { crdManifests } from "../../src/api/crds.ts";
 import * as api from "../../src/api/index.ts";
@@ -283,5 +284,22 @@ describe("kubipam/api", () => {
     assert.deepEqual(Object.values(api.RequestReadyReason), ["Allocated", "NoSpace", "Invalid", "Forbidden"]);
     assert.deepEqual(Object.values(api.RangeReadyReason), ["Valid", "InvalidSpec", "Deleting"]);
     assert.deepEqual(Object.values(api.RequestInRangeReason), ["InsideRange", "RangeShrunk"]);
+  });
+});
+
+describe("package entry points", () => {
+  it("maps kubipam/api, kubipam/client and kubipam/ipam to dist/ for users and to src/ for the examples", () => {
+    const read = (file: string) =>
+      JSON.parse(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8"));
+    const exports: Record<string, { types: string; default: string }> = read("package.json").exports;
+    const paths: Record<string, string[]> = read("tsconfig.json").compilerOptions.paths;
+    for (const sub of ["api", "client", "ipam"]) {
+      assert.deepEqual(exports[`./${sub}`], {
+        types: `./dist/${sub}/index.d.ts`,
+        default: `./dist/${sub}/index.js`,
+      });
+      assert.deepEqual(paths[`kubipam/${sub}`], [`./src/${sub}/index.ts`]);
+      assert.ok(existsSync(new URL(`../../src/${sub}/index.ts`, import.meta.url)), `src/${sub}/index.ts`);
+    }
   });
 });
