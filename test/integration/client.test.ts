@@ -14,6 +14,7 @@ import {
   type RequestAddressOptions,
   releaseAddress,
   requestAddress,
+  watchRanges,
   watchRequests,
 } from "../../src/client/index.ts";
 import { explainNotFound } from "../../src/client/requests.ts";
@@ -242,7 +243,8 @@ describe("a full range", () => {
     abort.abort(new Error("caller gave up"));
     const err = await failed;
     assert.equal(err.code, "Aborted");
-    assert.equal(err.state, "Busy");
+    // The state is whatever this call's watch saw last (Busy, or no status yet if that event is in flight).
+    assert.match(err.message, /\/impatient: wait aborted; last status /);
     assert.ok(await f.getRequest("impatient"), "the request stays");
   });
 
@@ -294,8 +296,9 @@ describe("releaseAddress and getRange", () => {
 
 describe("watchRequests", () => {
   it("yields the list, then changes, until the caller breaks", async () => {
-    const abort = new AbortController();
-    const events = watchRequests({ client, namespace: ns, labelSelector: "watch=yes", signal: abort.signal });
+    // The deadline ends the iteration (and fails the test) if the delete is never seen.
+    const signal = AbortSignal.timeout(20_000);
+    const events = watchRequests({ client, namespace: ns, labelSelector: "watch=yes", signal });
     const seen: string[] = [];
     const done = (async () => {
       for await (const e of events) {
@@ -322,6 +325,27 @@ describe("watchRequests", () => {
       seen.join(", "),
     );
     assert.equal(seen.at(-1)?.startsWith("Deleted watched"), true);
+  });
+});
+
+describe("watchRanges", () => {
+  it("starts with the existing ranges, marked initial", async () => {
+    let seen = 0;
+    // The deadline ends the iteration (and fails the test) if the range never shows up.
+    const signal = AbortSignal.timeout(10_000);
+    for await (const e of watchRanges({
+      client,
+      namespace: ns,
+      fieldSelector: "metadata.name=main",
+      signal,
+    })) {
+      seen++;
+      assert.equal(e.type, "Added");
+      assert.equal(e.initial, true);
+      assert.deepEqual(e.object.spec.ranges, ["10.10.0.0/24"]);
+      break;
+    }
+    assert.equal(seen, 1);
   });
 });
 
