@@ -129,8 +129,9 @@ describe("examples/tenant-operator.ts", () => {
 
   it("makes a fifth tenant wait, and serves it when a deleted tenant released its block", async () => {
     await createTenant("t5");
-    const waiting = await tenantWith("t5", (t) => Boolean(t.status?.message));
+    const waiting = await tenantWith("t5", (t) => /size 28 failed/.test(t.status?.message ?? ""));
     assert.match(waiting?.status?.message ?? "", /^waiting for space: allocation with size 28 failed/);
+    assert.equal(waiting?.status?.cidr, undefined);
     const freed = (await getTenant("t1"))?.status?.cidr;
     await client.delete(tenantResource, "t1", { namespace: ns });
     await eventually(async () => assert.equal(await getTenant("t1"), undefined), { timeoutMs: 30_000 });

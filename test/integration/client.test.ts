@@ -197,6 +197,10 @@ describe("a full range", () => {
   });
 
   it("times out while Busy, says so, and leaves the request in place", async () => {
+    // Busy before the call, so the call's first look sees it (a fresh request might not have a status
+    // within the timeout on a loaded machine).
+    await f.request("waiter", { ipam: { name: "tiny" }, size: 30 });
+    await f.settled("waiter", (r) => r.status?.state === "Busy");
     const err = await rejection(
       requestAddress({
         client,
