@@ -2,10 +2,11 @@
 // them. The controller may add reasons later: compare with these, but keep the raw string for anything
 // unknown.
 
-/** Condition types. `Ready` on ranges and requests; `InRange` on allocated requests. */
+/** Condition types. `Ready` on ranges and requests; `InRange` and `Admitted` on allocated requests. */
 export const ConditionType = {
   Ready: "Ready",
   InRange: "InRange",
+  Admitted: "Admitted",
 } as const;
 
 /** Reasons of a request's `Ready` condition. */
@@ -18,6 +19,8 @@ export const RequestReadyReason = {
   Invalid: "Invalid",
   /** Ready=False: the controller lacks a permission; it retries by itself. */
   Forbidden: "Forbidden",
+  /** Ready=False: the API server rejected a write the controller needed; the message is its own. */
+  Rejected: "Rejected",
 } as const;
 
 /** Reasons of an allocated request's `InRange` condition. */
@@ -25,6 +28,24 @@ export const RequestInRangeReason = {
   InsideRange: "InsideRange",
   /** InRange=False: the range shrank below the block; it stays allocated until released. */
   RangeShrunk: "RangeShrunk",
+} as const;
+
+/** Reasons of an allocated request's `Admitted` condition. */
+export const RequestAdmittedReason = {
+  NamespaceAdmitted: "NamespaceAdmitted",
+  /** Admitted=False: the range no longer admits the request's namespace; the block stays allocated. */
+  ConsentWithdrawn: "ConsentWithdrawn",
+} as const;
+
+/** Event reasons on requests (Allocated is Normal, the others Warning) and ranges (Ready is Normal). */
+export const EventReason = {
+  Allocated: "Allocated",
+  Busy: "Busy",
+  Invalid: "Invalid",
+  Forbidden: "Forbidden",
+  Rejected: "Rejected",
+  Ready: "Ready",
+  Deleting: "Deleting",
 } as const;
 
 /** Reasons of a range's `Ready` condition. */

@@ -2,7 +2,7 @@
 
 import { randomUUID } from "node:crypto";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { addIpamControllers, DEFAULT_FENCE_NAME } from "../controllers/manager.ts";
+import { addIpamControllers, DEFAULT_FENCE_NAME } from "../controllers/setup.ts";
 import { loadKubeConfig } from "../runtime/kube.ts";
 import { createLogger, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from "../runtime/logger.ts";
 import { LeaderElectionLostError, Manager, signalHandler } from "../runtime/manager.ts";

@@ -1,6 +1,3 @@
-// The small interfaces through which the IPAM reconcilers touch the world. The wiring in
-// controllers/wiring.ts implements them over the runtime's client, informers and queues.
-
 import type {
   IPAMAllocation,
   IPAMRange,

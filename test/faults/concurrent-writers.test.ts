@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it, type TestContext } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
-import { DEFAULT_FENCE_NAME } from "../../src/controllers/manager.ts";
+import { DEFAULT_FENCE_NAME } from "../../src/controllers/setup.ts";
 import { CoreTypes, type KubeClient } from "../../src/runtime/kube.ts";
 import type { Lease } from "../../src/runtime/leader-election.ts";
 import { type ControllerProcess, controllerPool, spawnController } from "../harness/controller-process.ts";

@@ -9,11 +9,7 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../../src/api/types.ts";
-import {
-  addIpamControllers,
-  DEFAULT_FENCE_NAME,
-  type IpamControllers,
-} from "../../src/controllers/manager.ts";
+import { addIpamControllers, DEFAULT_FENCE_NAME, type IpamControllers } from "../../src/controllers/setup.ts";
 import { KubeClient, type RequestHook } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { Manager } from "../../src/runtime/manager.ts";

@@ -12,16 +12,16 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../api/types.ts";
-import { Controller } from "../runtime/controller.ts";
+import { Controller, type Reconciler } from "../runtime/controller.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
-  IpamController,
   REQUESTS_BY_RANGE,
   requestRangeIndex,
-} from "./ipam-controller.ts";
+} from "./indexes.ts";
+import { IpamController } from "./ipam-controller.ts";
 import { PrometheusIpamMetrics } from "./metrics.ts";
 import type { EventSink, Queue } from "./ports.ts";
 import { KubeIpamWriter } from "./writer.ts";
@@ -93,7 +93,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
   const serveTerm = async (fence: LeaderElector, held: AbortSignal): Promise<void> => {
-    const make = (name: string, workerCount: number, reconcile: (key: string) => Promise<void>) =>
+    const make = (name: string, workerCount: number, reconcile: Reconciler) =>
       new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });
     const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
     const requestController = make("ipamrequest", workers, (key) => controller.reconcileRequest(key));
