@@ -1,3 +1,6 @@
+// The small interfaces through which the IPAM reconcilers touch the world; setup.ts implements them
+// over the runtime's client, informers and queues (writer.ts, metrics.ts), test/harness/fake-ports.ts fakes them.
+
 import type {
   IPAMAllocation,
   IPAMRange,
