@@ -148,25 +148,12 @@ export class RequestReconciler {
     plan: RequestPlan,
     allocator: Allocator,
   ): Promise<HeldBlock | Outcome> {
-    const { d, ledger } = this.c;
     const key = objectKey(request);
     for (let attempt = 0; attempt < MAX_COLLISIONS; attempt++) {
-      let cidr: Cidr;
-      try {
-        if (plan.kind === "size") cidr = allocator.allocate(plan.size);
-        else if (plan.kind === "indexed") cidr = allocator.allocateIndexed(plan.index, plan.size);
-        else {
-          allocator.reserve(plan.cidr);
-          cidr = plan.cidr;
-        }
-      } catch (err) {
-        const busy = err instanceof IpamError && err.code === "Busy";
-        if (busy) state.busy.add(key);
-        d.metrics.failed(state.key, busy ? "busy" : "invalid");
-        return says(busy ? "Busy" : "Invalid", errorMessage(err));
-      }
+      const cidr = this.take(state, key, plan, allocator);
+      if (!("prefix" in cidr)) return cidr;
       const holder = { uid: request.metadata.uid ?? "", key };
-      const block = ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+      const block = this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
       const object = await this.records.create(range, state, block);
       if (object.spec.request.uid === block.requestUid) {
         block.phase = "held";
@@ -183,8 +170,23 @@ export class RequestReconciler {
     }
     // Another writer is far ahead of this cache; what was learnt stays in the ledger. Try again soon
     // without growing the error backoff: this is contention, not failure.
-    d.log.info("blocks taken by other writers; retrying", { range: state.key, request: key });
+    this.c.d.log.info("blocks taken by other writers; retrying", { range: state.key, request: key });
     return { requeueAfter: 100 };
+  }
+
+  /** The block the plan gets from the allocator (marked there), or why there is none. */
+  private take(state: RangeState, key: string, plan: RequestPlan, allocator: Allocator): Cidr | Outcome {
+    try {
+      if (plan.kind === "size") return allocator.allocate(plan.size);
+      if (plan.kind === "indexed") return allocator.allocateIndexed(plan.index, plan.size);
+      allocator.reserve(plan.cidr);
+      return plan.cidr;
+    } catch (err) {
+      const busy = err instanceof IpamError && err.code === "Busy";
+      if (busy) state.busy.add(key);
+      this.c.d.metrics.failed(state.key, busy ? "busy" : "invalid");
+      return says(busy ? "Busy" : "Invalid", errorMessage(err));
+    }
   }
 
   /**
@@ -199,44 +201,55 @@ export class RequestReconciler {
     version: string | undefined,
   ): Promise<Outcome | undefined> {
     const { d, status } = this.c;
-    if (block.phase === "claiming") {
-      // Left over from an attempt with an unknown outcome: confirm the object exists.
-      const existing = await d.writer.getAllocation(state.namespace, block.objectName);
-      if (!existing || existing.spec.request.uid !== block.requestUid) {
-        if (existing) this.records.foreign(state, block, existing);
-        else this.c.ledger.undoClaim(state, block);
-        return { requeueAfter: AGAIN_MS };
-      }
-      block.phase = "held";
-      block.objectUid = existing.metadata.uid;
-    }
+    if (block.phase === "claiming" && !(await this.confirmRecord(state, block)))
+      return { requeueAfter: AGAIN_MS };
     // Not (or no longer) the fence holder: publish nothing; the claim stays for the next attempt.
     if (!(await d.fence.confirm())) return { requeueAfter: FENCE_RETRY_MS };
     const cidr = block.cidr.toString();
     try {
       await d.writer.patchRequestStatus(request, status.requestStatus(request, "Ready", "", cidr), version);
     } catch (err) {
-      const code = statusOf(err);
-      if (code === 404) return this.loser(state, block);
-      // The request changed since it was read (or the claim was revoked): decide again.
-      if (code === 409) return { requeueAfter: AGAIN_MS };
-      if (code === 422) {
-        const fresh = await d.writer.getRequest(
-          request.metadata.namespace ?? "",
-          request.metadata.name ?? "",
-        );
-        if (!fresh || fresh.metadata.uid !== request.metadata.uid) return this.loser(state, block);
-        if (fresh.status?.cidr && fresh.status.cidr !== cidr) {
-          d.metrics.failed(state.key, "conflict");
-          return this.loser(state, block);
-        }
-      }
-      throw err;
+      return this.publishFailed(request, state, block, err);
     }
     d.metrics.allocated(state.key, latencySince(request.metadata.creationTimestamp, this.c.now()));
     d.events.emit(request, "Normal", EventReason.Allocated, `allocated ${cidr} from IPAMRange ${state.key}`);
     this.dropExtras(request, cidr);
     return undefined;
+  }
+
+  /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
+  private async confirmRecord(state: RangeState, block: HeldBlock): Promise<boolean> {
+    const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+    if (!existing || existing.spec.request.uid !== block.requestUid) {
+      if (existing) this.records.foreign(state, block, existing);
+      else this.c.ledger.undoClaim(state, block);
+      return false;
+    }
+    block.phase = "held";
+    block.objectUid = existing.metadata.uid;
+    return true;
+  }
+
+  private async publishFailed(
+    request: IPAMRequest,
+    state: RangeState,
+    block: HeldBlock,
+    err: unknown,
+  ): Promise<Outcome | undefined> {
+    const code = statusOf(err);
+    if (code === 404) return this.loser(state, block);
+    // The request changed since it was read (or the claim was revoked): decide again.
+    if (code === 409) return { requeueAfter: AGAIN_MS };
+    if (code !== 422) throw err;
+    // The CEL rule refused: another writer published first, or the request is another one now.
+    const { d } = this.c;
+    const fresh = await d.writer.getRequest(request.metadata.namespace ?? "", request.metadata.name ?? "");
+    if (!fresh || fresh.metadata.uid !== request.metadata.uid) return this.loser(state, block);
+    if (fresh.status?.cidr && fresh.status.cidr !== block.cidr.toString()) {
+      d.metrics.failed(state.key, "conflict");
+      return this.loser(state, block);
+    }
+    throw err;
   }
 
   private async loser(state: RangeState, block: HeldBlock): Promise<undefined> {
@@ -257,15 +270,7 @@ export class RequestReconciler {
   private async finalize(request: IPAMRequest): Promise<undefined> {
     const { d, ledger } = this.c;
     const uid = request.metadata.uid ?? "";
-    const names = new Map<string, string>();
-    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
-      names.set(objectKey(a), a.metadata.uid ?? "");
-    for (const block of ledger.blocksOf(uid)) {
-      const state = ledger.stateForBlock(block);
-      const key = state && `${state.namespace}/${block.objectName}`;
-      if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
-    }
-    for (const [key, objectUid] of names) {
+    for (const [key, objectUid] of this.recordsOf(uid)) {
       const { namespace = "", name } = splitKey(key);
       await d.writer.deleteAllocation(namespace, name, objectUid || undefined);
     }
@@ -277,6 +282,20 @@ export class RequestReconciler {
     const ref = rangeRefOf(request);
     if (!isInvalid(ref)) d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
     return undefined;
+  }
+
+  /** Records of a request (`namespace/name` → object uid): in the cache, and claims in the ledger. */
+  private recordsOf(uid: string): Map<string, string> {
+    const { d, ledger } = this.c;
+    const names = new Map<string, string>();
+    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
+      names.set(objectKey(a), a.metadata.uid ?? "");
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      const key = state && `${state.namespace}/${block.objectName}`;
+      if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
+    }
+    return names;
   }
 }
 
