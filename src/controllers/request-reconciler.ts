@@ -212,7 +212,10 @@ export class RequestReconciler {
       return this.publishFailed(request, state, block, err);
     }
     d.metrics.allocated(state.key, latencySince(request.metadata.creationTimestamp, this.c.now()));
-    d.events.emit(request, "Normal", EventReason.Allocated, `allocated ${cidr} from IPAMRange ${state.key}`);
+    if (d.allocationEvents ?? true) {
+      const note = `allocated ${cidr} from IPAMRange ${state.key}`;
+      d.events.emit(request, "Normal", EventReason.Allocated, note, "low");
+    }
     this.dropExtras(request, cidr);
     return undefined;
   }

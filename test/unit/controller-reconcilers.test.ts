@@ -99,6 +99,28 @@ describe("request reconciler", () => {
     assert.equal(w.statuses.at(-1)?.version, "7");
   });
 
+  it("an Allocated event per allocation at low priority, or none with allocationEvents false", async () => {
+    for (const allocationEvents of [true, false]) {
+      const emitted: { reason: string; priority?: string }[] = [];
+      const w = recordingWriter();
+      const controller = fakeController(
+        { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [request("a")] },
+        w.writer,
+        {
+          allocationEvents,
+          events: {
+            emit: (_o, _t, reason, _n, priority) =>
+              void emitted.push({ reason, ...(priority ? { priority } : {}) }),
+          },
+        },
+      );
+      controller.bootstrap();
+      await controller.reconcileRequest("ns/a");
+      assert.equal(w.last("a")?.state, "Ready");
+      assert.deepEqual(emitted, allocationEvents ? [{ reason: "Allocated", priority: "low" }] : []);
+    }
+  });
+
   it("busy, then woken and served when space is freed", async () => {
     const a = request("a", { size: 31 });
     const b = request("b", { size: 31 });
