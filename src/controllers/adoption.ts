@@ -4,7 +4,6 @@
 // free — otherwise the request is flagged and holds nothing.
 
 import type { IPAMRange, IPAMRequest } from "../api/types.ts";
-import { FINALIZER } from "../api/types.ts";
 import {
   admitsNamespace,
   allocationName,
@@ -15,7 +14,7 @@ import {
 } from "../api/validation.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
-import { type Context, FENCE_RETRY_MS, hasFinalizer } from "./context.ts";
+import { type Context, FENCE_RETRY_MS } from "./context.ts";
 import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 import type { Outcome } from "./request-reconciler.ts";
@@ -75,8 +74,6 @@ export class Adoption {
         const message = `status.cidr ${cidrText} was not allocated by kubipam and ${problem}: delete this request and create a new one`;
         return { status: { state: "Invalid", message } };
       }
-    } else if (!hasFinalizer(request, FINALIZER)) {
-      await d.writer.setRequestFinalizer(request, true);
     }
     this.dropExtras(request, cidrText);
     return { status: standing(request, range, state, cidr) };
@@ -112,7 +109,7 @@ export class Adoption {
     }
     const claim = this.reserve(request, state, cidr, block);
     if (typeof claim === "string") return claim;
-    return this.record(request, range, state, claim);
+    return this.record(range, state, claim);
   }
 
   /** The request's own claim of the block (reserved now if free), or why there is none. */
@@ -141,15 +138,9 @@ export class Adoption {
   }
 
   /** Writes the adopted block's record and confirms the fence; undefined once it stands. */
-  private async record(
-    request: IPAMRequest,
-    range: IPAMRange,
-    state: RangeState,
-    claim: HeldBlock,
-  ): Promise<string | undefined> {
+  private async record(range: IPAMRange, state: RangeState, claim: HeldBlock): Promise<string | undefined> {
     const { d } = this.c;
     claim.phase = "claiming";
-    if (!hasFinalizer(request, FINALIZER)) await d.writer.setRequestFinalizer(request, true);
     const created = await this.records.create(range, state, claim);
     if (created.spec.request.uid !== claim.requestUid) {
       this.records.foreign(state, claim, created);

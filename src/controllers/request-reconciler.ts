@@ -122,10 +122,10 @@ export class RequestReconciler {
     const { d, ledger } = this.c;
     // The range must be protected before any of its blocks is published (deletion then waits).
     if (!hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, true);
-    // The publish is conditional on this version: a version seen before the fence was confirmed.
-    const version = hasFinalizer(request, FINALIZER)
-      ? request.metadata.resourceVersion
-      : await d.writer.setRequestFinalizer(request, true);
+    // The publish is conditional on this version: a version seen before the fence was confirmed. No
+    // finalizer on the request: its record is the durable trace of the block, collected once the
+    // request is gone (allocation-gc.ts), also when it went while no controller ran.
+    const version = request.metadata.resourceVersion;
     // A block this request already holds: an earlier attempt of ours, or a record naming it that a
     // previous fence holder (or someone else) wrote. It becomes the request's block only if it fits.
     const existing = ledger
@@ -269,7 +269,10 @@ export class RequestReconciler {
     }
   }
 
-  /** Deletion: free every block of the request, then let it go. */
+  /**
+   * A request being deleted that still carries the finalizer of the original kubipam or an older
+   * kubipam: free every block of it, then let it go.
+   */
   private async finalize(request: IPAMRequest): Promise<undefined> {
     const { d, ledger } = this.c;
     const uid = request.metadata.uid ?? "";
