@@ -1,19 +1,20 @@
 // The request reconciler: validates a request against its range, claims a block (allocator → record
 // → ledger), publishes it once the allocation fence is confirmed, and releases it on deletion. It
-// returns an outcome (the status to write, a requeue) that the status writer applies. Watches:
+// returns an outcome (the status to write, a requeue) that the status writer applies; claims go to
+// the publisher (publisher.ts), which confirms the fence once per batch. Watches:
 // IPAMRequest (creation, deletion, status.cidr, someone else's status edits); queued also when space
 // in its range is freed or the range changes.
 
-import { EventReason } from "../api/conditions.ts";
 import { FINALIZER, type IPAMRange, type IPAMRequest } from "../api/types.ts";
 import { admitsNamespace, allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
 import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
-import { type Context, FENCE_RETRY_MS, hasFinalizer } from "./context.ts";
+import { type Context, hasFinalizer } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { statusOf } from "./ports.ts";
+import type { Publisher } from "./publisher.ts";
 import type { HeldBlock, RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 import { errorMessage, type RequestStatusOutcome } from "./status.ts";
@@ -57,6 +58,7 @@ export class RequestReconciler {
     private readonly c: Context,
     private readonly records: Records,
     private readonly adoption: Adoption,
+    private readonly publisher: Publisher,
   ) {}
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -189,34 +191,16 @@ export class RequestReconciler {
     }
   }
 
-  /**
-   * Writes status.cidr once the fence is confirmed, conditional on the request's version seen before
-   * that confirm: a later fence holder that revoked the claim (by writing the request) makes it fail.
-   * The CEL rule on status.cidr makes the first writer win; a loser gives its block back.
-   */
+  /** Hands a claim to the publisher once its record is known to exist. */
   private async publish(
     request: IPAMRequest,
     state: RangeState,
     block: HeldBlock,
     version: string | undefined,
   ): Promise<Outcome | undefined> {
-    const { d, status } = this.c;
     if (block.phase === "claiming" && !(await this.confirmRecord(state, block)))
       return { requeueAfter: AGAIN_MS };
-    // Not (or no longer) the fence holder: publish nothing; the claim stays for the next attempt.
-    if (!(await d.fence.confirm())) return { requeueAfter: FENCE_RETRY_MS };
-    const cidr = block.cidr.toString();
-    try {
-      await d.writer.patchRequestStatus(request, status.requestStatus(request, "Ready", "", cidr), version);
-    } catch (err) {
-      return this.publishFailed(request, state, block, err);
-    }
-    d.metrics.allocated(state.key, latencySince(request.metadata.creationTimestamp, this.c.now()));
-    if (d.allocationEvents ?? true) {
-      const note = `allocated ${cidr} from IPAMRange ${state.key}`;
-      d.events.emit(request, "Normal", EventReason.Allocated, note, "low");
-    }
-    this.dropExtras(request, cidr);
+    this.publisher.submit({ request, state, block, version });
     return undefined;
   }
 
@@ -231,33 +215,6 @@ export class RequestReconciler {
     block.phase = "held";
     block.objectUid = existing.metadata.uid;
     return true;
-  }
-
-  private async publishFailed(
-    request: IPAMRequest,
-    state: RangeState,
-    block: HeldBlock,
-    err: unknown,
-  ): Promise<Outcome | undefined> {
-    const code = statusOf(err);
-    if (code === 404) return this.loser(state, block);
-    // The request changed since it was read (or the claim was revoked): decide again.
-    if (code === 409) return { requeueAfter: AGAIN_MS };
-    if (code !== 422) throw err;
-    // The CEL rule refused: another writer published first, or the request is another one now.
-    const { d } = this.c;
-    const fresh = await d.writer.getRequest(request.metadata.namespace ?? "", request.metadata.name ?? "");
-    if (!fresh || fresh.metadata.uid !== request.metadata.uid) return this.loser(state, block);
-    if (fresh.status?.cidr && fresh.status.cidr !== block.cidr.toString()) {
-      d.metrics.failed(state.key, "conflict");
-      return this.loser(state, block);
-    }
-    throw err;
-  }
-
-  private async loser(state: RangeState, block: HeldBlock): Promise<undefined> {
-    await this.records.giveBack(state, block);
-    return undefined;
   }
 
   /** Extra blocks of a request that lost a race: their objects go, via garbage collection. */
@@ -310,10 +267,4 @@ function fitsPlan(cidr: Cidr, plan: RequestPlan, allocator: Allocator): boolean 
   if (!allocator.contains(cidr)) return false;
   if (plan.kind === "block") return cidr.equals(plan.cidr);
   return cidr.prefix === plan.size;
-}
-
-function latencySince(created: string | undefined, now: Date): number | undefined {
-  if (!created) return undefined;
-  const t = Date.parse(created);
-  return Number.isNaN(t) ? undefined : Math.max(0, (now.getTime() - t) / 1000);
 }
