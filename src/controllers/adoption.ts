@@ -104,7 +104,8 @@ export class Adoption {
         ? undefined
         : `overlaps a block held by another request of IPAMRange ${state.key}`;
     }
-    if (!admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "")) {
+    const own = block?.requestUid === uid;
+    if (!own && !admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "")) {
       return `IPAMRange ${state.key} does not admit namespace ${request.metadata.namespace}`;
     }
     const claim = this.reserve(request, state, cidr, block);
@@ -120,9 +121,10 @@ export class Adoption {
     block: HeldBlock | undefined,
   ): HeldBlock | string {
     const uid = request.metadata.uid ?? "";
-    const allocator = state.ensureAllocator()?.allocator;
-    if (!allocator?.contains(cidr)) return `is outside IPAMRange ${state.key}`;
+    // Its own block whose record went: kubipam published it, so it is written again wherever it lies.
     if (block?.requestUid === uid) return block;
+    const allocator = this.c.ledger.allocator(state);
+    if (!allocator?.contains(cidr)) return `is outside IPAMRange ${state.key}`;
     if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
     try {
       allocator.reserve(cidr);

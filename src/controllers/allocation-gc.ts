@@ -5,7 +5,8 @@
 // conflicting ones, records whose request this process has not seen); queued also when a request goes.
 
 import type { IPAMAllocation, IPAMRequest } from "../api/types.ts";
-import { objectKey } from "../runtime/kube.ts";
+import type { Cidr } from "../ipam/index.ts";
+import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import { statusOf } from "./ports.ts";
 import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
@@ -45,29 +46,56 @@ export class AllocationCollector {
     const holder = await this.liveHolder(allocation);
     const cidr = parseHeldCidr(allocation.spec.cidr);
     const published = holder?.status?.cidr;
+    const name = allocation.metadata.name ?? "";
+    if (holder && state && cidr && published === allocation.spec.cidr) {
+      // Its request published it (confirmed by an earlier fence holder): a holder, never collected.
+      return this.yieldTo(allocation, state, cidr);
+    }
     if (holder && !published && state && cidr) {
       // It names a waiting request: revoke its claim first, so no stale writer publishes it.
       const claim: HeldBlock = {
         cidr,
         requestUid: allocation.spec.request.uid,
         requestKey: objectKey(holder),
-        objectName: allocation.metadata.name ?? "",
+        objectName: name,
         rangeKey: state.key,
         phase: "held",
         objectUid: allocation.metadata.uid,
       };
-      await this.records.revoke(
-        holder,
-        state,
-        claim,
-        `the record ${allocation.metadata.name} overlaps another block`,
-      );
+      await this.records.revoke(holder, state, claim, `the record ${name} overlaps another block`);
       this.c.d.requestQueue.add(claim.requestKey);
-      return;
+    } else {
+      await this.collect(allocation);
     }
-    await this.collect(allocation);
-    // A request that published the losing block learns that it holds nothing kubipam stands behind.
-    if (holder && published === allocation.spec.cidr) this.c.d.requestQueue.add(objectKey(holder));
+    state?.resolved(name);
+  }
+
+  /**
+   * A published record that lost an overlap in this process's ledger: the unpublished claims it
+   * overlaps are revoked and it takes their place. Two published overlapping blocks cannot be undone
+   * here: they are reported and stay contested (nothing more is published over them).
+   */
+  private async yieldTo(allocation: IPAMAllocation, state: RangeState, cidr: Cidr): Promise<void> {
+    const { d } = this.c;
+    let doubled = false;
+    for (const winner of state.overlapping(cidr)) {
+      const { namespace = "", name } = splitKey(winner.requestKey);
+      const live = await d.writer.getRequest(namespace, name);
+      const own = live?.metadata.uid === winner.requestUid ? live : undefined;
+      if (own?.status?.cidr === winner.cidr.toString()) {
+        doubled = true;
+        d.log.error("two published requests overlap", {
+          range: state.key,
+          a: winner.requestKey,
+          b: objectKey(allocation),
+        });
+        continue;
+      }
+      if (own) await this.records.revoke(own, state, winner, `${winner.cidr} overlaps the published ${cidr}`);
+      else await this.records.giveBack(state, winner);
+      d.requestQueue.add(winner.requestKey);
+    }
+    if (!doubled && this.records.record(state, allocation)) state.resolved(allocation.metadata.name ?? "");
   }
 
   /** The record's request as the API server has it now, if it is still that request and not going. */

@@ -66,8 +66,9 @@ export class Handlers {
       d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
       ledger.find(`${ref.namespace}/${ref.name}`)?.busy.delete(objectKey(request));
     }
-    // Gone without our finalizer's help (or after it): its allocation objects are garbage now.
+    // Gone: its records are garbage now (collected), and claims without a record are released here.
     const uid = request.metadata.uid ?? "";
+    ledger.releaseUnrecorded(uid);
     for (const allocation of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) {
       d.allocationQueue.add(objectKey(allocation));
     }
@@ -103,16 +104,8 @@ export class Handlers {
       phase: "held",
       objectUid: allocation.metadata.uid,
     });
-    if (!entry) {
-      d.log.error("IPAMAllocation overlaps another allocation", {
-        allocation: objectKey(allocation),
-        cidr: `${cidr}`,
-      });
-      d.metrics.failed(state.key, "conflict");
-      // Collected (and its request told) by garbage collection: the holder in the ledger wins.
-      d.allocationQueue.add(objectKey(allocation));
-      return;
-    }
+    // A record that loses an overlap leaves the ledger contested; garbage collection resolves it.
+    if (!entry) return;
     // An allocation whose request this process has not seen may be garbage (checked live there).
     if (!d.requests.get(entry.requestKey)) d.allocationQueue.add(objectKey(allocation));
   }
@@ -128,9 +121,10 @@ export class Handlers {
     if (!state || !block || block.phase === "claiming") return;
     if (block.requestUid !== allocation.spec.request.uid) return;
     if (block.objectUid && block.objectUid !== allocation.metadata.uid) return;
-    // The record of a live holder went (its finalizer removed by hand): keep the block, and let the
-    // request's reconcile write the record again.
-    if (this.publishedBy(allocation)) {
+    // The record of a live request went (its finalizer removed by hand): keep the block. The request's
+    // reconcile writes the record again if it published the block, else revokes its claim first (a
+    // publication may be on its way) and only then lets the block go.
+    if (this.liveRequestOf(allocation)) {
       ledger.unrecorded(block);
       d.requestQueue.add(block.requestKey);
       return;
@@ -140,10 +134,17 @@ export class Handlers {
 
   /** The live request that published exactly this record's block, if any. */
   private publishedBy(allocation: IPAMAllocation): IPAMRequest | undefined {
+    const request = this.liveRequestOf(allocation);
+    return request?.status?.cidr === allocation.spec.cidr ? request : undefined;
+  }
+
+  /** The record's request, if the cache has it (same uid) and it is not being deleted. */
+  private liveRequestOf(allocation: IPAMAllocation): IPAMRequest | undefined {
     const ref = allocation.spec?.request;
     if (!ref) return undefined;
     const request = this.c.d.requests.get(`${ref.namespace}/${ref.name}`);
-    if (!request || request.metadata.uid !== ref.uid || request.metadata.deletionTimestamp) return undefined;
-    return request.status?.cidr === allocation.spec.cidr ? request : undefined;
+    return request && request.metadata.uid === ref.uid && !request.metadata.deletionTimestamp
+      ? request
+      : undefined;
   }
 }

@@ -45,6 +45,14 @@ export class IpamController {
       wake,
       touch: (state) => d.rangeQueue.addAfter(state.key, statusDelay),
       released: (state) => d.metrics.released(state.key),
+      conflict: (state, block) => {
+        d.log.error("IPAMAllocation overlaps another allocation", {
+          range: state.key,
+          cidr: `${block.cidr}`,
+        });
+        d.metrics.failed(state.key, "conflict");
+        d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+      },
     });
     const status = new StatusWriter({
       writer: d.writer,

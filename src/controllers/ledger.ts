@@ -3,7 +3,7 @@
 // what follows from a change (wake waiting requests, write the range's usage, count a release) is
 // reported to the listener, which only queues work.
 
-import type { Cidr } from "../ipam/index.ts";
+import type { Allocator, Cidr } from "../ipam/index.ts";
 import { type HeldBlock, RangeState } from "./range-state.ts";
 
 export interface LedgerListener {
@@ -13,6 +13,8 @@ export interface LedgerListener {
   touch(state: RangeState): void;
   /** A held block was released. */
   released(state: RangeState): void;
+  /** A record lost an overlap (the block is out of the ledger): collect it, revoking its claim first. */
+  conflict(state: RangeState, block: HeldBlock): void;
 }
 
 /** Who a claim is for. */
@@ -58,6 +60,32 @@ export class Ledger {
     return [...(this.byRequest.get(uid) ?? [])];
   }
 
+  /**
+   * The range's allocator, built from its held blocks on first use. A block that overlaps an earlier
+   * one (records of published blocks come first) leaves the ledger as a contested conflict.
+   */
+  allocator(state: RangeState): Allocator | undefined {
+    const built = state.ensureAllocator();
+    if (!built) return undefined;
+    for (const block of built.conflicts) this.lost(state, block);
+    return built.allocator;
+  }
+
+  /** A record that lost an overlap: out of the ledger; nothing overlapping it is published until resolved. */
+  lost(state: RangeState, block: HeldBlock): void {
+    this.unindex(block);
+    state.contest(block.objectName, block.cidr);
+    this.listener.conflict(state, block);
+  }
+
+  /** Releases the claims of a request that went and have no record (nothing else would). */
+  releaseUnrecorded(uid: string): void {
+    for (const block of this.blocksOf(uid)) {
+      const state = this.stateForBlock(block);
+      if (state && block.phase === "claiming") this.release(state, block);
+    }
+  }
+
   /** Enters a block already marked in the allocator (allocate/reserve) as a claim in flight. */
   claim(state: RangeState, holder: Holder, cidr: Cidr, objectName: string): HeldBlock {
     const block: HeldBlock = {
@@ -81,7 +109,10 @@ export class Ledger {
   record(state: RangeState, block: HeldBlock): HeldBlock | undefined {
     const known = state.held(block.cidr);
     const entry = state.recordHeld(block);
-    if (!entry) return undefined;
+    if (!entry) {
+      this.lost(state, block);
+      return undefined;
+    }
     if (known && known !== entry) this.unindex(known);
     this.index(entry);
     this.listener.touch(state);

@@ -104,14 +104,6 @@ export class RangeReconciler {
   }
 
   buildAllocator(state: RangeState): void {
-    const built = state.ensureAllocator();
-    if (!built) return;
-    for (const r of built.rejected) {
-      this.c.d.log.error("allocation conflicts with another one of its range", {
-        range: state.key,
-        cidr: `${r.cidr}`,
-        reason: r.reason,
-      });
-    }
+    this.c.ledger.allocator(state);
   }
 }

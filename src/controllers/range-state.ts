@@ -31,6 +31,8 @@ export class RangeState {
   /** Requests waiting for space, woken when space is freed or the pool grows. */
   readonly busy = new Set<string>();
   private readonly blocks = new Map<string, HeldBlock>();
+  /** Records that lost an overlap and are not resolved yet, by object name. */
+  private readonly losers = new Map<string, Cidr>();
   private allocator: Allocator | undefined;
   private cursors: string[] = [];
 
@@ -66,19 +68,20 @@ export class RangeState {
   }
 
   /**
-   * The allocator, built from the ledger on first use. Blocks that no longer fit the pool are kept as
-   * pending removals; overlapping ones are reported (they would mean the authority itself is broken).
+   * The allocator, built from the ledger on first use, entering blocks in ledger order (records of
+   * published blocks first). Blocks that no longer fit the pool are kept as pending removals; blocks
+   * that overlap an earlier one leave the ledger and are returned as conflicts.
    */
-  ensureAllocator(): { allocator: Allocator; rejected: { cidr: Cidr; reason: string }[] } | undefined {
+  ensureAllocator(): { allocator: Allocator; conflicts: HeldBlock[] } | undefined {
     const spec = this.spec;
     if (!spec || spec.family === undefined) return undefined;
-    if (this.allocator) return { allocator: this.allocator, rejected: [] };
-    const held = [...this.blocks.values()].filter((b) => b.cidr.family === spec.family).map((b) => b.cidr);
-    let cursors = this.cursors;
+    if (this.allocator) return { allocator: this.allocator, conflicts: [] };
+    const entries = [...this.blocks.values()].filter((b) => b.cidr.family === spec.family);
+    const held = entries.map((b) => b.cidr);
     let built: ReturnType<typeof Allocator.rebuild>;
     try {
       built = Allocator.rebuild(
-        { family: spec.family, blocks: spec.blocks, mode: spec.mode, cursors },
+        { family: spec.family, blocks: spec.blocks, mode: spec.mode, cursors: this.cursors },
         held,
         {
           keepOutside: true,
@@ -86,13 +89,38 @@ export class RangeState {
       );
     } catch {
       // Corrupt persisted cursors must not block the range: start them afresh.
-      cursors = [];
       built = Allocator.rebuild({ family: spec.family, blocks: spec.blocks, mode: spec.mode }, held, {
         keepOutside: true,
       });
     }
     this.allocator = built.allocator;
-    return { allocator: built.allocator, rejected: built.rejected };
+    const conflicts: HeldBlock[] = [];
+    for (const r of built.rejected) {
+      const block = this.blocks.get(r.cidr.toString());
+      if (!block) continue;
+      this.blocks.delete(r.cidr.toString());
+      conflicts.push(block);
+    }
+    return { allocator: built.allocator, conflicts };
+  }
+
+  /** A record that lost an overlap: until it is resolved, no block overlapping it is published. */
+  contest(objectName: string, cidr: Cidr): void {
+    this.losers.set(objectName, cidr);
+  }
+
+  resolved(objectName: string): void {
+    this.losers.delete(objectName);
+  }
+
+  isContested(cidr: Cidr): boolean {
+    for (const loser of this.losers.values()) if (loser.overlaps(cidr)) return true;
+    return false;
+  }
+
+  /** The held blocks overlapping `cidr` (a scan: conflicts are rare). */
+  overlapping(cidr: Cidr): HeldBlock[] {
+    return [...this.blocks.values()].filter((b) => b.cidr.overlaps(cidr));
   }
 
   currentAllocator(): Allocator | undefined {

@@ -102,6 +102,8 @@ export class Records {
 
   /** Deletes this process's claim, only if the object is still the one it created. */
   async giveBack(state: RangeState, block: HeldBlock): Promise<void> {
+    // No record known: nothing to delete (a record of that name may be someone else's now).
+    if (!block.objectUid) return this.c.ledger.release(state, block);
     try {
       await this.c.d.writer.deleteAllocation(state.namespace, block.objectName, block.objectUid);
     } catch (err) {

@@ -20,6 +20,8 @@ import type { Records } from "./records.ts";
 import { errorMessage, type RequestStatusOutcome } from "./status.ts";
 
 const MAX_COLLISIONS = 64;
+/** Retry delay while an overlapping record is being resolved by garbage collection. */
+const CONTESTED_MS = 250;
 /** A requeue that is contention or a changed object, not a failure: soon, without backoff. */
 const AGAIN_MS = 50;
 
@@ -96,8 +98,8 @@ export class RequestReconciler {
     }
     if (!state.spec) return says("Invalid", `IPAMRange ${rangeKey} not valid: ${state.invalidMessage}`);
     if (range.metadata.deletionTimestamp) return says("Invalid", `IPAMRange ${rangeKey} is being deleted`);
-    const built = state.ensureAllocator();
-    if (state.spec.family === undefined || !built) {
+    const allocator = ledger.allocator(state);
+    if (state.spec.family === undefined || !allocator) {
       state.busy.add(key);
       return says("Busy", "the range is empty");
     }
@@ -111,7 +113,7 @@ export class RequestReconciler {
     } catch (err) {
       return says("Invalid", errorMessage(err));
     }
-    return this.allocate(request, range, state, plan, built.allocator);
+    return this.allocate(request, range, state, plan, allocator);
   }
 
   private async allocate(
@@ -198,18 +200,27 @@ export class RequestReconciler {
     block: HeldBlock,
     version: string | undefined,
   ): Promise<Outcome | undefined> {
-    if (block.phase === "claiming" && !(await this.confirmRecord(state, block)))
+    if (block.phase === "claiming" && !(await this.confirmRecord(request, state, block))) {
       return { requeueAfter: AGAIN_MS };
+    }
+    // A record that lost an overlap with this block is not resolved yet: it may still be published by
+    // a writer that confirmed it before this term (garbage collection revokes it first).
+    if (state.isContested(block.cidr)) return { requeueAfter: CONTESTED_MS };
     this.publisher.submit({ request, state, block, version });
     return undefined;
   }
 
   /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
-  private async confirmRecord(state: RangeState, block: HeldBlock): Promise<boolean> {
+  private async confirmRecord(request: IPAMRequest, state: RangeState, block: HeldBlock): Promise<boolean> {
     const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
-    if (!existing || existing.spec.request.uid !== block.requestUid) {
-      if (existing) this.records.foreign(state, block, existing);
-      else this.c.ledger.undoClaim(state, block);
+    if (existing && existing.spec.request.uid !== block.requestUid) {
+      this.records.foreign(state, block, existing);
+      return false;
+    }
+    if (!existing) {
+      // Its record is gone (deleted by hand, or never created): a publication of it may still be on
+      // its way, so the request is written first, then the block goes.
+      await this.records.revoke(request, state, block, `the record of ${block.cidr} is gone`);
       return false;
     }
     block.phase = "held";

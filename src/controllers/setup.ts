@@ -40,21 +40,6 @@ export interface FenceOptions {
 }
 
 export const DEFAULT_FENCE_NAME = "kubipam-allocation-fence";
-/** Publishes arriving within this window share one fence confirmation (one lease write). */
-const CONFIRM_GATHER_MS = 5;
-
-/** Calls within `windowMs` of the first share one call of `confirm`, made after the window. */
-function gathered(confirm: () => Promise<boolean>, windowMs: number): () => Promise<boolean> {
-  let pending: Promise<boolean> | undefined;
-  return () => {
-    pending ??= new Promise((resolve) => setTimeout(resolve, windowMs)).then(() => {
-      pending = undefined;
-      return confirm();
-    });
-    return pending;
-  };
-}
-
 export interface IpamControllerOptions {
   /** Concurrent request reconciles (ranges and garbage collection get a quarter, at least one). */
   workers?: number;
@@ -112,7 +97,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       requestQueue: queueOf(requestController),
       allocationQueue: queueOf(allocationController),
       writer: new KubeIpamWriter(mgr.client),
-      fence: { confirm: gathered(() => fence.confirm(), CONFIRM_GATHER_MS) },
+      fence,
       events: options.events ?? {
         emit: (object, type, reason, note, priority) =>
           recorder?.event(object, type, reason, note, priority ? { priority } : {}),
@@ -142,8 +127,11 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
         allocationController.start(held),
       ]);
     } finally {
-      active = false;
-      current = undefined;
+      // A later term may have started already: only this term's controller is disconnected.
+      if (current === controller) {
+        active = false;
+        current = undefined;
+      }
     }
   };
 
@@ -175,16 +163,32 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
         // The manager starts leader runnables only after every informer has synced. A lost fence
         // ends the term; this process then campaigns again and rebuilds before serving.
         while (!signal.aborted) {
+          // Ends this campaign when the term's work ends by itself (an error): the fence is released
+          // rather than held by a process that serves nothing.
+          const campaignEnd = new AbortController();
+          const onStop = () => campaignEnd.abort();
+          signal.addEventListener("abort", onStop, { once: true });
+          let term: Promise<void> | undefined;
           const fence: LeaderElector = new LeaderElector(mgr.client, {
             ...fenceOptions,
             identity: mgr.identity,
             releaseOnCancel: true,
             logger: mgr.logger.withName("fence"),
             registry: mgr.registry,
-            onStartedLeading: (held) => serveTerm(fence, held),
+            onStartedLeading: (held) => {
+              term = serveTerm(fence, held)
+                .catch((err: unknown) => log.error("allocation term failed", { error: err }))
+                .finally(() => {
+                  if (!held.aborted) campaignEnd.abort();
+                });
+              return term;
+            },
           });
           campaign = fence;
-          const outcome = await fence.run(signal);
+          const outcome = await fence.run(campaignEnd.signal);
+          signal.removeEventListener("abort", onStop);
+          // The old term's in-flight reconciles finish before a new term rebuilds.
+          await term;
           if (outcome === "lost") log.error("allocation fence lost; rebuilding before serving again");
         }
       },

@@ -363,6 +363,8 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   /** One watch, ended by the server, by stop(), or by relist(); returns the events received. */
   private async watchUntilCut(signal: AbortSignal): Promise<number> {
+    // relist() called while the list ran found no watch to cut: list again at once.
+    if (this.relistWaiters.length > 0) return 0;
     const cut = new AbortController();
     this.watchAbort = cut;
     // A listener per watch, removed after it (AbortSignal.any would keep one per watch on `signal`).

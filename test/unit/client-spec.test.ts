@@ -281,7 +281,13 @@ describe("kubipam/api", () => {
       "ipamallocations.ipam.mandelsoft.org",
     ]);
     assert.equal(api.FINALIZER, "mandelsoft.org/ipam");
-    assert.deepEqual(Object.values(api.RequestReadyReason), ["Allocated", "NoSpace", "Invalid", "Forbidden"]);
+    assert.deepEqual(Object.values(api.RequestReadyReason), [
+      "Allocated",
+      "NoSpace",
+      "Invalid",
+      "Forbidden",
+      "Rejected",
+    ]);
     assert.deepEqual(Object.values(api.RangeReadyReason), ["Valid", "InvalidSpec", "Deleting"]);
     assert.deepEqual(Object.values(api.RequestInRangeReason), ["InsideRange", "RangeShrunk"]);
   });

@@ -134,9 +134,17 @@ describe("request reconciler", () => {
     const a = request("a", { size: 31 });
     const b = request("b", { size: 31 });
     const woken: string[] = [];
-    const w = recordingWriter();
+    const allocations: IPAMAllocation[] = [];
+    const w = recordingWriter({
+      createAllocation: async (x) => {
+        const created = { ...x, metadata: { ...x.metadata, uid: `${x.spec.cidr}-uid` } };
+        allocations.push(created); // as the watch would bring it
+        return created;
+      },
+    });
+    const requests = [a, b];
     const controller = fakeController(
-      { ranges: [range({ ranges: ["10.0.0.0/31"] })], requests: [a, b] },
+      { ranges: [range({ ranges: ["10.0.0.0/31"] })], requests, allocations },
       w.writer,
       { requestQueue: { add: (k) => woken.push(k), addAfter: () => {} } },
     );
@@ -147,11 +155,58 @@ describe("request reconciler", () => {
     assert.equal(w.last("b")?.state, "Busy");
     assert.equal(w.last("b")?.message, "allocation with size 31 failed");
     assert.equal(reason(w.last("b")), "NoSpace");
-    // a's record goes while a is not published (in this cache): the block is released, b is woken.
-    controller.onAllocationDelete(record("10.0.0.0/31", a));
-    assert.deepEqual(woken, ["ns/b"]);
+    // a goes: its record is collected (the live read finds no request), the block freed, b woken.
+    requests.splice(requests.indexOf(a), 1);
+    controller.onRequestDelete(a);
+    await controller.reconcileAllocation(`ns/${allocationName("r", "10.0.0.0/31")}`);
+    assert.ok(woken.includes("ns/b"));
     await reconcile(controller, "ns/b");
     assert.equal(w.last("b")?.cidr, "10.0.0.0/31");
+  });
+
+  it("a record deleted while its request waits to be published is revoked before its block goes", async () => {
+    const a = request("a", { size: 31 });
+    const b = request("b", { size: 31 });
+    const queued: string[] = [];
+    let records: IPAMAllocation[] = [];
+    const w = recordingWriter({
+      createAllocation: async (x) => {
+        const created = { ...x, metadata: { ...x.metadata, uid: `${x.spec.cidr}-uid` } };
+        records.push(created);
+        return created;
+      },
+      getAllocation: async (_ns, name) => records.find((r) => r.metadata.name === name),
+    });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/31"] })], requests: [a, b] },
+      w.writer,
+      {
+        fence: { confirm: async () => false },
+        requestQueue: { add: (k) => queued.push(k), addAfter: () => {} },
+      },
+    );
+    controller.bootstrap();
+    await reconcile(controller, "ns/a"); // claimed and recorded; not published (no fence)
+    const recorded = records[0];
+    assert.ok(recorded);
+    records = [];
+    queued.length = 0;
+    controller.onAllocationDelete(recorded);
+    assert.deepEqual(queued, ["ns/a"], "the request decides, not the handler");
+    assert.deepEqual(
+      controller.snapshot().find((s) => s.range === "ns/r")?.held,
+      ["10.0.0.0/31"],
+      "still held",
+    );
+    await reconcile(controller, "ns/a");
+    const revoke = w.statuses.find((x) => x.name === "a");
+    assert.match(revoke?.status.message ?? "", /^reallocating: the record of 10.0.0.0\/31 is gone/);
+    assert.equal(revoke?.version, "7");
+    assert.deepEqual(
+      controller.snapshot().find((s) => s.range === "ns/r")?.held,
+      [],
+      "released after the revocation",
+    );
   });
 
   it("a block held by another writer is recorded as theirs and the next one is taken", async () => {
