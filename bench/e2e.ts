@@ -52,8 +52,8 @@ import {
   type KubeObject,
   loadKubeConfig,
 } from "../src/runtime/kube.ts";
-import { type ControllerProcess, spawnController } from "../test/harness/controller-process.ts";
-import { checkInvariants } from "../test/harness/invariants.ts";
+import { type ControllerProcess, spawnController } from "../src/testing/controller-process.ts";
+import { checkInvariants } from "../src/testing/invariants.ts";
 import type { BaselineRange, FromBaseline, ToBaseline } from "./e2e-baseline.ts";
 import {
   CpuMeter,
@@ -328,7 +328,7 @@ async function buildController(): Promise<string> {
 let buildDir: string | undefined;
 let compiledMain: string | undefined;
 
-/** Like test/harness/controller-process.ts, but runs the compiled controller. */
+/** Like src/testing/controller-process.ts, but runs the compiled controller. */
 function spawnCompiledController(
   main: string,
   kubeconfigPath: string,

@@ -17,9 +17,9 @@ import {
   type KubeClient,
   RequestTimeoutError,
 } from "../../src/runtime/kube.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import type { Random } from "../harness/faults.ts";
 import { eventually } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 
 export type ChurnOp =
   | { kind: "create"; name: string; spec: IPAMRequestSpec }

@@ -25,7 +25,8 @@ import {
 } from "../../src/api/types.ts";
 import type { KubeEvent } from "../../src/runtime/events.ts";
 import { ApiError, CoreTypes } from "../../src/runtime/kube.ts";
-import { type ControllerProcess, spawnController } from "../harness/controller-process.ts";
+import { type ControllerProcess, spawnController } from "../../src/testing/controller-process.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { fakeController } from "../harness/fake-ports.ts";
 import {
   eventually,
@@ -34,7 +35,6 @@ import {
   type TestCluster,
   useCluster,
 } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");

@@ -1,11 +1,11 @@
 // One invariant checker for every scenario (and the fault suite): reads ranges, requests and
 // allocation objects from the API server and lists every violation it finds.
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../src/api/types.ts";
-import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "../../src/api/types.ts";
-import { validateRangeSpec } from "../../src/api/validation.ts";
-import { Cidr } from "../../src/ipam/index.ts";
-import type { KubeClient } from "../../src/runtime/kube.ts";
+import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "../api/types.ts";
+import { validateRangeSpec } from "../api/validation.ts";
+import { Cidr } from "../ipam/index.ts";
+import type { KubeClient } from "../runtime/kube.ts";
 
 export interface InvariantOptions {
   /** Only these namespaces (ranges, requests and allocations in them). */
