@@ -38,6 +38,8 @@ export interface LocalControlPlaneOptions {
   keepAlive?: boolean;
   /** Progress messages (default: none). */
   log?: (message: string) => void;
+  /** Extra kube-apiserver flags for the first start (e.g. `--watch-cache=false`). */
+  apiserverArgs?: string[];
 }
 
 const ADMIN_USER = "kubipam-admin";
@@ -92,6 +94,14 @@ class ManagedProcess {
       this.child.kill("SIGKILL");
       await this.exited;
     }
+  }
+
+  /** Sends `signal` and resolves once the process is gone. */
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    if (!this.running) return;
+    this.child.ref(); // keep the event loop alive until it is gone
+    this.child.kill(signal);
+    await this.exited;
   }
 
   killNow(): void {
@@ -164,6 +174,7 @@ export class LocalControlPlane {
   readonly #janitor: Janitor;
   readonly #log: (message: string) => void;
   readonly #readyTimeoutMs: number;
+  readonly #apiserverArgs: string[];
   #stopping: Promise<void> | undefined;
 
   private constructor(options: LocalControlPlaneOptions) {
@@ -172,6 +183,7 @@ export class LocalControlPlane {
     this.handlesSignals = options.handleSignals ?? true;
     this.#log = options.log ?? (() => {});
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
+    this.#apiserverArgs = options.apiserverArgs ?? [];
     for (const binary of ["etcd", "kube-apiserver"]) {
       if (!existsSync(join(this.binDir, binary))) throw new Error(`${binary} not found in ${this.binDir}`);
     }
@@ -240,17 +252,16 @@ export class LocalControlPlane {
 
   async #start(): Promise<void> {
     const started = Date.now();
-    const tokenFile = join(this.dir, "tokens.csv");
+    const { tokenFile, saKeyFile } = this.#files();
     writeFileSync(tokenFile, `${this.adminToken},${ADMIN_USER},${ADMIN_USER},"system:masters"\n`, {
       mode: 0o600,
     });
-    const saKeyFile = join(this.dir, "service-account.key");
     const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     writeFileSync(saKeyFile, privateKey.export({ type: "pkcs1", format: "pem" }), { mode: 0o600 });
 
     await this.#startEtcd();
     this.#log(`etcd ready at ${this.#etcdUrl} after ${Date.now() - started} ms`);
-    await this.#startApiserver(tokenFile, saKeyFile);
+    await this.#startApiserver(() => freePorts(1), this.#apiserverArgs);
     this.#log(`kube-apiserver ready at ${this.#server} after ${Date.now() - started} ms`);
 
     this.#caPem = readFileSync(join(this.dir, "certs", "apiserver.crt"), "utf8");
@@ -267,9 +278,13 @@ export class LocalControlPlane {
     this.#version = version.gitVersion ?? "";
   }
 
+  #files(): { tokenFile: string; saKeyFile: string } {
+    return { tokenFile: join(this.dir, "tokens.csv"), saKeyFile: join(this.dir, "service-account.key") };
+  }
+
   #spawn(name: string, args: string[]): ManagedProcess {
     const logPath = join(this.dir, `${name}.log`);
-    const fd = openSync(logPath, "w");
+    const fd = openSync(logPath, "a"); // appends: a restarted kube-apiserver keeps the earlier log
     let child: ChildProcess;
     try {
       child = spawn(join(this.binDir, name), args, {
@@ -286,14 +301,14 @@ export class LocalControlPlane {
     return new ManagedProcess(name, child, logPath);
   }
 
-  /** Starts a process on fresh ports, retrying when a port was taken in the meantime. */
+  /** Starts a process on the ports `choose` gives, retrying when a port was taken in the meantime. */
   async #startWithPorts(
     name: string,
-    portCount: number,
+    choose: () => Promise<number[]>,
     launch: (ports: number[]) => { process: ManagedProcess; ready: () => Promise<boolean> },
   ): Promise<{ process: ManagedProcess; ports: number[] }> {
     for (let attempt = 1; ; attempt++) {
-      const ports = await freePorts(portCount);
+      const ports = await choose();
       const { process: managed, ready } = launch(ports);
       const deadline = Date.now() + this.#readyTimeoutMs;
       let lastError = "";
@@ -324,33 +339,38 @@ export class LocalControlPlane {
   }
 
   async #startEtcd(): Promise<void> {
-    const { process: etcd, ports } = await this.#startWithPorts("etcd", 2, ([client, peer]) => {
-      const clientUrl = `http://127.0.0.1:${client}`;
-      const peerUrl = `http://127.0.0.1:${peer}`;
-      const managed = this.#spawn("etcd", [
-        "--name=kubipam",
-        `--data-dir=${join(this.dir, "etcd")}`,
-        `--listen-client-urls=${clientUrl}`,
-        `--advertise-client-urls=${clientUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=kubipam=${peerUrl}`,
-        "--initial-cluster-state=new",
-        "--unsafe-no-fsync",
-        "--log-level=warn",
-      ]);
-      this.#etcd = managed;
-      return {
-        process: managed,
-        ready: async () => (await httpGetStatus(`${clientUrl}/health`, {})) === 200,
-      };
-    });
+    const { process: etcd, ports } = await this.#startWithPorts(
+      "etcd",
+      () => freePorts(2),
+      ([client, peer]) => {
+        const clientUrl = `http://127.0.0.1:${client}`;
+        const peerUrl = `http://127.0.0.1:${peer}`;
+        const managed = this.#spawn("etcd", [
+          "--name=kubipam",
+          `--data-dir=${join(this.dir, "etcd")}`,
+          `--listen-client-urls=${clientUrl}`,
+          `--advertise-client-urls=${clientUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=kubipam=${peerUrl}`,
+          "--initial-cluster-state=new",
+          "--unsafe-no-fsync",
+          "--log-level=warn",
+        ]);
+        this.#etcd = managed;
+        return {
+          process: managed,
+          ready: async () => (await httpGetStatus(`${clientUrl}/health`, {})) === 200,
+        };
+      },
+    );
     this.#etcd = etcd;
     this.#etcdUrl = `http://127.0.0.1:${ports[0]}`;
   }
 
-  async #startApiserver(tokenFile: string, saKeyFile: string): Promise<void> {
-    const { process: apiserver, ports } = await this.#startWithPorts("kube-apiserver", 1, ([port]) => {
+  async #startApiserver(choose: () => Promise<number[]>, extraArgs: string[]): Promise<void> {
+    const { tokenFile, saKeyFile } = this.#files();
+    const { process: apiserver, ports } = await this.#startWithPorts("kube-apiserver", choose, ([port]) => {
       const managed = this.#spawn("kube-apiserver", [
         `--etcd-servers=${this.#etcdUrl}`,
         "--bind-address=127.0.0.1",
@@ -365,6 +385,7 @@ export class LocalControlPlane {
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--disable-admission-plugins=ServiceAccount",
         "--allow-privileged=true",
+        ...extraArgs,
       ]);
       this.#apiserver = managed;
       const url = `https://127.0.0.1:${port}/readyz`;
@@ -373,6 +394,22 @@ export class LocalControlPlane {
     });
     this.#apiserver = apiserver;
     this.#server = `https://127.0.0.1:${ports[0]}`;
+  }
+
+  /**
+   * Starts kube-apiserver again after `stopApiserver`, on the same address with the same certificates
+   * (clients keep their kubeconfig), with `extraArgs` instead of the first start's `apiserverArgs`.
+   */
+  async startApiserver(extraArgs: string[] = []): Promise<void> {
+    if (this.#apiserver?.running) throw new Error("kube-apiserver is running");
+    if (this.#stopping) throw new Error("the control plane is stopped");
+    const port = Number(new URL(this.#server).port);
+    await this.#startApiserver(async () => [port], extraArgs);
+  }
+
+  /** Ends kube-apiserver only (SIGKILL: watches are cut, not closed; SIGTERM: graceful). */
+  stopApiserver(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> {
+    return this.#apiserver?.kill(signal) ?? Promise.resolve();
   }
 
   /** Stops kube-apiserver, then etcd, and removes the temporary folder. Idempotent. */

@@ -1,0 +1,81 @@
+// A private control plane for one fault-test file: the project's LocalControlPlane, whose
+// kube-apiserver can be killed and started again on the same address (clients keep their kubeconfig)
+// and whose etcd can be compacted.
+
+import { randomBytes } from "node:crypto";
+import type { KubeConfig } from "@kubernetes/client-node";
+import {
+  compactEtcd,
+  etcdRevision,
+  LocalControlPlane,
+  loadProjectCrds,
+  resolveBinDir,
+} from "../../src/cli/control-plane/index.ts";
+
+export class RestartableControlPlane {
+  private constructor(
+    readonly local: LocalControlPlane,
+    readonly kubeConfig: KubeConfig,
+  ) {}
+
+  /** Starts etcd and kube-apiserver (with `apiserverArgs` added) and installs the project's CRDs. */
+  static async start(apiserverArgs: string[] = []): Promise<RestartableControlPlane> {
+    const local = await LocalControlPlane.start({
+      binDir: await resolveBinDir(),
+      keepAlive: false, // the test process exits when its tests are done; the control plane goes with it
+      apiserverArgs,
+    });
+    try {
+      const crds = await loadProjectCrds();
+      if (crds) await local.installCrds(crds);
+      return new RestartableControlPlane(local, local.kubeConfig());
+    } catch (error) {
+      await local.stop();
+      throw error;
+    }
+  }
+
+  get dir(): string {
+    return this.local.dir;
+  }
+
+  get kubeconfigPath(): string {
+    return this.local.kubeconfigPath;
+  }
+
+  get server(): string {
+    return this.local.server;
+  }
+
+  /** Starts kube-apiserver again on the same address; `extraArgs` replace the first start's. */
+  startApiserver(extraArgs: string[] = []): Promise<void> {
+    return this.local.startApiserver(extraArgs);
+  }
+
+  /** Kills kube-apiserver (SIGKILL: no graceful close of watches; SIGTERM: graceful). */
+  stopApiserver(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> {
+    return this.local.stopApiserver(signal);
+  }
+
+  /** etcd's current revision (the resourceVersion of the latest write). */
+  etcdRevision(): Promise<number> {
+    return etcdRevision(this.local.etcdUrl);
+  }
+
+  /** Compacts etcd's history up to `revision`: watches and lists from older revisions get 410. */
+  compact(revision: number): Promise<void> {
+    return compactEtcd(this.local.etcdUrl, revision);
+  }
+
+  async createNamespace(prefix: string): Promise<string> {
+    const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+    await this.local.rest().request("POST", "/api/v1/namespaces", {
+      body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
+    });
+    return name;
+  }
+
+  stop(): Promise<void> {
+    return this.local.stop();
+  }
+}
