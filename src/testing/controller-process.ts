@@ -21,17 +21,26 @@ export interface ControllerProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  /** A compiled `cli/main.js` to run with plain node (default: src/cli/main.ts through tsx). */
+  main?: string;
+  /** Flags for node itself (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
+}
+
+/** Starts `kubipam controller` with JSON logs, metrics and probes off (unless `extraArgs` say otherwise). */
 export function spawnController(
   kubeconfigPath: string,
   identity: string,
   extraArgs: string[] = [],
+  options: SpawnOptions = {},
 ): ControllerProcess {
+  const entry = options.main ? [options.main] : ["--import", "tsx", join(root, "src/cli/main.ts")];
   const child = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(root, "src/cli/main.ts"),
+      ...(options.nodeArgs ?? []),
+      ...entry,
       "controller",
       "--kubeconfig",
       kubeconfigPath,
