@@ -3,11 +3,12 @@
 import { fork } from "node:child_process";
 import { join } from "node:path";
 import type { KubeClient } from "../src/runtime/kube.ts";
+import { pollUntil } from "../src/runtime/util.ts";
 import type { BaselineRange, FromBaseline, ToBaseline } from "./e2e-baseline.ts";
 import { atCleanup } from "./e2e-cleanup.ts";
 import { cpuLine, type Figures, latencies } from "./e2e-figures.ts";
 import { ALL_READY_TIMEOUT_MS, CONCURRENCY, log, N, root, WORKERS } from "./e2e-options.ts";
-import { type CpuMeter, percentile, ReadyWatch, secs, until } from "./e2e-util.ts";
+import { type CpuMeter, percentile, ReadyWatch, secs } from "./e2e-util.ts";
 import { createNamespace, createRanges, createRequests, RANGES } from "./e2e-workload.ts";
 
 /**
@@ -51,10 +52,13 @@ export async function baseline(
     size: r.size,
   }));
   send({ type: "init", kubeconfig: kubeconfigPath, workers: WORKERS, ranges: baselineRanges });
-  await until("baseline process ready", 60_000, () => {
-    if (failure) throw new Error(failure);
-    return ready ? true : undefined;
-  });
+  await pollUntil(
+    () => {
+      if (failure) throw new Error(failure);
+      return ready ? true : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 50, description: "the baseline process to be ready" },
+  );
   if (child.pid !== undefined) processes.set("baseline", child.pid);
 
   const watch = new ReadyWatch(client, ns);
@@ -72,10 +76,13 @@ export async function baseline(
   await watch.waitFor(`baseline: ${N} requests Ready`, ALL_READY_TIMEOUT_MS, undefined, N);
   const allReadyMs = Math.max(...watch.readyAt.values()) - t0;
   const cpu = meter.stop();
-  await until("baseline process finished", 30_000, () => {
-    if (failure) throw new Error(failure);
-    return finished;
-  });
+  await pollUntil(
+    () => {
+      if (failure) throw new Error(failure);
+      return finished;
+    },
+    { timeoutMs: 30_000, intervalMs: 50, description: "the baseline process to finish" },
+  );
   await watch.stop();
   unwatch();
   processes.delete("baseline");

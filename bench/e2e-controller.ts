@@ -9,7 +9,7 @@ import { freePort } from "../src/cli/control-plane/index.ts";
 import { type ControllerProcess, spawnController } from "../src/testing/controller-process.ts";
 import { atCleanup, cleaningUp } from "./e2e-cleanup.ts";
 import { CONTROLLER_MAIN, CPU_PROF, LEADER_ELECT, log, MODE, root, WORKERS } from "./e2e-options.ts";
-import { GiveUp, httpGet, parsePrometheus, type Sample, secs, statusBytes } from "./e2e-util.ts";
+import { httpGet, parsePrometheus, type Sample, secs, statusBytes } from "./e2e-util.ts";
 
 export const LEASE_NAMESPACE = "bench-lease";
 
@@ -20,6 +20,8 @@ export interface StartedController {
   /** performance.now() and Date.now() at spawn. */
   startedAt: number;
   startedWall: number;
+  /** Aborts when the process exits: waits for it then give up at once. */
+  exited: AbortSignal;
 }
 
 /** Milestones of a controller's start, from its JSON log: ms after spawn for each first occurrence. */
@@ -52,17 +54,10 @@ export async function scrape(port: number): Promise<Sample[]> {
   return parsePrometheus(res.body);
 }
 
+/** Whether the controller's /readyz answers 200 now. */
 export async function readyz(c: StartedController): Promise<boolean> {
-  const child = c.process.child;
-  if (child.exitCode !== null || child.signalCode !== null) {
-    throw new GiveUp(`the controller exited (${child.signalCode ?? child.exitCode})`);
-  }
-  return readyzAt(c.port);
-}
-
-async function readyzAt(port: number): Promise<boolean> {
   try {
-    return (await httpGet(`http://127.0.0.1:${port}/readyz`, 1_000)).status === 200;
+    return (await httpGet(`http://127.0.0.1:${c.port}/readyz`, 1_000)).status === 200;
   } catch {
     return false;
   }
@@ -143,13 +138,15 @@ export async function startController(kubeconfigPath: string): Promise<StartedCo
   );
   const pid = child.child.pid;
   if (pid === undefined) throw new Error("the controller process did not start");
+  const exited = new AbortController();
   child.child.once("exit", (code, signal) => {
+    exited.abort(new Error(`the controller exited (${signal ?? code})`));
     if (!cleaningUp() && !stopping.has(child)) {
       log(`controller ${pid} exited unexpectedly (${signal ?? code}); its log ends with:`);
       process.stderr.write(`${child.output().slice(-3000)}\n`);
     }
   });
-  return { process: child, port, pid, startedAt, startedWall };
+  return { process: child, port, pid, startedAt, startedWall, exited: exited.signal };
 }
 
 /** SIGTERM (SIGKILL after 35 s); resolves with the time it took to exit. */

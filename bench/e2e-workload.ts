@@ -5,7 +5,7 @@ import type { IPAMRange, IPAMRequest } from "../src/api/types.ts";
 import { API_VERSION, ipamRangeResource, ipamRequestResource } from "../src/api/types.ts";
 import type { Family } from "../src/ipam/index.ts";
 import { CoreTypes, isAlreadyExists, isApiError, type KubeClient } from "../src/runtime/kube.ts";
-import { sleep } from "./e2e-util.ts";
+import { sleep } from "../src/runtime/util.ts";
 
 export interface RangeSpec {
   name: string;

@@ -31,7 +31,9 @@ import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../src/api/types.ts
 import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "../src/api/types.ts";
 import { LocalControlPlane, loadProjectCrds, resolveBinDir } from "../src/cli/control-plane/index.ts";
 import { KubeClient, loadKubeConfig } from "../src/runtime/kube.ts";
+import { pollUntil, sleep } from "../src/runtime/util.ts";
 import { checkInvariants } from "../src/testing/invariants.ts";
+import { isReady } from "../src/testing/status.ts";
 import { baseline } from "./e2e-baseline-run.ts";
 import { atCleanup, cleanup } from "./e2e-cleanup.ts";
 import {
@@ -72,9 +74,7 @@ import {
   ReadyWatch,
   type Sample,
   secs,
-  sleep,
   sumOf,
-  until,
 } from "./e2e-util.ts";
 import {
   createNamespace,
@@ -154,14 +154,20 @@ async function allocationRun(
 ): Promise<{ controller: StartedController; figures: Figures }> {
   const controller = await startController(cp.kubeconfigPath);
   processes.set("controller", controller.pid);
-  await until("controller /readyz", 60_000, async () => ((await readyz(controller)) ? true : undefined));
-  await createRanges(client, ns);
-  await until("ranges Ready", 30_000, async () => {
-    const list = await client.list<IPAMRange>(ipamRangeResource, { namespace: ns });
-    return list.items.length === RANGES.length && list.items.every((r) => r.status?.state === "Ready")
-      ? true
-      : undefined;
+  await pollUntil(async () => ((await readyz(controller)) ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+    description: "controller /readyz",
+    signal: controller.exited,
   });
+  await createRanges(client, ns);
+  await pollUntil(
+    async () => {
+      const list = await client.list<IPAMRange>(ipamRangeResource, { namespace: ns });
+      return list.items.length === RANGES.length && list.items.every(isReady) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 50, description: "ranges Ready" },
+  );
   log(`controller ${controller.pid} ready; ranges Ready: ${RANGES.map((r) => r.name).join(", ")}`);
 
   await watch.start();
@@ -274,12 +280,12 @@ async function restartRun(
   const rss2 = rssSampler(controller.pid);
   const probe = "probe-after-restart";
   const probeCreate = client.create(ipamRequestResource, requestObject(ns, probe, RANGES[0] as RangeSpec));
-  const readyzAt = until(
-    "restarted controller /readyz",
-    60_000,
-    async () => ((await readyz(controller)) ? performance.now() : undefined),
-    20,
-  );
+  const readyzAt = pollUntil(async () => ((await readyz(controller)) ? performance.now() : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 20,
+    description: "restarted controller /readyz",
+    signal: controller.exited,
+  });
   await probeCreate;
   await watch.waitFor("probe request Ready after restart", 60_000, [probe]);
   const readyzMs = (await readyzAt) - controller.startedAt;
@@ -302,14 +308,12 @@ async function restartRun(
 async function invariants({ client, ns }: Run, figures: Figures): Promise<string[]> {
   let problems: string[] = [];
   try {
-    await until(
-      "invariants",
-      60_000,
+    await pollUntil(
       async () => {
         problems = await checkInvariants(client, { namespaces: [ns], allReady: true });
         return problems.length === 0 ? true : undefined;
       },
-      1_000,
+      { timeoutMs: 60_000, intervalMs: 1_000, description: "the invariants to hold" },
     );
   } catch {
     // `problems` holds the last findings.
@@ -323,7 +327,7 @@ async function invariants({ client, ns }: Run, figures: Figures): Promise<string
     problems,
     requests: requests.items.length,
     allocations: allocations.items.length,
-    ready: requests.items.filter((r) => r.status?.state === "Ready").length,
+    ready: requests.items.filter(isReady).length,
   };
   log(
     `invariants: ${problems.length} problems; ${figures.invariants.ready}/${figures.invariants.requests} Ready, ` +

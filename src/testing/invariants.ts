@@ -6,6 +6,7 @@ import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "
 import { validateRangeSpec } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
 import type { KubeClient } from "../runtime/kube.ts";
+import { isDeleting, isReady } from "./status.ts";
 
 export interface InvariantOptions {
   /** Only these namespaces (ranges, requests and allocations in them). */
@@ -41,13 +42,12 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   const allocationOf = new Map(allocations.items.filter(inScope).map((a) => [a.spec.request.uid, a]));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
-    if (r.metadata.deletionTimestamp) {
+    if (isDeleting(r)) {
       if (options.noneDeleting) problems.push(`request ${name} is still being deleted`);
       continue;
     }
-    if (r.status?.state === "Ready" && !r.status.cidr)
-      problems.push(`request ${name} is Ready without a cidr`);
-    if (options.allReady && r.status?.state !== "Ready") {
+    if (isReady(r) && !r.status?.cidr) problems.push(`request ${name} is Ready without a cidr`);
+    if (options.allReady && !isReady(r)) {
       problems.push(`request ${name} is ${r.status?.state ?? "unprocessed"}: ${r.status?.message ?? ""}`);
     }
     if (r.status?.cidr) {
@@ -81,7 +81,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
         problems.push(`range ${key}: ${c} is outside the pool`);
       }
     }
-    if (range.status?.state === "Ready") {
+    if (range.status && isReady(range)) {
       if (range.status.size !== total.toString())
         problems.push(`range ${key}: size ${range.status.size} != ${total}`);
       if (range.status.allocated !== inside.toString()) {

@@ -11,6 +11,7 @@ import {
   loadProjectCrds,
   resolveBinDir,
 } from "../../src/cli/control-plane/index.ts";
+import { CoreTypes } from "../../src/runtime/kube.ts";
 
 export class RestartableControlPlane {
   private constructor(
@@ -69,9 +70,12 @@ export class RestartableControlPlane {
 
   async createNamespace(prefix: string): Promise<string> {
     const name = `${prefix}-${randomBytes(3).toString("hex")}`;
-    await this.local.rest().request("POST", "/api/v1/namespaces", {
-      body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
-    });
+    const client = this.local.client();
+    try {
+      await client.create(CoreTypes.namespace, { metadata: { name } });
+    } finally {
+      client.close();
+    }
     return name;
   }
 

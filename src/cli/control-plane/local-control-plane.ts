@@ -13,11 +13,12 @@ import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../runtime/kube.ts";
 import { installCrds } from "./crds.ts";
 import { Janitor } from "./janitor.ts";
 import { loadKubeconfig, writeKubeconfig } from "./kubeconfig.ts";
+import type { Manifest } from "./manifests.ts";
 import { freePorts } from "./ports.ts";
-import { type KubeObject, RestClient } from "./rest.ts";
 
 export interface LocalControlPlaneOptions {
   /** Folder holding `etcd` and `kube-apiserver` (see scripts/control-plane-binaries.sh). */
@@ -241,13 +242,19 @@ export class LocalControlPlane {
     return loadKubeconfig(this.kubeconfigPath);
   }
 
-  rest(): RestClient {
-    return new RestClient(this.kubeConfig());
+  /** An admin client (close it when done). */
+  client(): KubeClient {
+    return new KubeClient(this.kubeConfig(), { userAgent: "kubipam-control-plane" });
   }
 
   /** Applies CRDs and waits until they are Established and served. */
-  installCrds(manifests: string | object | readonly object[], timeoutMs = 60_000): Promise<KubeObject[]> {
-    return installCrds(this.rest(), manifests, { timeoutMs });
+  async installCrds(manifests: string | object | readonly object[], timeoutMs = 60_000): Promise<Manifest[]> {
+    const client = this.client();
+    try {
+      return await installCrds(client, manifests, { timeoutMs });
+    } finally {
+      client.close();
+    }
   }
 
   async #start(): Promise<void> {
@@ -274,8 +281,13 @@ export class LocalControlPlane {
       namespace: "default",
     });
     // Also proves that the kubeconfig verifies the serving certificate.
-    const version = await this.rest().request<{ gitVersion?: string }>("GET", "/version");
-    this.#version = version.gitVersion ?? "";
+    const client = this.client();
+    try {
+      const version = await client.request<{ gitVersion?: string }>("GET", "/version");
+      this.#version = version.gitVersion ?? "";
+    } finally {
+      client.close();
+    }
   }
 
   #files(): { tokenFile: string; saKeyFile: string } {

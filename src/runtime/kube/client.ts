@@ -22,7 +22,7 @@ import {
   type ListOptions,
   type NamespacedOptions,
   type PatchOptions,
-  type RequestOptions,
+  type RawRequestOptions,
   type WatchOptions,
   type WriteOptions,
 } from "./options.ts";
@@ -301,7 +301,7 @@ export class KubeClient {
     }
     if (res.status !== 200 || !res.stream) {
       res.stream?.destroy();
-      throw apiErrorFromAnswer(res, "watch", type.plural);
+      throw apiErrorFromAnswer(res.status, res.body?.toString("utf8") ?? "", "watch", type.plural);
     }
     const idleMs =
       opts.idleTimeoutMs ?? (opts.timeoutSeconds !== undefined ? (opts.timeoutSeconds + 60) * 1000 : 360_000);
@@ -309,36 +309,22 @@ export class KubeClient {
   }
 
   /** A raw request (e.g. `/readyz`, discovery). Answers are decoded as JSON when possible. */
-  async raw(
+  raw(
     method: HttpMethod,
     path: string,
-    opts: RequestOptions & { body?: unknown; contentType?: string } = {},
+    opts: RawRequestOptions = {},
   ): Promise<{ status: number; body: unknown; text: string }> {
-    const headers: Record<string, string> = { Accept: "application/json, */*" };
-    let body: Buffer | undefined;
-    if (opts.body !== undefined) {
-      body = Buffer.from(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
-      headers["Content-Type"] = opts.contentType ?? "application/json";
-    }
-    const res = await this.requests.send({
-      method,
-      path,
-      headers,
-      body,
-      verb: "raw",
-      resource: "",
-      watch: false,
-      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-      signal: opts.signal,
-    });
-    const text = res.body?.toString("utf8") ?? "";
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, body: parsed, text };
+    return this.requests.raw(method, path, opts);
+  }
+
+  /**
+   * A JSON request at a path, for what has no typed operation (subresources such as a ServiceAccount's
+   * `token`, `/version`, discovery): resolves with a 2xx answer's body, throws ApiError otherwise.
+   */
+  async request<T = unknown>(method: HttpMethod, path: string, opts: RawRequestOptions = {}): Promise<T> {
+    const answer = await this.requests.raw(method, path, opts);
+    if (answer.status >= 200 && answer.status < 300) return answer.body as T;
+    throw apiErrorFromAnswer(answer.status, answer.text, method.toLowerCase(), path);
   }
 
   // -------------------------------------------------------------------------------------------------------

@@ -126,12 +126,7 @@ export function isAbortError(err: unknown): boolean {
 }
 
 /** The ApiError for a non-2xx answer: from its Status body when there is one, else from the text. */
-export function apiErrorFromAnswer(
-  answer: { status: number; body?: Buffer },
-  verb: string,
-  resource: string,
-): ApiError {
-  const text = answer.body?.toString("utf8") ?? "";
+export function apiErrorFromAnswer(status: number, text: string, verb: string, resource: string): ApiError {
   let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
@@ -141,7 +136,7 @@ export function apiErrorFromAnswer(
   if (isRecord(parsed) && parsed.kind === "Status") {
     const s = parsed as unknown as Status;
     return new ApiError({
-      status: answer.status,
+      status,
       reason: s.reason,
       message: s.message,
       details: s.details,
@@ -151,8 +146,8 @@ export function apiErrorFromAnswer(
     });
   }
   return new ApiError({
-    status: answer.status,
-    message: text ? `${REASON_BY_CODE[answer.status] ?? "Error"}: ${text.slice(0, 500)}` : undefined,
+    status,
+    message: text ? `${REASON_BY_CODE[status] ?? "Error"}: ${text.slice(0, 500)}` : undefined,
     body: parsed ?? text,
     verb,
     resource,

@@ -22,6 +22,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
 }
+/** A request at a path (`raw`, `request`): a body (JSON unless a string) and query parameters. */
+export interface RawRequestOptions extends RequestOptions {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+}
 export interface NamespacedOptions extends RequestOptions {
   namespace?: string;
 }

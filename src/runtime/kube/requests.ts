@@ -4,7 +4,7 @@
 import { sleep } from "../util.ts";
 import { apiErrorFromAnswer } from "./errors.ts";
 import { apiVersionOf, type KubeObject, type ResourceType } from "./meta.ts";
-import type { WriteOptions } from "./options.ts";
+import type { RawRequestOptions, WriteOptions } from "./options.ts";
 import type {
   HttpMethod,
   HttpTransport,
@@ -46,10 +46,10 @@ export function writeQuery(opts: WriteOptions): Record<string, string | undefine
   };
 }
 
-export function queryString(q: Record<string, string | undefined>): string {
+export function queryString(q: Record<string, string | number | boolean | undefined>): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(q)) {
-    if (v !== undefined) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+    if (v !== undefined) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
   }
   return parts.length > 0 ? `?${parts.join("&")}` : "";
 }
@@ -119,7 +119,7 @@ export class RequestPipeline {
         if (!res.body || res.body.length === 0) return undefined as T;
         return JSON.parse(res.body.toString("utf8")) as T;
       }
-      const err = apiErrorFromAnswer(res, c.verb, resource);
+      const err = apiErrorFromAnswer(res.status, res.body?.toString("utf8") ?? "", c.verb, resource);
       if (res.status === 429 && attempt < this.maxRetries429 && !c.signal?.aborted) {
         const header = Number(res.headers["retry-after"]);
         const secs = err.details?.retryAfterSeconds ?? (Number.isFinite(header) ? header : 1);
@@ -128,6 +128,40 @@ export class RequestPipeline {
       }
       throw err;
     }
+  }
+
+  /** A request at a path; any answer resolves, decoded as JSON when it is JSON. */
+  async raw(
+    method: HttpMethod,
+    path: string,
+    opts: RawRequestOptions = {},
+  ): Promise<{ status: number; body: unknown; text: string }> {
+    const headers: Record<string, string> = { Accept: "application/json, */*" };
+    let body: Buffer | undefined;
+    if (opts.body !== undefined) {
+      body = Buffer.from(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
+      headers["Content-Type"] = opts.contentType ?? "application/json";
+    }
+    const query = queryString(opts.query ?? {});
+    const res = await this.send({
+      method,
+      path: query && path.includes("?") ? `${path}&${query.slice(1)}` : path + query,
+      headers,
+      body,
+      verb: "raw",
+      resource: "",
+      watch: false,
+      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+      signal: opts.signal,
+    });
+    const text = res.body?.toString("utf8") ?? "";
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed, text };
   }
 
   /** Runs the hooks (last added outermost), then the HTTP transport. */
