@@ -128,9 +128,10 @@ export async function startController(kubeconfigPath: string): Promise<StartedCo
   }
   const startedAt = performance.now();
   const startedWall = Date.now();
+  // Compiled, it runs with the product's defaults, as the image does (through tsx, as the tests do).
   const child = spawnController(kubeconfigPath, identity, args, {
     nodeArgs,
-    ...(compiledMain ? { main: compiledMain } : {}),
+    ...(compiledMain ? { main: compiledMain, defaults: "product" as const } : {}),
   });
   running.set(
     child,

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or finds) etcd, kube-apiserver and kubectl for the local control plane and prints the
-# folder that holds them on stdout. Progress goes to stderr.
+# folder that holds them on stdout. Progress goes to stderr. `npm start` and `npm test` call it only
+# as the last resort, after the prebuilt sources (setup-envtest's store, the envtest download) of
+# src/cli/control-plane/binaries.ts; run on its own it looks only at the first two:
 #
 # Order of preference:
 #   1. $KUBEBUILDER_ASSETS, when it holds etcd and kube-apiserver (the envtest convention);
@@ -40,10 +42,13 @@ fi
 if ! command -v go >/dev/null 2>&1; then
   cat >&2 <<MSG
 kubipam needs etcd and kube-apiserver for its local control plane and found neither Go nor prebuilt binaries.
-Either install Go (1.24 or newer) so that this script can build them from the Go module proxy into
-  $target
-or point KUBEBUILDER_ASSETS at a folder that already holds etcd and kube-apiserver
-(for example from 'setup-envtest use -p path').
+Any one of these helps:
+  - internet access once: the prebuilt envtest binaries are downloaded from the index named by
+    KUBIPAM_ENVTEST_INDEX (unset: the official one; 'npm test' sets it to 'off' unless you set it);
+  - Go (1.24 or newer), to build them from the Go module proxy into
+      $target
+  - KUBEBUILDER_ASSETS pointing at a folder that already holds etcd and kube-apiserver
+    (for example from 'setup-envtest use -p path').
 MSG
   exit 1
 fi

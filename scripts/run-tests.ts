@@ -1,6 +1,8 @@
 // The test runner behind `npm test`: one real control plane for the whole run.
 //
-//   1. scripts/control-plane-binaries.sh finds or builds etcd and kube-apiserver;
+//   1. resolveBinDir finds, downloads or builds etcd and kube-apiserver (src/cli/control-plane/
+//      binaries.ts), like `npm start` (a machine with neither Go nor the binaries downloads them once;
+//      .ci/run sets KUBIPAM_ENVTEST_INDEX=off); the test files themselves never download (`off`);
 //   2. one LocalControlPlane starts, with the project's CRDs (src/api/crds.ts) installed;
 //   3. `node --import tsx --test <files>` runs with KUBIPAM_TEST_KUBECONFIG, KUBIPAM_BIN_DIR and
 //      KUBIPAM_TEST_TMPDIR set (test/harness connects to that control plane);
@@ -70,10 +72,11 @@ async function main(): Promise<number> {
   const needsControlPlane = files.some(
     (file) => file.startsWith("test/integration/") || file.startsWith("test/faults/"),
   );
-  if (!needsControlPlane) return runNodeTest([...options, ...files], process.env);
+  const testEnv = { ...process.env, KUBIPAM_ENVTEST_INDEX: process.env.KUBIPAM_ENVTEST_INDEX || "off" };
+  if (!needsControlPlane) return runNodeTest([...options, ...files], testEnv);
 
   // Until the control plane is up, a signal just ends the run (LocalControlPlane cleans up itself).
-  const binDir = await resolveBinDir();
+  const binDir = await resolveBinDir(process.env);
   const started = Date.now();
   const controlPlane = await LocalControlPlane.start({ binDir, handleSignals: false });
   // From here on the signals go to the test run; the control plane is stopped below.
@@ -96,7 +99,7 @@ async function main(): Promise<number> {
     // Controllers under test watch every namespace: one file at a time shares the cluster safely.
     const serial = options.some((o) => o.startsWith("--test-concurrency")) ? [] : ["--test-concurrency=1"];
     return await runNodeTest([...serial, ...options, ...files], {
-      ...process.env,
+      ...testEnv,
       KUBIPAM_TEST_KUBECONFIG: controlPlane.kubeconfigPath,
       KUBIPAM_BIN_DIR: binDir,
       KUBIPAM_TEST_TMPDIR: tmpDir,

@@ -113,6 +113,15 @@ const ipamRequestSchema: JsonSchema = {
   type: "object",
   // Without it, removing spec as a whole would bypass the rules that live inside spec.
   required: ["spec"],
+  // On the root, not on status: a rule on status does not run when status is removed as a whole.
+  "x-kubernetes-validations": [
+    {
+      rule:
+        "!has(oldSelf.status) || !has(oldSelf.status.cidr) || oldSelf.status.cidr == '' || " +
+        "(has(self.status) && has(self.status.cidr) && self.status.cidr == oldSelf.status.cidr)",
+      message: "status.cidr never changes once allocated (not even by removing status)",
+    },
+  ],
   properties: {
     apiVersion: { type: "string" },
     kind: { type: "string" },

@@ -12,7 +12,15 @@ export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 /** The one finalizer kubipam puts on ranges and requests (the original's name). */
 export const FINALIZER = "mandelsoft.org/ipam";
-/** Label on IPAMAllocation objects naming their range, for listing a range's allocations. */
+/**
+ * Set in the body of every IPAMAllocation kubipam creates and removed only when the block is released,
+ * so a record cannot disappear (kubectl delete only marks it) while its holder lives.
+ */
+export const ALLOCATION_FINALIZER = `${GROUP}/held`;
+/**
+ * Label on IPAMAllocation objects naming their range, for listing a range's allocations: the range
+ * name, or for names longer than a label value allows, a shortened form (see rangeLabelValue).
+ */
 export const RANGE_LABEL = `${GROUP}/range`;
 
 export type RangeMode = "FirstMatch" | "RoundRobin";

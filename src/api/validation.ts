@@ -87,6 +87,16 @@ export function allocationName(rangeName: string, cidr: string): string {
   return `${rangeName.slice(0, keep).replace(/[.-]+$/, "")}-${hash}.${key}`;
 }
 
+/**
+ * The RANGE_LABEL value for a range: its name when it fits a label value (63 characters), otherwise
+ * its first 54 characters and a hash of the whole name (names are DNS subdomains, so a prefix is a
+ * valid label start; trailing dots and dashes are trimmed).
+ */
+export function rangeLabelValue(rangeName: string): string {
+  if (rangeName.length <= 63) return rangeName;
+  return `${rangeName.slice(0, 54).replace(/[.-]+$/, "")}-${fnv1a(rangeName)}`;
+}
+
 function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {

@@ -1,7 +1,8 @@
 // `kubipam controller`: runs the IPAM controller against the cluster the kubeconfig names.
 
+import { randomUUID } from "node:crypto";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { addIpamControllers } from "../controllers/manager.ts";
+import { addIpamControllers, DEFAULT_FENCE_NAME } from "../controllers/setup.ts";
 import { loadKubeConfig } from "../runtime/kube.ts";
 import { createLogger, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from "../runtime/logger.ts";
 import { LeaderElectionLostError, Manager, signalHandler } from "../runtime/manager.ts";
@@ -13,6 +14,9 @@ export interface ControllerFlags {
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
+  /** Namespace of the allocation fence Lease (default: the leader election namespace). */
+  allocationFenceNamespace?: string;
+  allocationFenceName: string;
   leaseDurationSeconds: number;
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;
@@ -27,6 +31,7 @@ export const defaultControllerFlags: ControllerFlags = {
   leaderElect: false,
   leaderElectionNamespace: process.env.POD_NAMESPACE ?? "kube-system",
   leaderElectionId: "kubipam-controller",
+  allocationFenceName: DEFAULT_FENCE_NAME,
   leaseDurationSeconds: 15,
   renewDeadlineSeconds: 10,
   retryPeriodSeconds: 2,
@@ -53,6 +58,8 @@ export async function runController(flags: ControllerFlags, signal: AbortSignal)
     healthProbeBindAddress: flags.healthProbeBindAddress,
     reportingController: "ipam.mandelsoft.org/kubipam",
     leaderElection: {
+      // The pod's name (downward API) says which replica holds a lease; unique per process anyway.
+      identity: process.env.POD_NAME ? `${process.env.POD_NAME}_${randomUUID()}` : undefined,
       enabled: flags.leaderElect,
       namespace: flags.leaderElectionNamespace,
       name: flags.leaderElectionId,
@@ -62,7 +69,16 @@ export async function runController(flags: ControllerFlags, signal: AbortSignal)
       retryPeriodMs: flags.retryPeriodSeconds * 1000,
     },
   });
-  addIpamControllers(manager, { workers: flags.workers });
+  addIpamControllers(manager, {
+    workers: flags.workers,
+    fence: {
+      namespace: flags.allocationFenceNamespace ?? flags.leaderElectionNamespace,
+      name: flags.allocationFenceName,
+      leaseDurationMs: flags.leaseDurationSeconds * 1000,
+      renewDeadlineMs: flags.renewDeadlineSeconds * 1000,
+      retryPeriodMs: flags.retryPeriodSeconds * 1000,
+    },
+  });
   logger.info("starting controller", {
     server: kubeConfig.getCurrentCluster()?.server,
     leaderElect: flags.leaderElect,
@@ -97,8 +113,17 @@ export function controllerCommand(): Command {
     )
     .option("--leader-election-id <name>", "name of the leader election Lease", d.leaderElectionId)
     .option(
+      "--allocation-fence-namespace <ns>",
+      "namespace of the allocation fence Lease every writer must share (default: the leader election namespace)",
+    )
+    .option(
+      "--allocation-fence-name <name>",
+      "name of the allocation fence Lease every writer must share",
+      d.allocationFenceName,
+    )
+    .option(
       "--leader-elect-lease-duration <s>",
-      "seconds a lease lasts without renewal",
+      "seconds a lease (leader election and allocation fence) lasts without renewal",
       positiveNumber,
       d.leaseDurationSeconds,
     )

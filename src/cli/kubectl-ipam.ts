@@ -18,7 +18,7 @@ import {
   ipamRequestResource,
   RANGE_LABEL,
 } from "../api/types.ts";
-import { isInvalid, rangeRefOf } from "../api/validation.ts";
+import { isInvalid, rangeLabelValue, rangeRefOf } from "../api/validation.ts";
 import { ApiError, KubeClient, loadKubeConfig } from "../runtime/kube.ts";
 import {
   allocationsOf,
@@ -122,13 +122,13 @@ async function getRequest(
   }
 }
 
-/** The allocation objects of one range (label selector when the name fits a label value). */
+/** The allocation objects of one range (by label; allocationsOf keeps exactly that range's). */
 async function allocationsOfRange(
   client: KubeClient,
   namespace: string,
   name: string,
 ): Promise<IPAMAllocation[]> {
-  const selector = name.length <= 63 ? `${RANGE_LABEL}=${name}` : undefined;
+  const selector = `${RANGE_LABEL}=${rangeLabelValue(name)}`;
   const items = await listIn<IPAMAllocation>(
     client,
     ipamAllocationResource,

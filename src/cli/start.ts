@@ -14,7 +14,7 @@ export interface StartOptions {
    * `start`; rejecting makes it fail. Without it, `start` serves the control plane alone.
    */
   runController?: (kubeconfigPath: string, signal: AbortSignal) => Promise<void>;
-  /** Folder with etcd and kube-apiserver (default: scripts/control-plane-binaries.sh). */
+  /** Folder with etcd and kube-apiserver (default: found, downloaded or built by `resolveBinDir`). */
   binDir?: string;
   /** Where the instructions go (default stdout); progress goes to stderr. */
   out?: NodeJS.WritableStream;
@@ -58,7 +58,7 @@ export async function runStart(options: StartOptions = {}): Promise<number> {
 
   let controlPlane: LocalControlPlane | undefined;
   try {
-    const binDir = options.binDir ?? (await resolveBinDir());
+    const binDir = options.binDir ?? (await resolveBinDir(process.env, { signal: abort.signal }));
     abort.signal.throwIfAborted();
     progress("starting etcd and kube-apiserver on 127.0.0.1");
     controlPlane = await LocalControlPlane.start({ binDir, handleSignals: false, log: progress });

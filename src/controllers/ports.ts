@@ -1,5 +1,5 @@
-// The small interfaces through which the IPAM reconcilers touch the world. The wiring in
-// controllers/wiring.ts implements them over the runtime's client, informers and queues.
+// The small interfaces through which the IPAM reconcilers touch the world; setup.ts implements them
+// over the runtime's client, informers and queues (writer.ts, metrics.ts), test/harness/fake-ports.ts fakes them.
 
 import type {
   IPAMAllocation,
@@ -34,10 +34,19 @@ export interface IpamWriter {
     status: IPAMRequestStatus,
     resourceVersion?: string,
   ): Promise<IPAMRequest>;
-  /** Adds or removes kubipam's finalizer, guarded by the object's resourceVersion. */
-  setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<void>;
+  /** Adds or removes kubipam's finalizer; returns the request's resourceVersion afterwards. */
+  setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<string | undefined>;
   setRangeFinalizer(range: IPAMRange, present: boolean): Promise<void>;
   patchRangeStatus(range: IPAMRange, status: IPAMRangeStatus): Promise<void>;
+}
+
+/**
+ * The allocation fence: a lease only one writer holds at a time. confirm() proves with a
+ * compare-and-swap write that this process still holds it; nothing is published unless a confirm
+ * that started after the block's IPAMAllocation object was created succeeded.
+ */
+export interface Fence {
+  confirm(): Promise<boolean>;
 }
 
 export type EventType = "Normal" | "Warning";

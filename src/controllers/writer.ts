@@ -1,6 +1,7 @@
 // IpamWriter over the runtime's KubeClient.
 
 import {
+  ALLOCATION_FINALIZER,
   FINALIZER,
   type IPAMAllocation,
   type IPAMRange,
@@ -34,11 +35,31 @@ export class KubeIpamWriter implements IpamWriter {
   }
 
   async deleteAllocation(namespace: string, name: string, uid?: string): Promise<void> {
+    let marked: IPAMAllocation | undefined;
     try {
-      await this.client.delete(ipamAllocationResource, name, {
+      marked = await this.client.delete<IPAMAllocation>(ipamAllocationResource, name, {
         namespace,
         ...(uid ? { preconditions: { uid } } : {}),
       });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    // With kubipam's finalizer the delete only marked the record; removing the finalizer completes it.
+    const index = marked?.metadata.finalizers?.indexOf(ALLOCATION_FINALIZER) ?? -1;
+    if (!marked || index < 0) return;
+    try {
+      await this.client.patch(
+        ipamAllocationResource,
+        name,
+        [
+          // Exactly the object just marked: never a record re-created under the same name meanwhile.
+          { op: "test", path: "/metadata/uid", value: marked.metadata.uid ?? "" },
+          { op: "test", path: `/metadata/finalizers/${index}`, value: ALLOCATION_FINALIZER },
+          { op: "remove", path: `/metadata/finalizers/${index}` },
+        ],
+        { namespace, patchType: "json", fieldManager: FIELD_MANAGER },
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -67,8 +88,8 @@ export class KubeIpamWriter implements IpamWriter {
     );
   }
 
-  async setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<void> {
-    await this.setFinalizer(ipamRequestResource, request, present);
+  async setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<string | undefined> {
+    return this.setFinalizer(ipamRequestResource, request, present);
   }
 
   async setRangeFinalizer(range: IPAMRange, present: boolean): Promise<void> {
@@ -84,12 +105,15 @@ export class KubeIpamWriter implements IpamWriter {
     );
   }
 
+  /** Returns the object's resourceVersion after the change (undefined once it is gone). */
   private async setFinalizer(
     type: typeof ipamRequestResource | typeof ipamRangeResource,
     object: IPAMRequest | IPAMRange,
     present: boolean,
-  ): Promise<void> {
-    if (present) await addFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
-    else await removeFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
+  ): Promise<string | undefined> {
+    const updated = present
+      ? await addFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER })
+      : await removeFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
+    return updated?.metadata.resourceVersion;
   }
 }

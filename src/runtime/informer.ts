@@ -46,6 +46,11 @@ export interface InformerOptions<T> {
   minWatchTimeoutSeconds?: number;
 }
 
+interface RelistWaiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 interface Index<T> {
   fn: IndexFunc<T>;
   byValue: Map<string, Set<string>>;
@@ -78,6 +83,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   private resourceVersion = "";
   private running: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Callers of relist() waiting for the next list to be applied. */
+  private relistWaiters: RelistWaiter[] = [];
+  /** Aborts the current watch request only (relist() asks for a fresh list). */
+  private watchAbort: AbortController | undefined;
 
   constructor(client: KubeClient, type: ResourceType, options: InformerOptions<T> = {}) {
     this.client = client;
@@ -221,6 +230,20 @@ export class Informer<T extends KubeObject = KubeObject> {
     const ws = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of ws) w(false);
+    for (const w of this.relistWaiters.splice(0)) w.reject(new Error("informer stopped"));
+  }
+
+  /**
+   * Lists again now (a consistent read) and resolves once the store reflects that list: afterwards the
+   * cache holds every change the API server had committed before this call. Concurrent calls share a
+   * list that starts after the latest of them. Rejects if the informer stops first.
+   */
+  relist(): Promise<void> {
+    if (this.stopped) return Promise.reject(new Error("informer stopped"));
+    return new Promise((resolve, reject) => {
+      this.relistWaiters.push({ resolve, reject });
+      this.watchAbort?.abort(new Error("relist requested"));
+    });
   }
 
   get stopped(): boolean {
@@ -239,21 +262,30 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.resyncTimer = setInterval(() => this.resync(), this.opts.resyncPeriodMs);
     }
     while (!signal.aborted) {
+      let waiters: RelistWaiter[] = [];
       try {
-        if (needList) {
+        if (needList || this.relistWaiters.length > 0) {
+          // Taken before the list starts, so the list is newer than every waiter's call.
+          waiters = this.relistWaiters.splice(0);
           await this.listAndReplace(signal);
           needList = false;
           watchFailures = 0;
           backoff.reset();
+          for (const w of waiters) w.resolve();
+          waiters = [];
         }
         if (signal.aborted) break;
-        const received = await this.watchOnce(signal);
+        this.watchAbort = new AbortController();
+        const received = await this.watchOnce(AbortSignal.any([signal, this.watchAbort.signal]));
         if (received > 0) {
           backoff.reset();
           watchFailures = 0;
         }
       } catch (err) {
+        this.relistWaiters.unshift(...waiters);
         if (signal.aborted) break;
+        // The watch was cut to serve relist(): no failure, list at once.
+        if (this.watchAbort?.signal.aborted && this.relistWaiters.length > 0) continue;
         if (isGone(err)) {
           this.metrics.informerRelists.inc({ resource: this.type.plural });
           this.logger.info("watch expired (410 Gone); relisting", {

@@ -82,6 +82,10 @@ export class LeaderElector {
   private leading = false;
   private lastRenew = 0;
   private started = false;
+  /** Every lease write of a leader goes through this chain, so confirm() and renewals never race. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private confirmWaiters: ((held: boolean) => void)[] = [];
+  private confirming = false;
 
   constructor(client: KubeClient, options: LeaderElectionOptions) {
     this.client = client;
@@ -122,6 +126,68 @@ export class LeaderElector {
   check(toleranceMs = 20_000): boolean {
     if (!this.leading) return true;
     return performance.now() - this.lastRenew <= this.leaseDurationMs + toleranceMs;
+  }
+
+  /**
+   * Proves with a compare-and-swap write (a renewal guarded by the lease's resourceVersion) that this
+   * process still holds the lease. Resolves true once a renewal that started after this call succeeded;
+   * false when not leading, when the lease was taken over, or when the write failed. Concurrent calls
+   * share one write, so a batch of callers costs one request. A fencing token: whatever a caller wrote
+   * before calling happened before that renewal, so a later holder (who first overwrote the lease)
+   * sees it.
+   */
+  confirm(): Promise<boolean> {
+    if (!this.leading) return Promise.resolve(false);
+    const held = new Promise<boolean>((resolve) => this.confirmWaiters.push(resolve));
+    this.drainConfirms();
+    return held;
+  }
+
+  private drainConfirms(): void {
+    if (this.confirming || this.confirmWaiters.length === 0) return;
+    this.confirming = true;
+    // Taken before the write is queued: that write starts after every one of these calls.
+    const waiters = this.confirmWaiters.splice(0);
+    void this.serialized(() => this.renewHeld())
+      .catch(() => false)
+      .then((held) => {
+        for (const w of waiters) w(held);
+        this.confirming = false;
+        this.drainConfirms();
+      });
+  }
+
+  private serialized<T>(write: () => Promise<T>): Promise<T> {
+    const next = this.writes.then(write, write);
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A renewal from the lease as this process last wrote it; never takes a lease over. */
+  private async renewHeld(): Promise<boolean> {
+    const lease = this.lease;
+    if (!this.leading || !lease || lease.spec?.holderIdentity !== this.identity) return false;
+    try {
+      const renewed = await this.client.update<Lease>(
+        this.leaseType,
+        {
+          ...lease,
+          metadata: { ...lease.metadata, managedFields: undefined },
+          spec: { ...lease.spec, renewTime: formatMicroTime(new Date()) },
+        },
+        { timeoutMs: this.renewDeadlineMs },
+      );
+      this.observe(renewed);
+      this.lastRenew = performance.now();
+      return this.leading;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+    // Someone else wrote the lease (a periodic renewal of ours is serialized with this one): start
+    // from a fresh read; a lease held by another means it was taken over.
+    const r = await this.tryAcquireOrRenew(this.renewDeadlineMs);
+    if (r === "acquired") this.lastRenew = performance.now();
+    return r === "acquired" && this.leading;
   }
 
   /**
@@ -216,7 +282,7 @@ export class LeaderElector {
       });
       if (lostReason !== undefined || (stopRequested && workDone)) break;
       const remaining = this.lastRenew + this.renewDeadlineMs - performance.now();
-      const r = await this.tryAcquireOrRenew(Math.max(250, remaining));
+      const r = await this.serialized(() => this.tryAcquireOrRenew(Math.max(250, remaining)));
       if (lostReason !== undefined) break;
       if (r === "acquired") {
         this.lastRenew = performance.now();
@@ -319,6 +385,9 @@ export class LeaderElector {
       return "held";
     }
     const mine = holder === this.identity;
+    // A leader that finds another holder lost the lease meanwhile (even if that one expired since):
+    // it must not quietly take it back, or confirm() would fence nothing.
+    if (this.leading && !mine) return "held";
     const next: Lease = {
       ...current,
       metadata: { ...current.metadata, managedFields: undefined },

@@ -26,7 +26,24 @@ export interface SpawnOptions {
   main?: string;
   /** Flags for node itself (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /**
+   * `test` (default): short leases and the allocation fence in kube-system, so a killed holder is
+   * replaced quickly. `product`: the controller's own defaults, as the image runs it (benchmarks).
+   */
+  defaults?: "test" | "product";
 }
+
+// Short leases (also the allocation fence's); extraArgs may override them (the last occurrence wins).
+const TEST_DEFAULTS = [
+  "--allocation-fence-namespace",
+  "kube-system",
+  "--leader-elect-lease-duration",
+  "4",
+  "--leader-elect-renew-deadline",
+  "3",
+  "--leader-elect-retry-period",
+  "0.5",
+];
 
 /** Starts `kubipam controller` with JSON logs, metrics and probes off (unless `extraArgs` say otherwise). */
 export function spawnController(
@@ -52,6 +69,7 @@ export function spawnController(
       "json",
       "--log-level",
       "info",
+      ...(options.defaults === "product" ? [] : TEST_DEFAULTS),
       ...extraArgs,
     ],
     {

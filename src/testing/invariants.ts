@@ -2,11 +2,16 @@
 // allocation objects from the API server and lists every violation it finds.
 
 import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
-import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "../api/types.ts";
-import { validateRangeSpec } from "../api/validation.ts";
+import {
+  ALLOCATION_FINALIZER,
+  ipamAllocationResource,
+  ipamRangeResource,
+  ipamRequestResource,
+} from "../api/types.ts";
+import { admitsNamespace, rangeRefOf, validateRangeSpec } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
 import type { KubeClient } from "../runtime/kube.ts";
-import { isDeleting, isReady } from "./status.ts";
+import { isDeleting, isReady, stateIs } from "./status.ts";
 
 export interface InvariantOptions {
   /** Only these namespaces (ranges, requests and allocations in them). */
@@ -40,6 +45,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
     }
   }
   const allocationOf = new Map(allocations.items.filter(inScope).map((a) => [a.spec.request.uid, a]));
+  problems.push(...holderProblems(requests.items.filter(inScope), ranges.items, allocationOf));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     if (isDeleting(r)) {
@@ -50,7 +56,8 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
     if (options.allReady && !isReady(r)) {
       problems.push(`request ${name} is ${r.status?.state ?? "unprocessed"}: ${r.status?.message ?? ""}`);
     }
-    if (r.status?.cidr) {
+    // A request flagged for a status.cidr kubipam never published (state not Ready) holds nothing.
+    if (r.status?.cidr && isReady(r)) {
       const a = allocationOf.get(r.metadata.uid ?? "");
       if (!a || a.spec.cidr !== r.status.cidr)
         problems.push(`request ${name} has ${r.status.cidr} without allocation`);
@@ -58,6 +65,15 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   }
   for (const range of ranges.items.filter(inScope)) {
     const key = `${range.metadata.namespace}/${range.metadata.name}`;
+    if (stateIs("Deleting")(range) && isDeleting(range)) {
+      const referred = requests.items.some((r) => {
+        const ref = rangeRefOf(r);
+        return !("ok" in ref) && `${ref.namespace}/${ref.name}` === key;
+      });
+      if (!referred && !allocationsByRange.get(key)?.length) {
+        problems.push(`range ${key} is still Deleting with nothing referring to it`);
+      }
+    }
     const spec = validateRangeSpec(range.spec);
     const held: Cidr[] = [];
     for (const a of allocationsByRange.get(key) ?? []) {
@@ -89,6 +105,63 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
       }
       if (range.status.free !== (total - inside).toString()) {
         problems.push(`range ${key}: free ${range.status.free} != ${total - inside}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * What holders may never do: two requests that kubipam stands behind (Ready, with a record) holding
+ * overlapping blocks of one range, a holder whose range is gone, a holder outside its range or in a
+ * namespace it does not admit without saying so (conditions InRange/Admitted False), a record of a
+ * holder without its finalizer.
+ */
+function holderProblems(
+  requests: IPAMRequest[],
+  ranges: IPAMRange[],
+  allocationOf: Map<string, IPAMAllocation>,
+): string[] {
+  const problems: string[] = [];
+  const rangeByKey = new Map(ranges.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
+  const held = new Map<string, { cidr: Cidr; name: string }[]>();
+  for (const r of requests) {
+    const name = `${r.metadata.namespace}/${r.metadata.name}`;
+    const cidr = Cidr.tryParse(r.status?.cidr ?? "");
+    const ref = rangeRefOf(r);
+    if (!cidr || !isReady(r) || isDeleting(r) || "ok" in ref) continue;
+    const key = `${ref.namespace}/${ref.name}`;
+    held.set(key, [...(held.get(key) ?? []), { cidr, name }]);
+    const record = allocationOf.get(r.metadata.uid ?? "");
+    if (record && !record.metadata.finalizers?.includes(ALLOCATION_FINALIZER)) {
+      problems.push(`allocation ${record.metadata.name} of ${name} lacks its finalizer`);
+    }
+    const range = rangeByKey.get(key);
+    if (!range) {
+      problems.push(`request ${name} holds ${cidr} of IPAMRange ${key}, which is gone`);
+      continue;
+    }
+    const condition = (type: string) => r.status?.conditions?.find((c) => c.type === type)?.status;
+    const spec = validateRangeSpec(range.spec);
+    if (spec.ok && !spec.blocks.some((b) => b.contains(cidr)) && condition("InRange") !== "False") {
+      problems.push(`request ${name} holds ${cidr} outside IPAMRange ${key} without InRange=False`);
+    }
+    if (
+      !admitsNamespace(range.spec, ref.namespace, r.metadata.namespace ?? "") &&
+      condition("Admitted") !== "False"
+    ) {
+      problems.push(
+        `request ${name} holds ${cidr} of IPAMRange ${key}, which does not admit it, without Admitted=False`,
+      );
+    }
+  }
+  for (const [key, blocks] of held) {
+    blocks.sort((x, y) => (x.cidr.start < y.cidr.start ? -1 : x.cidr.start > y.cidr.start ? 1 : 0));
+    for (let i = 1; i < blocks.length; i++) {
+      const a = blocks[i - 1] as { cidr: Cidr; name: string };
+      const b = blocks[i] as { cidr: Cidr; name: string };
+      if (a.cidr.overlaps(b.cidr)) {
+        problems.push(`range ${key}: Ready requests ${a.name} (${a.cidr}) and ${b.name} (${b.cidr}) overlap`);
       }
     }
   }

@@ -135,7 +135,7 @@ it("writes failing at random (30 %, a third of them applied): all Ready, nothing
       await eventually(() => {
         for (const range of ["tight", "wide", "fixed"]) {
           const held = controller?.controllers.controller
-            .snapshot()
+            ?.snapshot()
             .find((s) => s.range === `${ns}/${range}`);
           assert.deepEqual([...(held?.held ?? [])].sort(), onServer(range), `held blocks of ${range}`);
         }

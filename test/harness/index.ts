@@ -131,6 +131,14 @@ export async function eventually<T>(
 const TEST_FIELD_MANAGER = "kubipam-test";
 let clusterPromise: Promise<TestCluster> | undefined;
 
+/**
+ * The control-plane binaries for a test process: like `npm start`, except that the real envtest
+ * index is never contacted unless KUBIPAM_ENVTEST_INDEX names it explicitly.
+ */
+export function resolveTestBinDir(): Promise<string> {
+  return resolveBinDir({ ...process.env, KUBIPAM_ENVTEST_INDEX: process.env.KUBIPAM_ENVTEST_INDEX || "off" });
+}
+
 /** The control plane for this test process (shared with the run, or private). Memoized. */
 export function useCluster(options: UseClusterOptions = {}): Promise<TestCluster> {
   clusterPromise ??= connect(options);
@@ -151,7 +159,7 @@ async function connect(options: UseClusterOptions): Promise<TestCluster> {
     if (options.crds !== undefined) await cluster.installCrds(options.crds);
     return cluster;
   }
-  const binDir = await resolveBinDir();
+  const binDir = await resolveTestBinDir();
   const controlPlane = await LocalControlPlane.start({
     binDir,
     keepAlive: false, // the test process exits when its tests are done; the control plane goes with it

@@ -9,7 +9,7 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../../src/api/types.ts";
-import { addIpamControllers, type IpamControllers } from "../../src/controllers/manager.ts";
+import { addIpamControllers, DEFAULT_FENCE_NAME, type IpamControllers } from "../../src/controllers/setup.ts";
 import { isNotFound, KubeClient, type RequestHook } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { Manager } from "../../src/runtime/manager.ts";
@@ -110,6 +110,15 @@ export interface InProcessOptions {
   log?: (line: string) => void;
 }
 
+/** The allocation fence of test controllers (in-process and processes: see controller-process.ts). */
+export const TEST_FENCE = {
+  namespace: "kube-system",
+  name: DEFAULT_FENCE_NAME,
+  leaseDurationMs: 4000,
+  renewDeadlineMs: 3000,
+  retryPeriodMs: 500,
+};
+
 /** Runs the IPAM controller in this process against the cluster (no leader election, no servers). */
 export async function runControllerInProcess(
   cluster: Pick<TestCluster, "kubeConfig">,
@@ -133,6 +142,8 @@ export async function runControllerInProcess(
     workers,
     rangeStatusDelayMs: 100,
     events: { emit: () => {} },
+    // One fence for every controller of the test run; short, so a killed holder is replaced quickly.
+    fence: { ...TEST_FENCE },
   });
   const running = manager.start(abort.signal);
   await Promise.race([

@@ -9,9 +9,9 @@ import {
   etcdRevision,
   LocalControlPlane,
   loadProjectCrds,
-  resolveBinDir,
 } from "../../src/cli/control-plane/index.ts";
 import { CoreTypes } from "../../src/runtime/kube.ts";
+import { resolveTestBinDir } from "./index.ts";
 
 export class RestartableControlPlane {
   private constructor(
@@ -22,7 +22,7 @@ export class RestartableControlPlane {
   /** Starts etcd and kube-apiserver (with `apiserverArgs` added) and installs the project's CRDs. */
   static async start(apiserverArgs: string[] = []): Promise<RestartableControlPlane> {
     const local = await LocalControlPlane.start({
-      binDir: await resolveBinDir(),
+      binDir: await resolveTestBinDir(),
       keepAlive: false, // the test process exits when its tests are done; the control plane goes with it
       apiserverArgs,
     });

@@ -27,7 +27,9 @@ after(async () => {
 });
 
 /** Request reconciles and API writes so far, from the controller's own metrics. */
-async function counters(c: RunningController): Promise<{ reconciles: number; writes: number }> {
+async function counters(
+  c: RunningController,
+): Promise<{ reconciles: number; writes: number; fenceWrites: number }> {
   const metrics = await c.manager.registry.getMetricsAsJSON();
   const sum = (name: string, match: (labels: Record<string, string | number>) => boolean) =>
     (metrics.find((m) => m.name === name)?.values ?? [])
@@ -40,14 +42,18 @@ async function counters(c: RunningController): Promise<{ reconciles: number; wri
       "rest_client_requests_total",
       (l) =>
         ["create", "update", "patch", "delete"].includes(String(l.verb)) &&
-        !String(l.resource).startsWith("ipamranges"),
+        !String(l.resource).startsWith("ipamranges") &&
+        l.resource !== "leases",
     ),
+    // The allocation fence: periodic renewals and the confirmations before publishing (batched).
+    fenceWrites: sum("rest_client_requests_total", (l) => l.verb === "update" && l.resource === "leases"),
   };
 }
 
 it("work is linear: N requests cost O(N) reconciles and API writes", async () => {
   await f.range("linear", { ranges: ["10.70.0.0/16"], chunkSize: 28 });
   const before = await counters(controller);
+  const started = performance.now();
   const n = 200;
   for (let start = 0; start < n; start += 20) {
     await Promise.all(
@@ -71,4 +77,12 @@ it("work is linear: N requests cost O(N) reconciles and API writes", async () =>
   // per allocation: finalizer, allocation object, status.
   assert.ok(reconciles <= 2 * n + 10, `${reconciles} reconciles for ${n} requests`);
   assert.ok(writes <= 3 * n + 10, `${writes} API writes for ${n} allocations`);
+  const fenceWrites = after.fenceWrites - before.fenceWrites;
+  // At most one confirmation per allocation (publishes in flight together share one), plus the
+  // periodic renewals of the test fence (every 0.5 s).
+  const seconds = (performance.now() - started) / 1000;
+  assert.ok(fenceWrites <= n + 2 * seconds + 5, `${fenceWrites} fence writes for ${n} allocations`);
+  console.log(
+    `linear: ${reconciles} reconciles, ${writes} writes, ${fenceWrites} fence writes for ${n} allocations`,
+  );
 });

@@ -19,12 +19,18 @@ trap '' INT HUP
 dir=$1
 rounds=$2
 pids=""
-# gone PID: no such process, or a zombie (its new parent may be slow to reap it)
+# gone PID: no such process, or a zombie (its new parent may be slow to reap it). The state comes
+# from /proc on Linux and from ps where there is no /proc (macOS).
 gone() {
   kill -0 "$1" 2>/dev/null || return 0
-  [ -r "/proc/$1/stat" ] || return 1
-  read -r _ _ state _ < "/proc/$1/stat" || return 0
-  [ "$state" = Z ]
+  if [ -d /proc/self ]; then
+    [ -r "/proc/$1/stat" ] || return 1
+    read -r _ _ state _ < "/proc/$1/stat" || return 0
+  else
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+  fi
+  case "$state" in *Z*) return 0 ;; esac
+  return 1
 }
 while IFS= read -r line; do
   case "$line" in

@@ -1,0 +1,8 @@
+/**
+ * `kubipam/api`: the resource types of ipam.mandelsoft.org/v1alpha1, their constants (group, version,
+ * finalizer, condition types and reasons, resource descriptors) and the CRD manifests as data, made by
+ * the same code that renders deploy/ and installs them in the tests.
+ */
+export * from "./conditions.ts";
+export { crdManifests, crdYaml, type JsonSchema, MAX_RANGE_ENTRIES } from "./crds.ts";
+export * from "./types.ts";

@@ -1,0 +1,147 @@
+// Requests that already have status.cidr: keep their block recorded and guarded, say where it stands
+// against the range (shrunk below it, consent withdrawn), and adopt a block kubipam did not publish
+// (the original kubipam, or a record removed by hand) only when it is inside the range, admitted and
+// free — otherwise the request is flagged and holds nothing.
+
+import type { IPAMRange, IPAMRequest } from "../api/types.ts";
+import { FINALIZER } from "../api/types.ts";
+import {
+  admitsNamespace,
+  allocationName,
+  type InvalidSpec,
+  isInvalid,
+  type RangeRef,
+  rangeRefOf,
+} from "../api/validation.ts";
+import type { Cidr } from "../ipam/index.ts";
+import { objectKey } from "../runtime/kube.ts";
+import { type Context, FENCE_RETRY_MS, hasFinalizer } from "./context.ts";
+import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
+import type { Records } from "./records.ts";
+import type { Outcome } from "./request-reconciler.ts";
+import { notAdmittedMessage } from "./request-reconciler.ts";
+
+export class Adoption {
+  constructor(
+    private readonly c: Context,
+    private readonly records: Records,
+    private readonly dropExtras: (request: IPAMRequest, cidr: string) => void,
+  ) {}
+
+  /** A request that already has status.cidr: make sure its block is recorded and guarded. */
+  async keep(
+    request: IPAMRequest,
+    ref: RangeRef | InvalidSpec,
+    cidrText: string,
+  ): Promise<Outcome | undefined> {
+    const cidr = parseHeldCidr(cidrText);
+    if (isInvalid(ref) || !cidr) {
+      // Never drop a published allocation; just say what is wrong.
+      const message = isInvalid(ref) ? ref.message : `status.cidr "${cidrText}" is not a CIDR`;
+      return { status: { state: request.status?.state ?? "Ready", message } };
+    }
+    const { d, ledger } = this.c;
+    const state = ledger.state(ref.namespace, ref.name);
+    state.busy.delete(objectKey(request));
+    const range = d.ranges.get(state.key);
+    const block = state.held(cidr);
+    if (!block || block.requestUid !== request.metadata.uid || block.phase === "claiming") {
+      if (!range) return { status: { state: "Ready", message: `IPAMRange ${state.key} not found` } };
+      const problem = await this.adopt(request, range, state, cidr, block);
+      if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
+      if (problem) {
+        d.metrics.failed(state.key, "conflict");
+        const message = `status.cidr ${cidrText} was not allocated by kubipam and ${problem}: delete this request and create a new one`;
+        return { status: { state: "Invalid", message } };
+      }
+    } else if (!hasFinalizer(request, FINALIZER)) {
+      await d.writer.setRequestFinalizer(request, true);
+    }
+    const allocator = state.currentAllocator();
+    const outside = allocator ? !allocator.contains(cidr) : false;
+    const admitted = !range || admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "");
+    const message = outside
+      ? `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`
+      : admitted
+        ? ""
+        : `${notAdmittedMessage(state.key, request)}; ${cidrText} stays allocated until this request is deleted`;
+    this.dropExtras(request, cidrText);
+    return { status: { state: "Ready", message, placement: { outside, admitted } } };
+  }
+
+  /**
+   * Makes a published block that has no record of this request's the request's own: the record on the
+   * server decides; without one, the block is adopted only when it is inside the range, the namespace
+   * is admitted and the block is free. Returns what is wrong, "retry", or undefined once recorded.
+   */
+  private async adopt(
+    request: IPAMRequest,
+    range: IPAMRange,
+    state: RangeState,
+    cidr: Cidr,
+    block: HeldBlock | undefined,
+  ): Promise<string | undefined> {
+    const { d, ledger } = this.c;
+    const uid = request.metadata.uid ?? "";
+    const name = allocationName(state.name, cidr.toString());
+    const object = await d.writer.getAllocation(state.namespace, name);
+    if (object && object.spec.request.uid !== uid) {
+      return `${cidr} is held by request ${object.spec.request.namespace}/${object.spec.request.name}`;
+    }
+    if (object) {
+      return this.records.record(state, object)
+        ? undefined
+        : `overlaps a block held by another request of IPAMRange ${state.key}`;
+    }
+    if (!admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "")) {
+      return `IPAMRange ${state.key} does not admit namespace ${request.metadata.namespace}`;
+    }
+    const allocator = state.ensureAllocator()?.allocator;
+    if (!allocator?.contains(cidr)) return `is outside IPAMRange ${state.key}`;
+    let claim = block?.requestUid === uid ? block : undefined;
+    if (!claim) {
+      if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
+      try {
+        allocator.reserve(cidr);
+      } catch {
+        return `overlaps a block held by another request of IPAMRange ${state.key}`;
+      }
+      claim = ledger.claim(state, { uid, key: objectKey(request) }, cidr, name);
+    }
+    claim.phase = "claiming";
+    if (!hasFinalizer(request, FINALIZER)) await d.writer.setRequestFinalizer(request, true);
+    const created = await this.records.create(range, state, claim);
+    if (created.spec.request.uid !== uid) {
+      this.records.foreign(state, claim, created);
+      return `${cidr} is held by request ${created.spec.request.namespace}/${created.spec.request.name}`;
+    }
+    claim.phase = "held";
+    claim.objectUid = created.metadata.uid;
+    if (!(await d.fence.confirm())) {
+      // Only the fence holder may stand behind a block: give the record back and try later.
+      await this.records.giveBack(state, claim);
+      return "retry";
+    }
+    return undefined;
+  }
+
+  /** Bootstrap: reserves a block a request published without a record, if inside, admitted and free. */
+  reservePublished(request: IPAMRequest): void {
+    const cidr = parseHeldCidr(request.status?.cidr ?? "");
+    const ref = rangeRefOf(request);
+    if (!cidr || isInvalid(ref) || request.metadata.deletionTimestamp) return;
+    const state = this.c.ledger.find(`${ref.namespace}/${ref.name}`);
+    const allocator = state?.currentAllocator();
+    const range = this.c.d.ranges.get(`${ref.namespace}/${ref.name}`);
+    if (!state || !allocator || !range || state.held(cidr)) return;
+    if (!admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "")) return;
+    if (!allocator.contains(cidr)) return;
+    try {
+      allocator.reserve(cidr);
+    } catch {
+      return; // not free: the request's reconcile flags it
+    }
+    const holder = { uid: request.metadata.uid ?? "", key: objectKey(request) };
+    this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+  }
+}

@@ -1,0 +1,149 @@
+// Informer events → work. Handlers never write to the API server and never decide; they queue keys,
+// and hand what a record says to the ledger through one narrow path (a record seen, a record gone).
+// bootstrap() rebuilds the ledger from the caches before any worker runs.
+
+import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import { allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
+import { objectKey } from "../runtime/kube.ts";
+import type { Adoption } from "./adoption.ts";
+import type { Context } from "./context.ts";
+import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
+import { parseHeldCidr } from "./range-state.ts";
+import { requestChanged } from "./request-reconciler.ts";
+
+export class Handlers {
+  constructor(
+    private readonly c: Context,
+    private readonly ranges: RangeReconciler,
+    private readonly adoption: Adoption,
+  ) {}
+
+  /**
+   * Called once the caches hold every record (after the fence's relist), before any worker runs:
+   * rebuilds every range's ledger and allocator, then queues everything once.
+   */
+  bootstrap(): void {
+    const { d, ledger } = this.c;
+    for (const range of d.ranges.list()) this.ranges.applySpec(range);
+    // Records whose request published their block come first, oldest first: they win every overlap,
+    // so a forged or stale record can never displace them; losers are conflicts to collect.
+    const published = (a: IPAMAllocation) => this.publishedBy(a) !== undefined;
+    const ordered = [...d.allocations.list()].sort(
+      (a, b) =>
+        Number(published(b)) - Number(published(a)) ||
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+        (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
+    );
+    for (const allocation of ordered) this.onAllocationUpsert(allocation);
+    for (const state of ledger.ranges()) this.ranges.buildAllocator(state);
+    // Blocks published without a record (the original kubipam, or a record removed by hand) are
+    // reserved before anything is handed out, if inside the range, admitted and free; the request's
+    // reconcile then writes the record (or flags the request).
+    for (const request of d.requests.list()) this.adoption.reservePublished(request);
+    for (const range of d.ranges.list()) d.rangeQueue.add(objectKey(range));
+    for (const request of d.requests.list()) d.requestQueue.add(objectKey(request));
+    for (const allocation of d.allocations.list()) d.allocationQueue.add(objectKey(allocation));
+  }
+
+  onRangeChange(range: IPAMRange, old?: IPAMRange): void {
+    if (rangeChanged(range, old)) this.c.d.rangeQueue.add(objectKey(range));
+  }
+
+  onRangeDelete(range: IPAMRange): void {
+    this.c.d.rangeQueue.add(objectKey(range));
+  }
+
+  onRequestChange(request: IPAMRequest, old?: IPAMRequest): void {
+    if (requestChanged(request, old)) this.c.d.requestQueue.add(objectKey(request));
+  }
+
+  onRequestDelete(request: IPAMRequest): void {
+    const { d, ledger } = this.c;
+    const ref = rangeRefOf(request);
+    if (!isInvalid(ref)) {
+      // A range being deleted may have been waiting for this request.
+      d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
+      ledger.find(`${ref.namespace}/${ref.name}`)?.busy.delete(objectKey(request));
+    }
+    // Gone without our finalizer's help (or after it): its allocation objects are garbage now.
+    const uid = request.metadata.uid ?? "";
+    for (const allocation of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) {
+      d.allocationQueue.add(objectKey(allocation));
+    }
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      if (state) d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+    }
+  }
+
+  onAllocationUpsert(allocation: IPAMAllocation): void {
+    const { d, ledger } = this.c;
+    const cidr = parseHeldCidr(allocation.spec?.cidr ?? "");
+    const rangeName = allocation.spec?.range?.name;
+    const request = allocation.spec?.request;
+    const canonical =
+      cidr &&
+      rangeName &&
+      allocation.spec.cidr === cidr.toString() &&
+      allocation.metadata.name === allocationName(rangeName, allocation.spec.cidr);
+    if (!cidr || !rangeName || !request || !canonical) {
+      // Only a record named by its block guards it (AlreadyExists); any other name is not kubipam's.
+      d.log.warn("ignoring malformed IPAMAllocation", { allocation: objectKey(allocation) });
+      d.allocationQueue.add(objectKey(allocation));
+      return;
+    }
+    const state = ledger.state(allocation.metadata.namespace ?? "", rangeName);
+    const entry = ledger.record(state, {
+      cidr,
+      requestUid: request.uid,
+      requestKey: `${request.namespace}/${request.name}`,
+      objectName: allocation.metadata.name ?? "",
+      rangeKey: state.key,
+      phase: "held",
+      objectUid: allocation.metadata.uid,
+    });
+    if (!entry) {
+      d.log.error("IPAMAllocation overlaps another allocation", {
+        allocation: objectKey(allocation),
+        cidr: `${cidr}`,
+      });
+      d.metrics.failed(state.key, "conflict");
+      // Collected (and its request told) by garbage collection: the holder in the ledger wins.
+      d.allocationQueue.add(objectKey(allocation));
+      return;
+    }
+    // An allocation whose request this process has not seen may be garbage (checked live there).
+    if (!d.requests.get(entry.requestKey)) d.allocationQueue.add(objectKey(allocation));
+  }
+
+  onAllocationDelete(allocation: IPAMAllocation): void {
+    const { d, ledger } = this.c;
+    const cidr = parseHeldCidr(allocation.spec?.cidr ?? "");
+    const rangeName = allocation.spec?.range?.name;
+    if (!cidr || !rangeName) return;
+    const state = ledger.find(`${allocation.metadata.namespace ?? ""}/${rangeName}`);
+    const block = state?.held(cidr);
+    // A claim in flight is this process's own, not yet visible object: leave it alone.
+    if (!state || !block || block.phase === "claiming") return;
+    if (block.requestUid !== allocation.spec.request.uid) return;
+    if (block.objectUid && block.objectUid !== allocation.metadata.uid) return;
+    // The record of a live holder went (its finalizer removed by hand): keep the block, and let the
+    // request's reconcile write the record again.
+    if (this.publishedBy(allocation)) {
+      ledger.unrecorded(block);
+      d.requestQueue.add(block.requestKey);
+      return;
+    }
+    ledger.release(state, block);
+  }
+
+  /** The live request that published exactly this record's block, if any. */
+  private publishedBy(allocation: IPAMAllocation): IPAMRequest | undefined {
+    const ref = allocation.spec?.request;
+    if (!ref) return undefined;
+    const request = this.c.d.requests.get(`${ref.namespace}/${ref.name}`);
+    if (!request || request.metadata.uid !== ref.uid || request.metadata.deletionTimestamp) return undefined;
+    return request.status?.cidr === allocation.spec.cidr ? request : undefined;
+  }
+}

@@ -1,0 +1,149 @@
+// The one owner of allocation state: per range its RangeState (spec, held blocks, allocator, waiting
+// requests), and an index of held blocks by request. Every change to held blocks goes through here;
+// what follows from a change (wake waiting requests, write the range's usage, count a release) is
+// reported to the listener, which only queues work.
+
+import type { Cidr } from "../ipam/index.ts";
+import { type HeldBlock, RangeState } from "./range-state.ts";
+
+export interface LedgerListener {
+  /** Space was freed in the range (`all`: or the range itself changed): waiting requests may proceed. */
+  wake(state: RangeState, all: boolean): void;
+  /** The range's usage changed: its status is due. */
+  touch(state: RangeState): void;
+  /** A held block was released. */
+  released(state: RangeState): void;
+}
+
+/** Who a claim is for. */
+export interface Holder {
+  uid: string;
+  /** `namespace/name` of the request. */
+  key: string;
+}
+
+export class Ledger {
+  private readonly states = new Map<string, RangeState>();
+  /** Blocks per request uid, across ranges: a request normally holds one. */
+  private readonly byRequest = new Map<string, Set<HeldBlock>>();
+
+  constructor(private readonly listener: LedgerListener) {}
+
+  /** The state of a range, created on first use. */
+  state(namespace: string, name: string): RangeState {
+    const key = `${namespace}/${name}`;
+    let state = this.states.get(key);
+    if (!state) {
+      state = new RangeState(namespace, name);
+      this.states.set(key, state);
+    }
+    return state;
+  }
+
+  find(key: string): RangeState | undefined {
+    return this.states.get(key);
+  }
+
+  ranges(): IterableIterator<RangeState> {
+    return this.states.values();
+  }
+
+  /** The range state whose ledger holds exactly this entry (none once it was replaced or dropped). */
+  stateForBlock(block: HeldBlock): RangeState | undefined {
+    const state = this.states.get(block.rangeKey);
+    return state?.held(block.cidr) === block ? state : undefined;
+  }
+
+  blocksOf(uid: string): HeldBlock[] {
+    return [...(this.byRequest.get(uid) ?? [])];
+  }
+
+  /** Enters a block already marked in the allocator (allocate/reserve) as a claim in flight. */
+  claim(state: RangeState, holder: Holder, cidr: Cidr, objectName: string): HeldBlock {
+    const block: HeldBlock = {
+      cidr,
+      requestUid: holder.uid,
+      requestKey: holder.key,
+      objectName,
+      rangeKey: state.key,
+      phase: "claiming",
+    };
+    state.recordClaim(block);
+    this.index(block);
+    this.listener.touch(state);
+    return block;
+  }
+
+  /**
+   * Records a block seen in an IPAMAllocation object; returns the entry now in the ledger, or
+   * undefined when it overlaps another holder's block (the incumbent wins).
+   */
+  record(state: RangeState, block: HeldBlock): HeldBlock | undefined {
+    const known = state.held(block.cidr);
+    const entry = state.recordHeld(block);
+    if (!entry) return undefined;
+    if (known && known !== entry) this.unindex(known);
+    this.index(entry);
+    this.listener.touch(state);
+    return entry;
+  }
+
+  /** Takes back a claim whose object was never created (or was lost to another holder). */
+  undoClaim(state: RangeState, block: HeldBlock): void {
+    this.unindex(block);
+    if (!state.drop(block)) return;
+    // A range status written while the claim was in flight counted it: write the usage again.
+    this.listener.wake(state, false);
+    this.listener.touch(state);
+  }
+
+  /** Frees exactly this entry (a stale reference to a replaced entry frees nothing). */
+  release(state: RangeState, block: HeldBlock): void {
+    this.unindex(block);
+    if (!state.drop(block)) return;
+    this.listener.released(state);
+    this.listener.wake(state, false);
+    this.listener.touch(state);
+    this.forgetIfEmpty(state);
+  }
+
+  /** The record of a held block went while its holder lives: the block stays, awaiting a new record. */
+  unrecorded(block: HeldBlock): void {
+    block.phase = "claiming";
+    block.objectUid = undefined;
+  }
+
+  /** Forgets an entry that no longer belongs to this process's view (its name holds another record). */
+  forget(block: HeldBlock): void {
+    this.unindex(block);
+  }
+
+  forgetIfEmpty(state: RangeState): void {
+    if (!state.exists && state.heldCount === 0 && state.busy.size === 0) this.states.delete(state.key);
+  }
+
+  /** Figures for the views and tests. */
+  snapshot(): { range: string; held: string[]; busy: string[] }[] {
+    return [...this.states.values()].map((s) => ({
+      range: s.key,
+      held: [...s.heldBlocks()].map((b) => b.cidr.toString()),
+      busy: [...s.busy],
+    }));
+  }
+
+  private index(block: HeldBlock): void {
+    let set = this.byRequest.get(block.requestUid);
+    if (!set) {
+      set = new Set();
+      this.byRequest.set(block.requestUid, set);
+    }
+    set.add(block);
+  }
+
+  private unindex(block: HeldBlock): void {
+    const set = this.byRequest.get(block.requestUid);
+    if (!set) return;
+    set.delete(block);
+    if (set.size === 0) this.byRequest.delete(block.requestUid);
+  }
+}

@@ -1,0 +1,106 @@
+// The range reconciler: parses and validates the spec into the range's state, keeps kubipam's
+// finalizer on the range while it exists, writes state and usage, and lets the range go once nothing
+// refers to it. Watches: IPAMRange (spec, deletion, finalizers, someone else's status edits); queued
+// also (debounced) when a range's usage changes and when a request or record of it goes.
+
+import { FINALIZER, type IPAMRange } from "../api/types.ts";
+import { validateRangeSpec } from "../api/validation.ts";
+import { objectKey, splitKey } from "../runtime/kube.ts";
+import { type Context, hasFinalizer } from "./context.ts";
+import { REQUESTS_BY_RANGE } from "./indexes.ts";
+import type { RangeState } from "./range-state.ts";
+import { sameStrings } from "./status.ts";
+
+/** Whether a range update may need a reconcile (our own status writes do not). */
+export function rangeChanged(range: IPAMRange, old: IPAMRange | undefined): boolean {
+  // A changed state or message is rare from us and may be someone else's edit: write ours again.
+  return (
+    !old ||
+    old.metadata.generation !== range.metadata.generation ||
+    old.metadata.deletionTimestamp !== range.metadata.deletionTimestamp ||
+    !sameStrings(old.metadata.finalizers, range.metadata.finalizers) ||
+    old.status?.state !== range.status?.state ||
+    (old.status?.message ?? "") !== (range.status?.message ?? "")
+  );
+}
+
+export class RangeReconciler {
+  constructor(
+    private readonly c: Context,
+    private readonly wake: (state: RangeState, all: boolean) => void,
+  ) {}
+
+  async reconcile(key: string): Promise<void> {
+    const { d, ledger, status } = this.c;
+    const range = d.ranges.get(key);
+    const { namespace = "", name } = splitKey(key);
+    const state = ledger.state(namespace, name);
+    if (!range) {
+      status.rangeGone(state);
+      state.exists = false;
+      state.spec = undefined;
+      this.wake(state, true);
+      ledger.forgetIfEmpty(state);
+      return;
+    }
+    const changed = this.applySpec(range);
+    // Listed only when needed: this runs after every batch of allocation changes (debounced), and a
+    // range that holds blocks is referenced without looking at its requests.
+    const requests = () => d.requests.byIndex(REQUESTS_BY_RANGE, key);
+
+    if (range.metadata.deletionTimestamp) {
+      if (state.heldCount === 0 && requests().length === 0) {
+        if (hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, false);
+        return;
+      }
+      await status.range(range, state, "Deleting", "waiting for pending requests to be deleted");
+      this.wake(state, true);
+      return;
+    }
+    // Always while the range exists: a block may be published the moment after it appears.
+    if (!hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, true);
+    if (state.spec) {
+      this.buildAllocator(state);
+      await status.range(range, state, "Ready", "");
+    } else {
+      await status.range(range, state, "Invalid", state.invalidMessage);
+    }
+    if (changed) {
+      // A spec edit is rare and user-made: revisit every request of the range (consent, pool
+      // shrinking out from under a block, validity), not only the waiting ones.
+      for (const request of requests()) d.requestQueue.add(objectKey(request));
+      state.busy.clear();
+    }
+  }
+
+  /** Applies the range's spec to its state; returns whether waiting requests may get through now. */
+  applySpec(range: IPAMRange): boolean {
+    const state = this.c.ledger.state(range.metadata.namespace ?? "", range.metadata.name ?? "");
+    // Any spec change (consent, mode, size, pool) may let waiting requests through.
+    const changed = !state.exists || state.generation !== range.metadata.generation;
+    state.generation = range.metadata.generation;
+    state.exists = true;
+    state.uid = range.metadata.uid ?? "";
+    state.deleting = Boolean(range.metadata.deletionTimestamp);
+    const spec = validateRangeSpec(range.spec);
+    if (!spec.ok) {
+      const wasValid = state.spec !== undefined;
+      state.spec = undefined;
+      state.invalidate(spec.message);
+      return wasValid || changed;
+    }
+    return state.configure(spec, range.status?.roundRobin) || changed;
+  }
+
+  buildAllocator(state: RangeState): void {
+    const built = state.ensureAllocator();
+    if (!built) return;
+    for (const r of built.rejected) {
+      this.c.d.log.error("allocation conflicts with another one of its range", {
+        range: state.key,
+        cidr: `${r.cidr}`,
+        reason: r.reason,
+      });
+    }
+  }
+}

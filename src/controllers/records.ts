@@ -1,0 +1,127 @@
+// Writes of IPAMAllocation records and what they mean for the ledger: create one for a claim, record
+// one read from the server, give a claim back, revoke a claim a waiting request has not published.
+
+import {
+  ALLOCATION_FINALIZER,
+  API_VERSION,
+  type IPAMAllocation,
+  type IPAMRange,
+  type IPAMRequest,
+  RANGE_LABEL,
+} from "../api/types.ts";
+import { rangeLabelValue } from "../api/validation.ts";
+import { Cidr } from "../ipam/index.ts";
+import { splitKey } from "../runtime/kube.ts";
+import type { Context } from "./context.ts";
+import { statusOf } from "./ports.ts";
+import type { HeldBlock, RangeState } from "./range-state.ts";
+import { errorMessage } from "./status.ts";
+
+export class Records {
+  constructor(private readonly c: Context) {}
+
+  /** Creates the block's allocation object; returns it, or the object another holder already has. */
+  async create(range: IPAMRange, state: RangeState, block: HeldBlock): Promise<IPAMAllocation> {
+    const { namespace: requestNamespace = "", name: requestName } = splitKey(block.requestKey);
+    const object: IPAMAllocation = {
+      apiVersion: API_VERSION,
+      kind: "IPAMAllocation",
+      metadata: {
+        name: block.objectName,
+        namespace: state.namespace,
+        labels: { [RANGE_LABEL]: rangeLabelValue(state.name) },
+        // In the create body: no extra write, and the record cannot vanish while its holder lives.
+        finalizers: [ALLOCATION_FINALIZER],
+      },
+      spec: {
+        range: { name: state.name, uid: range.metadata.uid ?? "" },
+        cidr: block.cidr.toString(),
+        request: { namespace: requestNamespace, name: requestName, uid: block.requestUid },
+      },
+    };
+    let failure: unknown;
+    try {
+      return await this.c.d.writer.createAllocation(object);
+    } catch (err) {
+      failure = err;
+    }
+    // Either it exists (AlreadyExists) or the outcome is unknown (timeout, 5xx): read it back.
+    let existing: IPAMAllocation | undefined;
+    try {
+      existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+    } catch (readErr) {
+      // Unknown outcome: keep the claim (conservative); the next attempt re-reads before use.
+      this.c.d.log.warn("allocation outcome unknown", {
+        cidr: `${block.cidr}`,
+        error: errorMessage(readErr),
+      });
+      throw failure;
+    }
+    if (!existing) {
+      this.c.ledger.undoClaim(state, block);
+      throw failure;
+    }
+    return existing;
+  }
+
+  /** Replaces this process's claim by the entry of the holder the API server knows. */
+  foreign(state: RangeState, claim: HeldBlock, object: IPAMAllocation): void {
+    // The read may be older than the watch: if the cache no longer (or not yet) has that object,
+    // recording it would keep a block the watch already released. Free the claim instead; the
+    // watch brings the object in if it still exists, and the API server guards the next try.
+    const cached = this.c.d.allocations.get(`${state.namespace}/${claim.objectName}`);
+    if (cached?.metadata.uid !== object.metadata.uid) {
+      this.c.ledger.undoClaim(state, claim);
+      return;
+    }
+    this.record(state, object);
+  }
+
+  /** Records an allocation object read from the server; false if it overlaps another holder's block. */
+  record(state: RangeState, object: IPAMAllocation): boolean {
+    const entry = this.c.ledger.record(state, {
+      cidr: Cidr.parse(object.spec.cidr),
+      requestUid: object.spec.request.uid,
+      requestKey: `${object.spec.request.namespace}/${object.spec.request.name}`,
+      objectName: object.metadata.name ?? "",
+      rangeKey: state.key,
+      phase: "held",
+      objectUid: object.metadata.uid,
+    });
+    return entry !== undefined;
+  }
+
+  /** Deletes this process's claim, only if the object is still the one it created. */
+  async giveBack(state: RangeState, block: HeldBlock): Promise<void> {
+    try {
+      await this.c.d.writer.deleteAllocation(state.namespace, block.objectName, block.objectUid);
+    } catch (err) {
+      // 409: the name now holds another allocation (ours was already collected); leave it be.
+      if (statusOf(err) !== 409) throw err;
+      this.c.ledger.forget(block);
+      return;
+    }
+    this.c.ledger.release(state, block);
+  }
+
+  /**
+   * Takes a claim away from a request that has not published it: first the request is written
+   * (conditional on the version that shows no cidr), so no earlier fence holder can still publish the
+   * claim, then its record goes.
+   */
+  async revoke(request: IPAMRequest, state: RangeState, block: HeldBlock, why: string): Promise<void> {
+    this.c.d.log.warn("revoking an unpublished allocation record", {
+      request: block.requestKey,
+      cidr: `${block.cidr}`,
+      reason: why,
+    });
+    const status = this.c.status.requestStatus(
+      request,
+      request.status?.state ?? "Busy",
+      `reallocating: ${why}`,
+      undefined,
+    );
+    await this.c.d.writer.patchRequestStatus(request, status, request.metadata.resourceVersion);
+    await this.giveBack(state, block);
+  }
+}

@@ -1,0 +1,294 @@
+// The request reconciler: validates a request against its range, claims a block (allocator → record
+// → ledger), publishes it once the allocation fence is confirmed, and releases it on deletion. It
+// returns an outcome (the status to write, a requeue) that the status writer applies. Watches:
+// IPAMRequest (creation, deletion, status.cidr, someone else's status edits); queued also when space
+// in its range is freed or the range changes.
+
+import { EventReason } from "../api/conditions.ts";
+import { FINALIZER, type IPAMRange, type IPAMRequest } from "../api/types.ts";
+import { admitsNamespace, allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
+import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } from "../ipam/index.ts";
+import type { ReconcileResult } from "../runtime/controller.ts";
+import { objectKey, splitKey } from "../runtime/kube.ts";
+import type { Adoption } from "./adoption.ts";
+import { type Context, FENCE_RETRY_MS, hasFinalizer } from "./context.ts";
+import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { statusOf } from "./ports.ts";
+import type { HeldBlock, RangeState } from "./range-state.ts";
+import type { Records } from "./records.ts";
+import { errorMessage, type RequestStatusOutcome } from "./status.ts";
+
+const MAX_COLLISIONS = 64;
+/** A requeue that is contention or a changed object, not a failure: soon, without backoff. */
+const AGAIN_MS = 50;
+
+/** What one reconcile decided: the status to write and when to look again. */
+export interface Outcome {
+  status?: RequestStatusOutcome;
+  requeueAfter?: number;
+}
+
+const says = (state: RequestStatusOutcome["state"], message: string): Outcome => ({
+  status: { state, message },
+});
+
+/** Whether a request update may need a reconcile (our own finalizer patches and statuses do not). */
+export function requestChanged(request: IPAMRequest, old: IPAMRequest | undefined): boolean {
+  if (!old) return true;
+  return (
+    old.metadata.generation !== request.metadata.generation ||
+    old.metadata.deletionTimestamp !== request.metadata.deletionTimestamp ||
+    (old.status?.cidr ?? "") !== (request.status?.cidr ?? "") ||
+    (hasFinalizer(old, FINALIZER) && !hasFinalizer(request, FINALIZER)) ||
+    // A status we never write (someone else's edit): write ours again.
+    (request.status?.cidr ? request.status.state !== "Ready" : request.status?.state === "Ready")
+  );
+}
+
+export function notAdmittedMessage(rangeKey: string, request: IPAMRequest): string {
+  return (
+    `IPAMRange ${rangeKey} does not admit requests from namespace ${request.metadata.namespace}: ` +
+    `add it to the range's spec.allowedNamespaces`
+  );
+}
+
+export class RequestReconciler {
+  constructor(
+    private readonly c: Context,
+    private readonly records: Records,
+    private readonly adoption: Adoption,
+  ) {}
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const request = this.c.d.requests.get(key);
+    if (!request) return undefined;
+    try {
+      const outcome = await this.decide(request);
+      if (outcome?.status) await this.c.status.request(request, outcome.status);
+      return outcome?.requeueAfter ? { requeueAfter: outcome.requeueAfter } : undefined;
+    } catch (err) {
+      // A write the API server refused (a missing RBAC permission, a rejected object): say so on the
+      // request too; the error still goes to the log and the retry backoff.
+      const status = statusOf(err);
+      if (status === 403 || status === 400 || status === 422) await this.c.status.rejected(request, err);
+      throw err;
+    }
+  }
+
+  private async decide(request: IPAMRequest): Promise<Outcome | undefined> {
+    if (request.metadata.deletionTimestamp) return this.finalize(request);
+    const ref = rangeRefOf(request);
+    const cidrText = request.status?.cidr;
+    if (cidrText) return this.adoption.keep(request, ref, cidrText);
+    if (isInvalid(ref)) return says("Invalid", ref.message);
+
+    const { d, ledger } = this.c;
+    const key = objectKey(request);
+    const rangeKey = `${ref.namespace}/${ref.name}`;
+    const range = d.ranges.get(rangeKey);
+    const state = ledger.state(ref.namespace, ref.name);
+    state.busy.delete(key);
+    if (!range) return says("Invalid", `IPAMRange ${rangeKey} not found`);
+    if (!admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "")) {
+      return says("Invalid", notAdmittedMessage(rangeKey, request));
+    }
+    if (!state.spec) return says("Invalid", `IPAMRange ${rangeKey} not valid: ${state.invalidMessage}`);
+    if (range.metadata.deletionTimestamp) return says("Invalid", `IPAMRange ${rangeKey} is being deleted`);
+    const built = state.ensureAllocator();
+    if (state.spec.family === undefined || !built) {
+      state.busy.add(key);
+      return says("Busy", "the range is empty");
+    }
+    let plan: RequestPlan;
+    try {
+      plan = parseRequest(
+        { size: request.spec.size, request: request.spec.request },
+        state.spec.family,
+        state.spec.chunkSize || undefined,
+      );
+    } catch (err) {
+      return says("Invalid", errorMessage(err));
+    }
+    return this.allocate(request, range, state, plan, built.allocator);
+  }
+
+  private async allocate(
+    request: IPAMRequest,
+    range: IPAMRange,
+    state: RangeState,
+    plan: RequestPlan,
+    allocator: Allocator,
+  ): Promise<Outcome | undefined> {
+    const { d, ledger } = this.c;
+    // The range must be protected before any of its blocks is published (deletion then waits).
+    if (!hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, true);
+    // The publish is conditional on this version: a version seen before the fence was confirmed.
+    const version = hasFinalizer(request, FINALIZER)
+      ? request.metadata.resourceVersion
+      : await d.writer.setRequestFinalizer(request, true);
+    // A block this request already holds: an earlier attempt of ours, or a record naming it that a
+    // previous fence holder (or someone else) wrote. It becomes the request's block only if it fits.
+    const existing = ledger
+      .blocksOf(request.metadata.uid ?? "")
+      .find((b) => ledger.stateForBlock(b) === state);
+    if (existing && !fitsPlan(existing.cidr, plan, allocator)) {
+      await this.records.revoke(request, state, existing, `${existing.cidr} does not match the request`);
+      return { requeueAfter: AGAIN_MS };
+    }
+    const claimed = existing ?? (await this.claim(request, range, state, plan, allocator));
+    if (!("requestUid" in claimed)) return claimed;
+    return this.publish(request, state, claimed, version);
+  }
+
+  /** Allocates a block for the request and creates its record; or says why not. */
+  private async claim(
+    request: IPAMRequest,
+    range: IPAMRange,
+    state: RangeState,
+    plan: RequestPlan,
+    allocator: Allocator,
+  ): Promise<HeldBlock | Outcome> {
+    const { d, ledger } = this.c;
+    const key = objectKey(request);
+    for (let attempt = 0; attempt < MAX_COLLISIONS; attempt++) {
+      let cidr: Cidr;
+      try {
+        if (plan.kind === "size") cidr = allocator.allocate(plan.size);
+        else if (plan.kind === "indexed") cidr = allocator.allocateIndexed(plan.index, plan.size);
+        else {
+          allocator.reserve(plan.cidr);
+          cidr = plan.cidr;
+        }
+      } catch (err) {
+        const busy = err instanceof IpamError && err.code === "Busy";
+        if (busy) state.busy.add(key);
+        d.metrics.failed(state.key, busy ? "busy" : "invalid");
+        return says(busy ? "Busy" : "Invalid", errorMessage(err));
+      }
+      const holder = { uid: request.metadata.uid ?? "", key };
+      const block = ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+      const object = await this.records.create(range, state, block);
+      if (object.spec.request.uid === block.requestUid) {
+        block.phase = "held";
+        block.objectUid = object.metadata.uid;
+        return block;
+      }
+      // Someone else holds it (another process, or a block this cache has not seen yet): keep it
+      // marked, attributed to its holder, and try the next one. A dedicated block cannot move on.
+      this.records.foreign(state, block, object);
+      if (plan.kind !== "size") {
+        state.busy.add(key);
+        return says("Busy", `${cidr} already busy`);
+      }
+    }
+    // Another writer is far ahead of this cache; what was learnt stays in the ledger. Try again soon
+    // without growing the error backoff: this is contention, not failure.
+    d.log.info("blocks taken by other writers; retrying", { range: state.key, request: key });
+    return { requeueAfter: 100 };
+  }
+
+  /**
+   * Writes status.cidr once the fence is confirmed, conditional on the request's version seen before
+   * that confirm: a later fence holder that revoked the claim (by writing the request) makes it fail.
+   * The CEL rule on status.cidr makes the first writer win; a loser gives its block back.
+   */
+  private async publish(
+    request: IPAMRequest,
+    state: RangeState,
+    block: HeldBlock,
+    version: string | undefined,
+  ): Promise<Outcome | undefined> {
+    const { d, status } = this.c;
+    if (block.phase === "claiming") {
+      // Left over from an attempt with an unknown outcome: confirm the object exists.
+      const existing = await d.writer.getAllocation(state.namespace, block.objectName);
+      if (!existing || existing.spec.request.uid !== block.requestUid) {
+        if (existing) this.records.foreign(state, block, existing);
+        else this.c.ledger.undoClaim(state, block);
+        return { requeueAfter: AGAIN_MS };
+      }
+      block.phase = "held";
+      block.objectUid = existing.metadata.uid;
+    }
+    // Not (or no longer) the fence holder: publish nothing; the claim stays for the next attempt.
+    if (!(await d.fence.confirm())) return { requeueAfter: FENCE_RETRY_MS };
+    const cidr = block.cidr.toString();
+    try {
+      await d.writer.patchRequestStatus(request, status.requestStatus(request, "Ready", "", cidr), version);
+    } catch (err) {
+      const code = statusOf(err);
+      if (code === 404) return this.loser(state, block);
+      // The request changed since it was read (or the claim was revoked): decide again.
+      if (code === 409) return { requeueAfter: AGAIN_MS };
+      if (code === 422) {
+        const fresh = await d.writer.getRequest(
+          request.metadata.namespace ?? "",
+          request.metadata.name ?? "",
+        );
+        if (!fresh || fresh.metadata.uid !== request.metadata.uid) return this.loser(state, block);
+        if (fresh.status?.cidr && fresh.status.cidr !== cidr) {
+          d.metrics.failed(state.key, "conflict");
+          return this.loser(state, block);
+        }
+      }
+      throw err;
+    }
+    d.metrics.allocated(state.key, latencySince(request.metadata.creationTimestamp, this.c.now()));
+    d.events.emit(request, "Normal", EventReason.Allocated, `allocated ${cidr} from IPAMRange ${state.key}`);
+    this.dropExtras(request, cidr);
+    return undefined;
+  }
+
+  private async loser(state: RangeState, block: HeldBlock): Promise<undefined> {
+    await this.records.giveBack(state, block);
+    return undefined;
+  }
+
+  /** Extra blocks of a request that lost a race: their objects go, via garbage collection. */
+  dropExtras(request: IPAMRequest, cidr: string): void {
+    for (const block of this.c.ledger.blocksOf(request.metadata.uid ?? "")) {
+      if (block.cidr.toString() === cidr) continue;
+      const state = this.c.ledger.stateForBlock(block);
+      if (state) this.c.d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+    }
+  }
+
+  /** Deletion: free every block of the request, then let it go. */
+  private async finalize(request: IPAMRequest): Promise<undefined> {
+    const { d, ledger } = this.c;
+    const uid = request.metadata.uid ?? "";
+    const names = new Map<string, string>();
+    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
+      names.set(objectKey(a), a.metadata.uid ?? "");
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      const key = state && `${state.namespace}/${block.objectName}`;
+      if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
+    }
+    for (const [key, objectUid] of names) {
+      const { namespace = "", name } = splitKey(key);
+      await d.writer.deleteAllocation(namespace, name, objectUid || undefined);
+    }
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      if (state) ledger.release(state, block);
+    }
+    if (hasFinalizer(request, FINALIZER)) await d.writer.setRequestFinalizer(request, false);
+    const ref = rangeRefOf(request);
+    if (!isInvalid(ref)) d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
+    return undefined;
+  }
+}
+
+/** Whether a block someone else recorded for a request is what the request asks for. */
+function fitsPlan(cidr: Cidr, plan: RequestPlan, allocator: Allocator): boolean {
+  if (!allocator.contains(cidr)) return false;
+  if (plan.kind === "block") return cidr.equals(plan.cidr);
+  return cidr.prefix === plan.size;
+}
+
+function latencySince(created: string | undefined, now: Date): number | undefined {
+  if (!created) return undefined;
+  const t = Date.parse(created);
+  return Number.isNaN(t) ? undefined : Math.max(0, (now.getTime() - t) / 1000);
+}

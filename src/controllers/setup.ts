@@ -1,0 +1,203 @@
+// Registers the IPAM reconcilers with the runtime's Manager: three shared informers, and per term of
+// the allocation fence three work queues and a fresh IpamController. Start-up order makes a restart
+// and a hand-over safe: caches synced → fence acquired → allocation objects listed again (so every
+// record committed under earlier holders is in the cache) → ledgers and allocators rebuilt → workers
+// started. Runs only while leading (with leader election) and only while holding the fence.
+
+import {
+  type IPAMAllocation,
+  type IPAMRange,
+  type IPAMRequest,
+  ipamAllocationResource,
+  ipamRangeResource,
+  ipamRequestResource,
+} from "../api/types.ts";
+import { Controller, type Reconciler } from "../runtime/controller.ts";
+import { LeaderElector } from "../runtime/leader-election.ts";
+import type { Manager } from "../runtime/manager.ts";
+import {
+  ALLOCATIONS_BY_REQUEST,
+  allocationRequestIndex,
+  REQUESTS_BY_RANGE,
+  requestRangeIndex,
+} from "./indexes.ts";
+import { IpamController } from "./ipam-controller.ts";
+import { PrometheusIpamMetrics } from "./metrics.ts";
+import type { EventSink, Queue } from "./ports.ts";
+import { KubeIpamWriter } from "./writer.ts";
+
+/**
+ * The allocation fence: a Lease that every kubipam writer of a cluster must share (same namespace and
+ * name). Only its holder allocates, and it confirms the lease with a compare-and-swap before it
+ * publishes anything (see docs/internals.md, "Never twice").
+ */
+export interface FenceOptions {
+  namespace: string;
+  name: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export const DEFAULT_FENCE_NAME = "kubipam-allocation-fence";
+/** Publishes arriving within this window share one fence confirmation (one lease write). */
+const CONFIRM_GATHER_MS = 5;
+
+/** Calls within `windowMs` of the first share one call of `confirm`, made after the window. */
+function gathered(confirm: () => Promise<boolean>, windowMs: number): () => Promise<boolean> {
+  let pending: Promise<boolean> | undefined;
+  return () => {
+    pending ??= new Promise((resolve) => setTimeout(resolve, windowMs)).then(() => {
+      pending = undefined;
+      return confirm();
+    });
+    return pending;
+  };
+}
+
+export interface IpamControllerOptions {
+  /** Concurrent request reconciles (ranges and garbage collection get a quarter, at least one). */
+  workers?: number;
+  /** Delay before a range's usage status is written after allocations change (default 1 s). */
+  rangeStatusDelayMs?: number;
+  /** Where events go (default: the manager's events.k8s.io recorder). */
+  events?: EventSink;
+  /** Default: Lease kubipam-allocation-fence in kube-system. */
+  fence?: FenceOptions;
+}
+
+export interface IpamControllers {
+  /** The controller of the current fence term (undefined while this process does not hold it). */
+  readonly controller: IpamController | undefined;
+  /** Resolves once this process first holds the fence and its ledgers are rebuilt. */
+  readonly bootstrapped: Promise<void>;
+}
+
+export function addIpamControllers(mgr: Manager, options: IpamControllerOptions = {}): IpamControllers {
+  const workers = Math.max(1, options.workers ?? 8);
+  const side = Math.max(1, Math.ceil(workers / 4));
+  const fenceOptions = options.fence ?? { namespace: "kube-system", name: DEFAULT_FENCE_NAME };
+  const ranges = mgr.informer<IPAMRange>(ipamRangeResource);
+  const requests = mgr.informer<IPAMRequest>(ipamRequestResource);
+  const allocations = mgr.informer<IPAMAllocation>(ipamAllocationResource);
+  requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
+  allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
+  const recorder = options.events ? undefined : mgr.eventRecorder();
+  const metrics = new PrometheusIpamMetrics(mgr.registry);
+  const log = mgr.logger.withName("ipam");
+
+  /** The controller of the current term; informer events reach it only once it is rebuilt. */
+  let current: IpamController | undefined;
+  let active = false;
+  let campaign: LeaderElector | undefined;
+
+  /** One term of the fence: fresh queues and state, rebuilt from the API server. */
+  const serveTerm = async (fence: LeaderElector, held: AbortSignal): Promise<void> => {
+    const make = (name: string, workerCount: number, reconcile: Reconciler) =>
+      new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });
+    const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
+    const requestController = make("ipamrequest", workers, (key) => controller.reconcileRequest(key));
+    const allocationController = make("ipamallocation", side, (key) => controller.reconcileAllocation(key));
+    const queueOf = (c: Controller): Queue => ({
+      add: (k) => c.enqueue(k),
+      addAfter: (k, ms) => c.enqueueAfter(k, ms),
+    });
+    const controller = new IpamController({
+      ranges,
+      requests,
+      allocations,
+      rangeQueue: queueOf(rangeController),
+      requestQueue: queueOf(requestController),
+      allocationQueue: queueOf(allocationController),
+      writer: new KubeIpamWriter(mgr.client),
+      fence: { confirm: gathered(() => fence.confirm(), CONFIRM_GATHER_MS) },
+      events: options.events ?? {
+        emit: (object, type, reason, note) => recorder?.event(object, type, reason, note),
+      },
+      metrics,
+      log,
+      rangeStatusDelayMs: options.rangeStatusDelayMs,
+    });
+    // Records committed by an earlier holder were created before its last confirm, hence before this
+    // term began: a fresh list brings every one of them into the cache.
+    await allocations.relist();
+    if (held.aborted) return;
+    controller.bootstrap();
+    current = controller;
+    active = true;
+    mgr.logger.info("allocations rebuilt from the API server", {
+      ranges: ranges.size,
+      requests: requests.size,
+      allocations: allocations.size,
+    });
+    markBootstrapped();
+    try {
+      await Promise.all([
+        rangeController.start(held),
+        requestController.start(held),
+        allocationController.start(held),
+      ]);
+    } finally {
+      active = false;
+      current = undefined;
+    }
+  };
+
+  ranges.addEventHandler({
+    onAdd: (r) => (active ? current?.onRangeChange(r) : undefined),
+    onUpdate: (old, r) => (active ? current?.onRangeChange(r, old) : undefined),
+    onDelete: (r) => (active ? current?.onRangeDelete(r) : undefined),
+  });
+  requests.addEventHandler({
+    onAdd: (r) => (active ? current?.onRequestChange(r) : undefined),
+    onUpdate: (old, r) => (active ? current?.onRequestChange(r, old) : undefined),
+    onDelete: (r) => (active ? current?.onRequestDelete(r) : undefined),
+  });
+  allocations.addEventHandler({
+    onAdd: (a) => (active ? current?.onAllocationUpsert(a) : undefined),
+    onUpdate: (_old, a) => (active ? current?.onAllocationUpsert(a) : undefined),
+    onDelete: (a) => (active ? current?.onAllocationDelete(a) : undefined),
+  });
+
+  let markBootstrapped: () => void = () => {};
+  const bootstrapped = new Promise<void>((resolve) => {
+    markBootstrapped = resolve;
+  });
+  mgr.add(
+    {
+      name: "ipam",
+      needLeaderElection: true,
+      start: async (signal) => {
+        // The manager starts leader runnables only after every informer has synced. A lost fence
+        // ends the term; this process then campaigns again and rebuilds before serving.
+        while (!signal.aborted) {
+          const fence: LeaderElector = new LeaderElector(mgr.client, {
+            ...fenceOptions,
+            identity: mgr.identity,
+            releaseOnCancel: true,
+            logger: mgr.logger.withName("fence"),
+            registry: mgr.registry,
+            onStartedLeading: (held) => serveTerm(fence, held),
+          });
+          campaign = fence;
+          const outcome = await fence.run(signal);
+          if (outcome === "lost") log.error("allocation fence lost; rebuilding before serving again");
+        }
+      },
+    },
+    true,
+  );
+  // A standby replica (not leading, or another process holds the fence) is ready once its caches are;
+  // the fence holder once its ledgers are rebuilt.
+  mgr.addReadyzCheck("ipam", () => {
+    const holder = campaign?.getLeader() ?? "";
+    const standby = !mgr.isLeader() || (holder !== "" && holder !== mgr.identity);
+    return active || standby ? true : "allocations not rebuilt yet";
+  });
+  return {
+    get controller() {
+      return current;
+    },
+    bootstrapped,
+  };
+}

@@ -1,0 +1,286 @@
+// The reconcilers' decisions, without a cluster: the ports are faked (test/harness/fake-ports.ts), so
+// each branch the integration tests reach only slowly is one fast, deterministic case.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  API_VERSION,
+  FINALIZER,
+  type IPAMAllocation,
+  type IPAMRange,
+  type IPAMRangeSpec,
+  type IPAMRequest,
+  type IPAMRequestSpec,
+  type IPAMRequestStatus,
+} from "../../src/api/types.ts";
+import { allocationName } from "../../src/api/validation.ts";
+import type { IpamWriter } from "../../src/controllers/ports.ts";
+import { fakeController } from "../harness/fake-ports.ts";
+
+function range(spec: IPAMRangeSpec, extra: Partial<IPAMRange["metadata"]> = {}): IPAMRange {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMRange",
+    metadata: {
+      name: "r",
+      namespace: "ns",
+      uid: "range-uid",
+      generation: 1,
+      finalizers: [FINALIZER],
+      ...extra,
+    },
+    spec,
+  };
+}
+
+function request(name: string, spec: Partial<IPAMRequestSpec> = {}, status?: IPAMRequestStatus): IPAMRequest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMRequest",
+    metadata: {
+      name,
+      namespace: "ns",
+      uid: `${name}-uid`,
+      generation: 1,
+      resourceVersion: "7",
+      finalizers: [FINALIZER],
+    },
+    spec: { ipam: { name: "r" }, ...spec },
+    ...(status ? { status } : {}),
+  };
+}
+
+function record(cidr: string, holder: IPAMRequest, uid = `${cidr}-uid`): IPAMAllocation {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMAllocation",
+    metadata: { name: allocationName("r", cidr), namespace: "ns", uid },
+    spec: {
+      range: { name: "r", uid: "range-uid" },
+      cidr,
+      request: { namespace: "ns", name: holder.metadata.name ?? "", uid: holder.metadata.uid ?? "" },
+    },
+  };
+}
+
+/** A writer that records what it was asked to write; creates succeed with a uid. */
+function recordingWriter(overrides: Partial<IpamWriter> = {}) {
+  const statuses: { name: string; status: IPAMRequestStatus; version?: string }[] = [];
+  const deleted: string[] = [];
+  const writer: Partial<IpamWriter> = {
+    createAllocation: async (a) => ({ ...a, metadata: { ...a.metadata, uid: `${a.spec.cidr}-uid` } }),
+    patchRequestStatus: async (r, status, version) => {
+      statuses.push({ name: r.metadata.name ?? "", status, ...(version ? { version } : {}) });
+      return r;
+    },
+    deleteAllocation: async (_ns, name) => {
+      deleted.push(name);
+    },
+    ...overrides,
+  };
+  const last = (name: string) => statuses.filter((s) => s.name === name).at(-1)?.status;
+  return { writer, statuses, deleted, last };
+}
+
+const reason = (s: IPAMRequestStatus | undefined) => s?.conditions?.find((c) => c.type === "Ready")?.reason;
+
+describe("request reconciler", () => {
+  it("publishes the first free block, conditional on the request's version", async () => {
+    const a = request("a", { size: 31 });
+    const w = recordingWriter();
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a] },
+      w.writer,
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/a");
+    assert.equal(w.last("a")?.cidr, "10.0.0.0/31");
+    assert.equal(reason(w.last("a")), "Allocated");
+    assert.equal(w.statuses.at(-1)?.version, "7");
+  });
+
+  it("busy, then woken and served when space is freed", async () => {
+    const a = request("a", { size: 31 });
+    const b = request("b", { size: 31 });
+    const woken: string[] = [];
+    const w = recordingWriter();
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/31"] })], requests: [a, b] },
+      w.writer,
+      { requestQueue: { add: (k) => woken.push(k), addAfter: () => {} } },
+    );
+    controller.bootstrap();
+    woken.length = 0;
+    await controller.reconcileRequest("ns/a");
+    await controller.reconcileRequest("ns/b");
+    assert.equal(w.last("b")?.state, "Busy");
+    assert.equal(w.last("b")?.message, "allocation with size 31 failed");
+    assert.equal(reason(w.last("b")), "NoSpace");
+    // a's record goes while a is not published (in this cache): the block is released, b is woken.
+    controller.onAllocationDelete(record("10.0.0.0/31", a));
+    assert.deepEqual(woken, ["ns/b"]);
+    await controller.reconcileRequest("ns/b");
+    assert.equal(w.last("b")?.cidr, "10.0.0.0/31");
+  });
+
+  it("a block held by another writer is recorded as theirs and the next one is taken", async () => {
+    const a = request("a", { size: 32 });
+    const other = request("other");
+    const theirs = record("10.0.0.0/32", other);
+    const w = recordingWriter({
+      createAllocation: async (x) => {
+        if (x.spec.cidr === "10.0.0.0/32") throw Object.assign(new Error("exists"), { status: 409 });
+        return { ...x, metadata: { ...x.metadata, uid: "mine" } };
+      },
+      getAllocation: async (_ns, name) => (name === theirs.metadata.name ? theirs : undefined),
+    });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a], allocations: [] },
+      w.writer,
+      // The cache has their object too (the read is not older than the watch).
+      {
+        allocations: {
+          get: (k) => (k === `ns/${theirs.metadata.name}` ? theirs : undefined),
+          list: () => [],
+          byIndex: () => [],
+        },
+      },
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/a");
+    assert.equal(w.last("a")?.cidr, "10.0.0.1/32");
+    const held = controller
+      .snapshot()
+      .find((s) => s.range === "ns/r")
+      ?.held.sort();
+    assert.deepEqual(held, ["10.0.0.0/32", "10.0.0.1/32"]);
+  });
+
+  it("publishes nothing while the fence is not held, and asks to be requeued", async () => {
+    const a = request("a");
+    const w = recordingWriter();
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a] },
+      w.writer,
+      {
+        fence: { confirm: async () => false },
+      },
+    );
+    controller.bootstrap();
+    const result = await controller.reconcileRequest("ns/a");
+    assert.equal(w.last("a"), undefined);
+    assert.ok((result?.requeueAfter ?? 0) > 0);
+  });
+
+  it("a forbidden write is reported on the request (reason Forbidden)", async () => {
+    const a = request("a");
+    const w = recordingWriter({
+      createAllocation: async () => {
+        throw Object.assign(new Error('ipamallocations is forbidden: cannot "create"'), { status: 403 });
+      },
+    });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a] },
+      w.writer,
+    );
+    controller.bootstrap();
+    await assert.rejects(controller.reconcileRequest("ns/a"), /forbidden/);
+    assert.match(w.last("a")?.message ?? "", /^forbidden: /);
+    assert.equal(reason(w.last("a")), "Forbidden");
+  });
+
+  it("a rejected write is reported on the request (reason Rejected)", async () => {
+    const a = request("a");
+    const w = recordingWriter({
+      createAllocation: async () => {
+        throw Object.assign(new Error("metadata.labels: Invalid value"), { status: 422 });
+      },
+    });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a] },
+      w.writer,
+    );
+    controller.bootstrap();
+    await assert.rejects(controller.reconcileRequest("ns/a"));
+    assert.equal(w.last("a")?.message, "rejected by the API server: metadata.labels: Invalid value");
+    assert.equal(reason(w.last("a")), "Rejected");
+  });
+
+  it("a range being deleted hands out nothing", async () => {
+    const a = request("a");
+    const w = recordingWriter();
+    const deleting = range({ ranges: ["10.0.0.0/30"] }, { deletionTimestamp: "2026-12-01T00:00:00Z" });
+    const controller = fakeController({ ranges: [deleting], requests: [a] }, w.writer);
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/a");
+    assert.equal(w.last("a")?.state, "Invalid");
+    assert.equal(w.last("a")?.message, "IPAMRange ns/r is being deleted");
+  });
+
+  it("a shrunk range keeps the block and says so (InRange=False)", async () => {
+    const a = request("a", {}, { state: "Ready", cidr: "10.0.0.3/32" });
+    const w = recordingWriter();
+    const controller = fakeController(
+      {
+        ranges: [range({ ranges: ["10.0.0.0/31"] })],
+        requests: [a],
+        allocations: [record("10.0.0.3/32", a)],
+      },
+      w.writer,
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/a");
+    const status = w.last("a");
+    assert.equal(status?.state, "Ready");
+    assert.match(status?.message ?? "", /no longer inside IPAMRange ns\/r/);
+    assert.equal(status?.conditions?.find((c) => c.type === "InRange")?.status, "False");
+  });
+
+  it("a record naming a waiting request that does not fit it is revoked before it goes", async () => {
+    const a = request("a", { size: 28 });
+    const forged = record("10.0.0.0/24", a);
+    const w = recordingWriter();
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/24"] })], requests: [a], allocations: [forged] },
+      w.writer,
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/a");
+    const revoke = w.statuses.find((s) => s.name === "a");
+    assert.match(revoke?.status.message ?? "", /^reallocating: 10.0.0.0\/24 does not match the request/);
+    assert.equal(revoke?.version, "7", "the revocation is conditional on the version without a cidr");
+    assert.deepEqual(w.deleted, [forged.metadata.name]);
+  });
+});
+
+describe("allocation garbage collection", () => {
+  it("collects a record whose request is gone", async () => {
+    const gone = request("gone");
+    const orphan = record("10.0.0.0/32", gone);
+    const w = recordingWriter({ getRequest: async () => undefined });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], allocations: [orphan] },
+      w.writer,
+    );
+    controller.bootstrap();
+    await controller.reconcileAllocation(`ns/${orphan.metadata.name}`);
+    assert.deepEqual(w.deleted, [orphan.metadata.name]);
+    assert.deepEqual(controller.snapshot().find((s) => s.range === "ns/r")?.held ?? [], []);
+  });
+
+  it("keeps the record of a published holder, even when marked for deletion", async () => {
+    const a = request("a", {}, { state: "Ready", cidr: "10.0.0.0/32" });
+    const marked = {
+      ...record("10.0.0.0/32", a),
+      metadata: { ...record("10.0.0.0/32", a).metadata, deletionTimestamp: "2026-12-01T00:00:00Z" },
+    };
+    const w = recordingWriter({ getRequest: async () => a });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a], allocations: [marked] },
+      w.writer,
+    );
+    controller.bootstrap();
+    await controller.reconcileAllocation(`ns/${marked.metadata.name}`);
+    assert.deepEqual(w.deleted, []);
+  });
+});
