@@ -8,8 +8,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -17,6 +15,7 @@ import { KubeClient } from "../../runtime/kube.ts";
 import { installCrds } from "./crds.ts";
 import { Janitor } from "./janitor.ts";
 import { loadKubeconfig, writeKubeconfig } from "./kubeconfig.ts";
+import { httpGetStatus, ManagedProcess } from "./managed-process.ts";
 import type { Manifest } from "./manifests.ts";
 import { freePorts } from "./ports.ts";
 
@@ -46,69 +45,6 @@ export interface LocalControlPlaneOptions {
 const ADMIN_USER = "kubipam-admin";
 const BIND_RETRIES = 5;
 const ADDRESS_IN_USE = /address already in use|bind: address/i;
-
-class ManagedProcess {
-  readonly exited: Promise<number | null>;
-  exitCode: number | null | undefined = undefined;
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-    readonly logPath: string,
-  ) {
-    this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        this.exitCode = code ?? (signal ? null : 0);
-        resolve(this.exitCode);
-      });
-      child.once("error", () => {
-        this.exitCode = null;
-        resolve(null);
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.exitCode === undefined;
-  }
-
-  logTail(lines = 30): string {
-    try {
-      return readFileSync(this.logPath, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-    } catch {
-      return "";
-    }
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(graceMs: number): Promise<void> {
-    if (!this.running) return;
-    this.child.ref();
-    this.child.kill("SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), graceMs);
-    });
-    const result = await Promise.race([this.exited, timedOut]);
-    clearTimeout(timer);
-    if (result === "timeout" && this.running) {
-      this.child.kill("SIGKILL");
-      await this.exited;
-    }
-  }
-
-  /** Sends `signal` and resolves once the process is gone. */
-  async kill(signal: NodeJS.Signals): Promise<void> {
-    if (!this.running) return;
-    this.child.ref(); // keep the event loop alive until it is gone
-    this.child.kill(signal);
-    await this.exited;
-  }
-
-  killNow(): void {
-    if (this.running) this.child.kill("SIGKILL");
-  }
-}
 
 // Every control plane of this process that is not stopped yet, for the exit and signal handlers.
 const live = new Set<LocalControlPlane>();
@@ -144,18 +80,6 @@ function installSignalHooks(): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-}
-
-function httpGetStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const client = url.startsWith("https:") ? https : http;
-    const request = client.get(url, { headers, rejectUnauthorized: false, timeout: 5_000 }, (response) => {
-      response.resume();
-      response.on("end", () => resolve(response.statusCode ?? 0));
-    });
-    request.on("timeout", () => request.destroy(new Error("request timed out")));
-    request.on("error", reject);
-  });
 }
 
 export class LocalControlPlane {
