@@ -23,6 +23,8 @@ export interface ControllerFlags {
   metricsBindAddress: string;
   healthProbeBindAddress: string;
   workers: number;
+  /** A Normal `Allocated` event per allocation (low priority, shed first under load). */
+  allocationEvents: boolean;
   logFormat: LogFormat;
   logLevel: LogLevel;
 }
@@ -38,6 +40,7 @@ export const defaultControllerFlags: ControllerFlags = {
   metricsBindAddress: ":8080",
   healthProbeBindAddress: ":8081",
   workers: 8,
+  allocationEvents: true,
   logFormat: process.stderr.isTTY ? "text" : "json",
   logLevel: "info",
 };
@@ -71,6 +74,7 @@ export async function runController(flags: ControllerFlags, signal: AbortSignal)
   });
   addIpamControllers(manager, {
     workers: flags.workers,
+    allocationEvents: flags.allocationEvents,
     fence: {
       namespace: flags.allocationFenceNamespace ?? flags.leaderElectionNamespace,
       name: flags.allocationFenceName,
@@ -91,6 +95,12 @@ const positiveInt = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
   return n;
+};
+
+const booleanFlag = (value: string): boolean => {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new InvalidArgumentError("must be true or false");
 };
 
 const positiveNumber = (value: string): number => {
@@ -146,6 +156,12 @@ export function controllerCommand(): Command {
       d.healthProbeBindAddress,
     )
     .option("--workers <n>", "concurrent request reconciles", positiveInt, d.workers)
+    .option(
+      "--allocation-events <bool>",
+      "a Normal Allocated event per allocation (low priority, shed first under load; Warnings always)",
+      booleanFlag,
+      d.allocationEvents,
+    )
     .addOption(
       new Option("--log-format <format>", "log format").choices(["json", "text"]).default(d.logFormat),
     )

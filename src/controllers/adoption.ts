@@ -4,7 +4,6 @@
 // free — otherwise the request is flagged and holds nothing.
 
 import type { IPAMRange, IPAMRequest } from "../api/types.ts";
-import { FINALIZER } from "../api/types.ts";
 import {
   admitsNamespace,
   allocationName,
@@ -15,11 +14,32 @@ import {
 } from "../api/validation.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
-import { type Context, FENCE_RETRY_MS, hasFinalizer } from "./context.ts";
+import { type Context, FENCE_RETRY_MS } from "./context.ts";
 import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 import type { Outcome } from "./request-reconciler.ts";
 import { notAdmittedMessage } from "./request-reconciler.ts";
+import type { RequestStatusOutcome } from "./status.ts";
+
+/** Where a published block stands against its range now: inside it, and admitted by it? */
+function standing(
+  request: IPAMRequest,
+  range: IPAMRange,
+  state: RangeState,
+  cidr: Cidr,
+): RequestStatusOutcome {
+  const cidrText = cidr.toString();
+  const allocator = state.currentAllocator();
+  const outside = allocator ? !allocator.contains(cidr) : false;
+  const admitted = admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "");
+  const kept = `${cidrText} stays allocated until this request is deleted`;
+  const message = outside
+    ? `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`
+    : admitted
+      ? ""
+      : `${notAdmittedMessage(state.key, request)}; ${kept}`;
+  return { state: "Ready", message, placement: { outside, admitted } };
+}
 
 export class Adoption {
   constructor(
@@ -44,9 +64,9 @@ export class Adoption {
     const state = ledger.state(ref.namespace, ref.name);
     state.busy.delete(objectKey(request));
     const range = d.ranges.get(state.key);
+    if (!range) return { status: { state: "Ready", message: `IPAMRange ${state.key} not found` } };
     const block = state.held(cidr);
     if (!block || block.requestUid !== request.metadata.uid || block.phase === "claiming") {
-      if (!range) return { status: { state: "Ready", message: `IPAMRange ${state.key} not found` } };
       const problem = await this.adopt(request, range, state, cidr, block);
       if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
       if (problem) {
@@ -54,19 +74,9 @@ export class Adoption {
         const message = `status.cidr ${cidrText} was not allocated by kubipam and ${problem}: delete this request and create a new one`;
         return { status: { state: "Invalid", message } };
       }
-    } else if (!hasFinalizer(request, FINALIZER)) {
-      await d.writer.setRequestFinalizer(request, true);
     }
-    const allocator = state.currentAllocator();
-    const outside = allocator ? !allocator.contains(cidr) : false;
-    const admitted = !range || admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "");
-    const message = outside
-      ? `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`
-      : admitted
-        ? ""
-        : `${notAdmittedMessage(state.key, request)}; ${cidrText} stays allocated until this request is deleted`;
     this.dropExtras(request, cidrText);
-    return { status: { state: "Ready", message, placement: { outside, admitted } } };
+    return { status: standing(request, range, state, cidr) };
   }
 
   /**
@@ -81,10 +91,11 @@ export class Adoption {
     cidr: Cidr,
     block: HeldBlock | undefined,
   ): Promise<string | undefined> {
-    const { d, ledger } = this.c;
     const uid = request.metadata.uid ?? "";
-    const name = allocationName(state.name, cidr.toString());
-    const object = await d.writer.getAllocation(state.namespace, name);
+    const object = await this.c.d.writer.getAllocation(
+      state.namespace,
+      allocationName(state.name, cidr.toString()),
+    );
     if (object && object.spec.request.uid !== uid) {
       return `${cidr} is held by request ${object.spec.request.namespace}/${object.spec.request.name}`;
     }
@@ -96,33 +107,51 @@ export class Adoption {
     if (!admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "")) {
       return `IPAMRange ${state.key} does not admit namespace ${request.metadata.namespace}`;
     }
+    const claim = this.reserve(request, state, cidr, block);
+    if (typeof claim === "string") return claim;
+    return this.record(range, state, claim);
+  }
+
+  /** The request's own claim of the block (reserved now if free), or why there is none. */
+  private reserve(
+    request: IPAMRequest,
+    state: RangeState,
+    cidr: Cidr,
+    block: HeldBlock | undefined,
+  ): HeldBlock | string {
+    const uid = request.metadata.uid ?? "";
     const allocator = state.ensureAllocator()?.allocator;
     if (!allocator?.contains(cidr)) return `is outside IPAMRange ${state.key}`;
-    let claim = block?.requestUid === uid ? block : undefined;
-    if (!claim) {
-      if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
-      try {
-        allocator.reserve(cidr);
-      } catch {
-        return `overlaps a block held by another request of IPAMRange ${state.key}`;
-      }
-      claim = ledger.claim(state, { uid, key: objectKey(request) }, cidr, name);
+    if (block?.requestUid === uid) return block;
+    if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
+    try {
+      allocator.reserve(cidr);
+    } catch {
+      return `overlaps a block held by another request of IPAMRange ${state.key}`;
     }
+    return this.c.ledger.claim(
+      state,
+      { uid, key: objectKey(request) },
+      cidr,
+      allocationName(state.name, cidr.toString()),
+    );
+  }
+
+  /** Writes the adopted block's record and confirms the fence; undefined once it stands. */
+  private async record(range: IPAMRange, state: RangeState, claim: HeldBlock): Promise<string | undefined> {
+    const { d } = this.c;
     claim.phase = "claiming";
-    if (!hasFinalizer(request, FINALIZER)) await d.writer.setRequestFinalizer(request, true);
     const created = await this.records.create(range, state, claim);
-    if (created.spec.request.uid !== uid) {
+    if (created.spec.request.uid !== claim.requestUid) {
       this.records.foreign(state, claim, created);
-      return `${cidr} is held by request ${created.spec.request.namespace}/${created.spec.request.name}`;
+      return `${claim.cidr} is held by request ${created.spec.request.namespace}/${created.spec.request.name}`;
     }
     claim.phase = "held";
     claim.objectUid = created.metadata.uid;
-    if (!(await d.fence.confirm())) {
-      // Only the fence holder may stand behind a block: give the record back and try later.
-      await this.records.giveBack(state, claim);
-      return "retry";
-    }
-    return undefined;
+    if (await d.fence.confirm()) return undefined;
+    // Only the fence holder may stand behind a block: give the record back and try later.
+    await this.records.giveBack(state, claim);
+    return "retry";
   }
 
   /** Bootstrap: reserves a block a request published without a record, if inside, admitted and free. */

@@ -4,11 +4,11 @@
 // stale writer can still publish it. Watches: IPAMAllocation (every record once at start, malformed or
 // conflicting ones, records whose request this process has not seen); queued also when a request goes.
 
-import type { IPAMAllocation } from "../api/types.ts";
+import type { IPAMAllocation, IPAMRequest } from "../api/types.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import { statusOf } from "./ports.ts";
-import { type HeldBlock, parseHeldCidr } from "./range-state.ts";
+import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 
 export class AllocationCollector {
@@ -27,25 +27,30 @@ export class AllocationCollector {
     const state = ledger.find(`${allocation.metadata.namespace ?? ""}/${allocation.spec.range?.name}`);
     const entry = cidr && state?.held(cidr);
     if (entry && entry.requestUid === request.uid && entry.phase === "claiming") return; // ours, in flight
-    const recorded =
-      entry !== undefined &&
-      entry.requestUid === request.uid &&
-      (entry.objectUid ?? allocation.metadata.uid) === allocation.metadata.uid;
-    const cached = d.requests.get(`${request.namespace}/${request.name}`);
-    if (recorded && cached?.metadata.uid === request.uid) {
-      const published = cached.status?.cidr;
-      if (!published || published === allocation.spec.cidr) return;
+    if (entry && state && isEntryOf(entry, allocation)) {
+      if (this.guardsCached(allocation)) return;
+      // The cache may lag behind: decide on a live read.
+      const holder = await this.liveHolder(allocation);
+      const published = holder?.status?.cidr;
+      if (holder && (!published || published === allocation.spec.cidr)) return;
+      await this.collect(allocation);
+      ledger.release(state, entry);
+      return;
     }
-    // The cache may lag behind: decide on a live read.
-    const live = await d.writer.getRequest(request.namespace, request.name);
-    const holder = live?.metadata.uid === request.uid && !live.metadata.deletionTimestamp ? live : undefined;
-    if (recorded && holder && (!holder.status?.cidr || holder.status.cidr === allocation.spec.cidr)) return;
-    if (!recorded && holder && !holder.status?.cidr && state && cidr) {
-      // A record that lost to the ledger's holder but names a waiting request: revoke, then collect.
+    await this.collectLoser(allocation, state);
+  }
+
+  /** A record the ledger does not hold (it lost an overlap, or its name holds another record now). */
+  private async collectLoser(allocation: IPAMAllocation, state: RangeState | undefined): Promise<void> {
+    const holder = await this.liveHolder(allocation);
+    const cidr = parseHeldCidr(allocation.spec.cidr);
+    const published = holder?.status?.cidr;
+    if (holder && !published && state && cidr) {
+      // It names a waiting request: revoke its claim first, so no stale writer publishes it.
       const claim: HeldBlock = {
         cidr,
-        requestUid: request.uid,
-        requestKey: `${request.namespace}/${request.name}`,
+        requestUid: allocation.spec.request.uid,
+        requestKey: objectKey(holder),
         objectName: allocation.metadata.name ?? "",
         rangeKey: state.key,
         phase: "held",
@@ -57,13 +62,28 @@ export class AllocationCollector {
         claim,
         `the record ${allocation.metadata.name} overlaps another block`,
       );
-      d.requestQueue.add(claim.requestKey);
+      this.c.d.requestQueue.add(claim.requestKey);
       return;
     }
     await this.collect(allocation);
     // A request that published the losing block learns that it holds nothing kubipam stands behind.
-    if (!recorded && holder?.status?.cidr === allocation.spec.cidr) d.requestQueue.add(objectKey(holder));
-    if (recorded && state && entry) ledger.release(state, entry);
+    if (holder && published === allocation.spec.cidr) this.c.d.requestQueue.add(objectKey(holder));
+  }
+
+  /** The record's request as the API server has it now, if it is still that request and not going. */
+  private async liveHolder(allocation: IPAMAllocation): Promise<IPAMRequest | undefined> {
+    const ref = allocation.spec.request;
+    const live = await this.c.d.writer.getRequest(ref.namespace, ref.name);
+    return live?.metadata.uid === ref.uid && !live.metadata.deletionTimestamp ? live : undefined;
+  }
+
+  /** Whether the cached request still holds (or is about to publish) this record's block. */
+  private guardsCached(allocation: IPAMAllocation): boolean {
+    const ref = allocation.spec.request;
+    const cached = this.c.d.requests.get(`${ref.namespace}/${ref.name}`);
+    if (cached?.metadata.uid !== ref.uid) return false;
+    const published = cached.status?.cidr;
+    return !published || published === allocation.spec.cidr;
   }
 
   private async collect(allocation: IPAMAllocation): Promise<void> {
@@ -82,4 +102,12 @@ export class AllocationCollector {
       if (statusOf(err) !== 409) throw err;
     }
   }
+}
+
+/** Whether the ledger's entry is this very record (same holder, same object). */
+function isEntryOf(entry: HeldBlock, allocation: IPAMAllocation): boolean {
+  return (
+    entry.requestUid === allocation.spec.request.uid &&
+    (entry.objectUid ?? allocation.metadata.uid) === allocation.metadata.uid
+  );
 }

@@ -19,6 +19,8 @@ export interface IpamControllerDeps {
   events: EventSink;
   metrics: IpamMetrics;
   log: Log;
+  /** Emit a Normal `Allocated` event per allocation (low priority, shed first under load); default true. */
+  allocationEvents?: boolean;
   /** Delay before a range's status (usage, cursors) is written after allocations change. */
   rangeStatusDelayMs?: number;
   now?: () => Date;

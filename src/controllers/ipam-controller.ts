@@ -13,6 +13,7 @@ import type { Context, IpamControllerDeps } from "./context.ts";
 import { Handlers } from "./handlers.ts";
 import { REQUESTS_BY_RANGE } from "./indexes.ts";
 import { Ledger } from "./ledger.ts";
+import { Publisher } from "./publisher.ts";
 import { RangeReconciler } from "./range-reconciler.ts";
 import type { RangeState } from "./range-state.ts";
 import { Records } from "./records.ts";
@@ -27,6 +28,7 @@ export class IpamController {
   private readonly ranges: RangeReconciler;
   private readonly requests: RequestReconciler;
   private readonly collector: AllocationCollector;
+  private readonly publisher: Publisher;
 
   constructor(d: IpamControllerDeps) {
     const now = d.now ?? (() => new Date());
@@ -55,8 +57,10 @@ export class IpamController {
     const records = new Records(c);
     this.ranges = new RangeReconciler(c, wake);
     let requests: RequestReconciler | undefined;
-    const adoption = new Adoption(c, records, (request, cidr) => requests?.dropExtras(request, cidr));
-    requests = new RequestReconciler(c, records, adoption);
+    const dropExtras = (request: IPAMRequest, cidr: string) => requests?.dropExtras(request, cidr);
+    const adoption = new Adoption(c, records, dropExtras);
+    this.publisher = new Publisher(c, records, dropExtras);
+    requests = new RequestReconciler(c, records, adoption, this.publisher);
     this.requests = requests;
     this.collector = new AllocationCollector(c, records);
     this.handlers = new Handlers(c, this.ranges, adoption);
@@ -101,6 +105,11 @@ export class IpamController {
 
   reconcileAllocation(key: string): Promise<void> {
     return this.collector.reconcile(key);
+  }
+
+  /** Resolves once every handed-over publication is written (or given up). */
+  published(): Promise<void> {
+    return this.publisher.idle();
   }
 
   /** Figures for the views and tests. */

@@ -61,6 +61,8 @@ export interface EventSink {
     type: EventType,
     reason: string,
     note: string,
+    /** `low`: nice to have (one per allocation); written when nothing else waits, shed first. */
+    priority?: "low",
   ): void;
 }
 

@@ -5,8 +5,9 @@
 
 import { FINALIZER, type IPAMRange } from "../api/types.ts";
 import { validateRangeSpec } from "../api/validation.ts";
+import { reconcileWithFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
-import { type Context, hasFinalizer } from "./context.ts";
+import type { Context } from "./context.ts";
 import { REQUESTS_BY_RANGE } from "./indexes.ts";
 import type { RangeState } from "./range-state.ts";
 import { sameStrings } from "./status.ts";
@@ -47,30 +48,40 @@ export class RangeReconciler {
     // Listed only when needed: this runs after every batch of allocation changes (debounced), and a
     // range that holds blocks is referenced without looking at its requests.
     const requests = () => d.requests.byIndex(REQUESTS_BY_RANGE, key);
-
-    if (range.metadata.deletionTimestamp) {
-      if (state.heldCount === 0 && requests().length === 0) {
-        if (hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, false);
-        return;
-      }
-      await status.range(range, state, "Deleting", "waiting for pending requests to be deleted");
-      this.wake(state, true);
-      return;
-    }
-    // Always while the range exists: a block may be published the moment after it appears.
-    if (!hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, true);
-    if (state.spec) {
-      this.buildAllocator(state);
-      await status.range(range, state, "Ready", "");
-    } else {
-      await status.range(range, state, "Invalid", state.invalidMessage);
-    }
-    if (changed) {
-      // A spec edit is rare and user-made: revisit every request of the range (consent, pool
-      // shrinking out from under a block, validity), not only the waiting ones.
-      for (const request of requests()) d.requestQueue.add(objectKey(request));
-      state.busy.clear();
-    }
+    const finalizer = {
+      add: (r: IPAMRange) => d.writer.setRangeFinalizer(r, true),
+      remove: (r: IPAMRange) => d.writer.setRangeFinalizer(r, false),
+    };
+    // The finalizer is on the range while it exists, so a block may be published the moment after it
+    // appears; deletion waits until nothing refers to the range.
+    await reconcileWithFinalizer(
+      range,
+      FINALIZER,
+      finalizer,
+      {
+        apply: async () => {
+          if (state.spec) this.buildAllocator(state);
+          await status.range(
+            range,
+            state,
+            state.spec ? "Ready" : "Invalid",
+            state.spec ? "" : state.invalidMessage,
+          );
+          if (!changed) return;
+          // A spec edit is rare and user-made: revisit every request of the range (consent, pool
+          // shrinking out from under a block, validity), not only the waiting ones.
+          for (const request of requests()) d.requestQueue.add(objectKey(request));
+          state.busy.clear();
+        },
+        cleanup: async () => {
+          if (state.heldCount === 0 && requests().length === 0) return { done: true, result: undefined };
+          await status.range(range, state, "Deleting", "waiting for pending requests to be deleted");
+          this.wake(state, true);
+          return { done: false, result: undefined };
+        },
+      },
+      undefined,
+    );
   }
 
   /** Applies the range's spec to its state; returns whether waiting requests may get through now. */

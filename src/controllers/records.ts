@@ -32,6 +32,15 @@ export class Records {
         labels: { [RANGE_LABEL]: rangeLabelValue(state.name) },
         // In the create body: no extra write, and the record cannot vanish while its holder lives.
         finalizers: [ALLOCATION_FINALIZER],
+        // The cluster's garbage collector may help once the request goes (kubipam does not rely on
+        // it: a request in another namespace cannot own the record).
+        ...(requestNamespace === state.namespace
+          ? {
+              ownerReferences: [
+                { apiVersion: API_VERSION, kind: "IPAMRequest", name: requestName, uid: block.requestUid },
+              ],
+            }
+          : {}),
       },
       spec: {
         range: { name: state.name, uid: range.metadata.uid ?? "" },

@@ -1,19 +1,20 @@
 // The request reconciler: validates a request against its range, claims a block (allocator → record
 // → ledger), publishes it once the allocation fence is confirmed, and releases it on deletion. It
-// returns an outcome (the status to write, a requeue) that the status writer applies. Watches:
+// returns an outcome (the status to write, a requeue) that the status writer applies; claims go to
+// the publisher (publisher.ts), which confirms the fence once per batch. Watches:
 // IPAMRequest (creation, deletion, status.cidr, someone else's status edits); queued also when space
 // in its range is freed or the range changes.
 
-import { EventReason } from "../api/conditions.ts";
 import { FINALIZER, type IPAMRange, type IPAMRequest } from "../api/types.ts";
 import { admitsNamespace, allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
 import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
-import { type Context, FENCE_RETRY_MS, hasFinalizer } from "./context.ts";
+import { type Context, hasFinalizer } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { statusOf } from "./ports.ts";
+import type { Publisher } from "./publisher.ts";
 import type { HeldBlock, RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 import { errorMessage, type RequestStatusOutcome } from "./status.ts";
@@ -57,6 +58,7 @@ export class RequestReconciler {
     private readonly c: Context,
     private readonly records: Records,
     private readonly adoption: Adoption,
+    private readonly publisher: Publisher,
   ) {}
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
@@ -122,10 +124,10 @@ export class RequestReconciler {
     const { d, ledger } = this.c;
     // The range must be protected before any of its blocks is published (deletion then waits).
     if (!hasFinalizer(range, FINALIZER)) await d.writer.setRangeFinalizer(range, true);
-    // The publish is conditional on this version: a version seen before the fence was confirmed.
-    const version = hasFinalizer(request, FINALIZER)
-      ? request.metadata.resourceVersion
-      : await d.writer.setRequestFinalizer(request, true);
+    // The publish is conditional on this version: a version seen before the fence was confirmed. No
+    // finalizer on the request: its record is the durable trace of the block, collected once the
+    // request is gone (allocation-gc.ts), also when it went while no controller ran.
+    const version = request.metadata.resourceVersion;
     // A block this request already holds: an earlier attempt of ours, or a record naming it that a
     // previous fence holder (or someone else) wrote. It becomes the request's block only if it fits.
     const existing = ledger
@@ -148,25 +150,12 @@ export class RequestReconciler {
     plan: RequestPlan,
     allocator: Allocator,
   ): Promise<HeldBlock | Outcome> {
-    const { d, ledger } = this.c;
     const key = objectKey(request);
     for (let attempt = 0; attempt < MAX_COLLISIONS; attempt++) {
-      let cidr: Cidr;
-      try {
-        if (plan.kind === "size") cidr = allocator.allocate(plan.size);
-        else if (plan.kind === "indexed") cidr = allocator.allocateIndexed(plan.index, plan.size);
-        else {
-          allocator.reserve(plan.cidr);
-          cidr = plan.cidr;
-        }
-      } catch (err) {
-        const busy = err instanceof IpamError && err.code === "Busy";
-        if (busy) state.busy.add(key);
-        d.metrics.failed(state.key, busy ? "busy" : "invalid");
-        return says(busy ? "Busy" : "Invalid", errorMessage(err));
-      }
+      const cidr = this.take(state, key, plan, allocator);
+      if (!("prefix" in cidr)) return cidr;
       const holder = { uid: request.metadata.uid ?? "", key };
-      const block = ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+      const block = this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
       const object = await this.records.create(range, state, block);
       if (object.spec.request.uid === block.requestUid) {
         block.phase = "held";
@@ -183,65 +172,49 @@ export class RequestReconciler {
     }
     // Another writer is far ahead of this cache; what was learnt stays in the ledger. Try again soon
     // without growing the error backoff: this is contention, not failure.
-    d.log.info("blocks taken by other writers; retrying", { range: state.key, request: key });
+    this.c.d.log.info("blocks taken by other writers; retrying", { range: state.key, request: key });
     return { requeueAfter: 100 };
   }
 
-  /**
-   * Writes status.cidr once the fence is confirmed, conditional on the request's version seen before
-   * that confirm: a later fence holder that revoked the claim (by writing the request) makes it fail.
-   * The CEL rule on status.cidr makes the first writer win; a loser gives its block back.
-   */
+  /** The block the plan gets from the allocator (marked there), or why there is none. */
+  private take(state: RangeState, key: string, plan: RequestPlan, allocator: Allocator): Cidr | Outcome {
+    try {
+      if (plan.kind === "size") return allocator.allocate(plan.size);
+      if (plan.kind === "indexed") return allocator.allocateIndexed(plan.index, plan.size);
+      allocator.reserve(plan.cidr);
+      return plan.cidr;
+    } catch (err) {
+      const busy = err instanceof IpamError && err.code === "Busy";
+      if (busy) state.busy.add(key);
+      this.c.d.metrics.failed(state.key, busy ? "busy" : "invalid");
+      return says(busy ? "Busy" : "Invalid", errorMessage(err));
+    }
+  }
+
+  /** Hands a claim to the publisher once its record is known to exist. */
   private async publish(
     request: IPAMRequest,
     state: RangeState,
     block: HeldBlock,
     version: string | undefined,
   ): Promise<Outcome | undefined> {
-    const { d, status } = this.c;
-    if (block.phase === "claiming") {
-      // Left over from an attempt with an unknown outcome: confirm the object exists.
-      const existing = await d.writer.getAllocation(state.namespace, block.objectName);
-      if (!existing || existing.spec.request.uid !== block.requestUid) {
-        if (existing) this.records.foreign(state, block, existing);
-        else this.c.ledger.undoClaim(state, block);
-        return { requeueAfter: AGAIN_MS };
-      }
-      block.phase = "held";
-      block.objectUid = existing.metadata.uid;
-    }
-    // Not (or no longer) the fence holder: publish nothing; the claim stays for the next attempt.
-    if (!(await d.fence.confirm())) return { requeueAfter: FENCE_RETRY_MS };
-    const cidr = block.cidr.toString();
-    try {
-      await d.writer.patchRequestStatus(request, status.requestStatus(request, "Ready", "", cidr), version);
-    } catch (err) {
-      const code = statusOf(err);
-      if (code === 404) return this.loser(state, block);
-      // The request changed since it was read (or the claim was revoked): decide again.
-      if (code === 409) return { requeueAfter: AGAIN_MS };
-      if (code === 422) {
-        const fresh = await d.writer.getRequest(
-          request.metadata.namespace ?? "",
-          request.metadata.name ?? "",
-        );
-        if (!fresh || fresh.metadata.uid !== request.metadata.uid) return this.loser(state, block);
-        if (fresh.status?.cidr && fresh.status.cidr !== cidr) {
-          d.metrics.failed(state.key, "conflict");
-          return this.loser(state, block);
-        }
-      }
-      throw err;
-    }
-    d.metrics.allocated(state.key, latencySince(request.metadata.creationTimestamp, this.c.now()));
-    d.events.emit(request, "Normal", EventReason.Allocated, `allocated ${cidr} from IPAMRange ${state.key}`);
-    this.dropExtras(request, cidr);
+    if (block.phase === "claiming" && !(await this.confirmRecord(state, block)))
+      return { requeueAfter: AGAIN_MS };
+    this.publisher.submit({ request, state, block, version });
     return undefined;
   }
 
-  private async loser(state: RangeState, block: HeldBlock): Promise<undefined> {
-    await this.records.giveBack(state, block);
-    return undefined;
+  /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
+  private async confirmRecord(state: RangeState, block: HeldBlock): Promise<boolean> {
+    const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+    if (!existing || existing.spec.request.uid !== block.requestUid) {
+      if (existing) this.records.foreign(state, block, existing);
+      else this.c.ledger.undoClaim(state, block);
+      return false;
+    }
+    block.phase = "held";
+    block.objectUid = existing.metadata.uid;
+    return true;
   }
 
   /** Extra blocks of a request that lost a race: their objects go, via garbage collection. */
@@ -253,19 +226,14 @@ export class RequestReconciler {
     }
   }
 
-  /** Deletion: free every block of the request, then let it go. */
+  /**
+   * A request being deleted that still carries the finalizer of the original kubipam or an older
+   * kubipam: free every block of it, then let it go.
+   */
   private async finalize(request: IPAMRequest): Promise<undefined> {
     const { d, ledger } = this.c;
     const uid = request.metadata.uid ?? "";
-    const names = new Map<string, string>();
-    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
-      names.set(objectKey(a), a.metadata.uid ?? "");
-    for (const block of ledger.blocksOf(uid)) {
-      const state = ledger.stateForBlock(block);
-      const key = state && `${state.namespace}/${block.objectName}`;
-      if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
-    }
-    for (const [key, objectUid] of names) {
+    for (const [key, objectUid] of this.recordsOf(uid)) {
       const { namespace = "", name } = splitKey(key);
       await d.writer.deleteAllocation(namespace, name, objectUid || undefined);
     }
@@ -278,6 +246,20 @@ export class RequestReconciler {
     if (!isInvalid(ref)) d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
     return undefined;
   }
+
+  /** Records of a request (`namespace/name` → object uid): in the cache, and claims in the ledger. */
+  private recordsOf(uid: string): Map<string, string> {
+    const { d, ledger } = this.c;
+    const names = new Map<string, string>();
+    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
+      names.set(objectKey(a), a.metadata.uid ?? "");
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      const key = state && `${state.namespace}/${block.objectName}`;
+      if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
+    }
+    return names;
+  }
 }
 
 /** Whether a block someone else recorded for a request is what the request asks for. */
@@ -285,10 +267,4 @@ function fitsPlan(cidr: Cidr, plan: RequestPlan, allocator: Allocator): boolean 
   if (!allocator.contains(cidr)) return false;
   if (plan.kind === "block") return cidr.equals(plan.cidr);
   return cidr.prefix === plan.size;
-}
-
-function latencySince(created: string | undefined, now: Date): number | undefined {
-  if (!created) return undefined;
-  const t = Date.parse(created);
-  return Number.isNaN(t) ? undefined : Math.max(0, (now.getTime() - t) / 1000);
 }

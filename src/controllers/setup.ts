@@ -62,6 +62,8 @@ export interface IpamControllerOptions {
   rangeStatusDelayMs?: number;
   /** Where events go (default: the manager's events.k8s.io recorder). */
   events?: EventSink;
+  /** Normal `Allocated` events, one per allocation, at low priority (default true). */
+  allocationEvents?: boolean;
   /** Default: Lease kubipam-allocation-fence in kube-system. */
   fence?: FenceOptions;
 }
@@ -112,8 +114,10 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       writer: new KubeIpamWriter(mgr.client),
       fence: { confirm: gathered(() => fence.confirm(), CONFIRM_GATHER_MS) },
       events: options.events ?? {
-        emit: (object, type, reason, note) => recorder?.event(object, type, reason, note),
+        emit: (object, type, reason, note, priority) =>
+          recorder?.event(object, type, reason, note, priority ? { priority } : {}),
       },
+      allocationEvents: options.allocationEvents,
       metrics,
       log,
       rangeStatusDelayMs: options.rangeStatusDelayMs,

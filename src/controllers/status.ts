@@ -79,47 +79,18 @@ export class StatusWriter {
   ): IPAMRequestStatus {
     const generation = request.metadata.generation;
     const now = this.d.now();
-    const reason =
-      state === "Ready"
-        ? RequestReason.Allocated
-        : state === "Busy"
-          ? RequestReason.NoSpace
-          : RequestReason.Invalid;
-    let conditions = setCondition(
-      request.status?.conditions,
-      {
-        type: ConditionType.Ready,
-        status: state === "Ready" ? "True" : "False",
-        reason,
-        message,
-        observedGeneration: generation,
-      },
-      now,
-    );
+    const ready: Condition = {
+      type: ConditionType.Ready,
+      status: state === "Ready" ? "True" : "False",
+      reason: readyReason[state],
+      message,
+      observedGeneration: generation,
+    };
+    let conditions = setCondition(request.status?.conditions, ready, now);
     if (cidr) {
-      const { outside, admitted } = placement;
-      conditions = setCondition(
-        conditions,
-        {
-          type: ConditionType.InRange,
-          status: outside ? "False" : "True",
-          reason: outside ? RequestInRangeReason.RangeShrunk : RequestInRangeReason.InsideRange,
-          message: outside ? message : "",
-          observedGeneration: generation,
-        },
-        now,
-      );
-      conditions = setCondition(
-        conditions,
-        {
-          type: ConditionType.Admitted,
-          status: admitted ? "True" : "False",
-          reason: admitted ? RequestAdmittedReason.NamespaceAdmitted : RequestAdmittedReason.ConsentWithdrawn,
-          message: admitted ? "" : message,
-          observedGeneration: generation,
-        },
-        now,
-      );
+      for (const c of placementConditions(placement, message)) {
+        conditions = setCondition(conditions, { ...c, observedGeneration: generation }, now);
+      }
     }
     return { state, message, ...(cidr ? { cidr } : {}), observedGeneration: generation, conditions };
   }
@@ -233,6 +204,32 @@ export class StatusWriter {
       pendingRemovals: (allocator?.pendingRemovals() ?? []).map((c) => c.toString()),
     };
   }
+}
+
+type Condition = Omit<NonNullable<IPAMRequestStatus["conditions"]>[number], "lastTransitionTime">;
+
+const readyReason: Record<RequestState, string> = {
+  Ready: RequestReason.Allocated,
+  Busy: RequestReason.NoSpace,
+  Invalid: RequestReason.Invalid,
+};
+
+/** InRange and Admitted of a published block; their message is the request's when False. */
+function placementConditions({ outside, admitted }: Placement, message: string): Condition[] {
+  return [
+    {
+      type: ConditionType.InRange,
+      status: outside ? "False" : "True",
+      reason: outside ? RequestInRangeReason.RangeShrunk : RequestInRangeReason.InsideRange,
+      message: outside ? message : "",
+    },
+    {
+      type: ConditionType.Admitted,
+      status: admitted ? "True" : "False",
+      reason: admitted ? RequestAdmittedReason.NamespaceAdmitted : RequestAdmittedReason.ConsentWithdrawn,
+      message: admitted ? "" : message,
+    },
+  ];
 }
 
 export function errorMessage(err: unknown): string {

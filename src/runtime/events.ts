@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { CoreTypes, isAlreadyExists, isNotFound, type KubeClient, type KubeObject } from "./kube.ts";
 import { discardLogger, type Logger } from "./logger.ts";
 import { type Registry, type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
-import { formatMicroTime } from "./util.ts";
+import { formatMicroTime, sleep } from "./util.ts";
 
 export type EventType = "Normal" | "Warning";
 
@@ -46,6 +46,10 @@ export interface EventRecorderOptions {
   registry?: Registry;
   /** Pending writes beyond this are dropped (logged, counted). Default 1000. */
   maxQueue?: number;
+  /** Pending low-priority writes beyond this are shed (counted as `shed`). Default 100. */
+  maxLowPriorityQueue?: number;
+  /** Least time between two low-priority writes (default 50 ms: at most 20 a second). */
+  lowPriorityIntervalMs?: number;
   /** Identical events within this window join one series (default 6 min, like client-go). */
   seriesWindowMs?: number;
   /** How many distinct events are remembered for aggregation (default 4096). */
@@ -56,6 +60,11 @@ export interface EventOptions {
   /** What was done (required by the API; default: the reason). */
   action?: string;
   related?: KubeObject | ObjectReference;
+  /**
+   * `low`: written only when no other event waits, at most one per `lowPriorityIntervalMs`, and shed
+   * first (its queue is small) — for events that are nice to have, such as one per allocation.
+   */
+  priority?: "normal" | "low";
 }
 
 function toRef(o: KubeObject | ObjectReference): ObjectReference {
@@ -161,6 +170,9 @@ export class EventRecorder {
   private readonly aggregator: EventAggregator;
   private readonly maxQueue: number;
   private queue: Entry[] = [];
+  /** Low-priority entries, served when `queue` is empty. */
+  private low: Entry[] = [];
+  private lastLowWrite = 0;
   private working = false;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
@@ -203,7 +215,8 @@ export class EventRecorder {
       if (options.related) ev.related = toRef(options.related);
       const { entry } = this.aggregator.observe(ev);
       entry.event.series = entry.count > 1 ? { count: entry.count, lastObservedTime: now } : undefined;
-      this.schedule(entry);
+      if (options.priority === "low") this.scheduleLow(entry);
+      else this.schedule(entry);
     } catch (err) {
       this.logger.error("failed to record event", { error: err, reason });
     }
@@ -229,7 +242,7 @@ export class EventRecorder {
 
   /** Resolves when every queued write has been attempted. */
   flush(): Promise<void> {
-    if (!this.working && this.queue.length === 0) return Promise.resolve();
+    if (!this.working && this.queue.length === 0 && this.low.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -263,10 +276,38 @@ export class EventRecorder {
     if (!this.working) void this.work();
   }
 
+  private scheduleLow(entry: Entry): void {
+    if (entry.queued) return;
+    if (this.low.length >= (this.opts.maxLowPriorityQueue ?? 100)) {
+      this.metrics.eventsDropped.inc({ reason: "shed" });
+      if (!entry.created) this.aggregator.forget(entry);
+      return;
+    }
+    entry.queued = true;
+    this.low.push(entry);
+    if (!this.working) void this.work();
+  }
+
+  /** The next entry to write: any regular one first; a low-priority one only when spaced out. */
+  private async next(): Promise<Entry | undefined> {
+    const regular = this.queue.shift();
+    if (regular) return regular;
+    if (this.low.length === 0) return undefined;
+    const wait = this.lastLowWrite + (this.opts.lowPriorityIntervalMs ?? 50) - Date.now();
+    if (wait > 0) {
+      await sleep(wait);
+      // A regular event that arrived meanwhile goes first.
+      const arrived = this.queue.shift();
+      if (arrived) return arrived;
+    }
+    this.lastLowWrite = Date.now();
+    return this.low.shift();
+  }
+
   private async work(): Promise<void> {
     this.working = true;
     try {
-      for (let entry = this.queue.shift(); entry; entry = this.queue.shift()) {
+      for (let entry = await this.next(); entry; entry = await this.next()) {
         entry.queued = false;
         try {
           await this.write(entry);

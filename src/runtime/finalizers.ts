@@ -83,3 +83,39 @@ export async function removeFinalizer<T extends KubeObject>(
     throw err;
   }
 }
+
+/** How a reconciler adds and removes its finalizer (e.g. addFinalizer/removeFinalizer bound to a client). */
+export interface FinalizerOps<T extends KubeObject> {
+  add(obj: T): Promise<unknown>;
+  remove(obj: T): Promise<unknown>;
+}
+
+/** What cleanup says: `done` lets the object go (the finalizer is removed). */
+export interface Cleanup<R> {
+  done: boolean;
+  result: R;
+}
+
+/**
+ * A reconcile wrapped in a finalizer, after kube-rs's `finalizer` helper: while the object lives, its
+ * finalizer is ensured before `apply` runs (so whatever apply creates is cleaned up on deletion); once
+ * it is being deleted, `cleanup` runs until it reports done, then the finalizer goes. An object being
+ * deleted without the finalizer needs no cleanup (nothing was applied for it).
+ */
+export async function reconcileWithFinalizer<T extends KubeObject, R>(
+  obj: T,
+  finalizer: string,
+  ops: FinalizerOps<T>,
+  handlers: { apply(obj: T): Promise<R>; cleanup(obj: T): Promise<Cleanup<R>> },
+  idle: R,
+): Promise<R> {
+  const present = hasFinalizer(obj, finalizer);
+  if (obj.metadata.deletionTimestamp) {
+    if (!present) return idle;
+    const { done, result } = await handlers.cleanup(obj);
+    if (done) await ops.remove(obj);
+    return result;
+  }
+  if (!present) await ops.add(obj);
+  return handlers.apply(obj);
+}

@@ -275,8 +275,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           waiters = [];
         }
         if (signal.aborted) break;
-        this.watchAbort = new AbortController();
-        const received = await this.watchOnce(AbortSignal.any([signal, this.watchAbort.signal]));
+        const received = await this.watchUntilCut(signal);
         if (received > 0) {
           backoff.reset();
           watchFailures = 0;
@@ -359,6 +358,20 @@ export class Informer<T extends KubeObject = KubeObject> {
       const ws = this.syncWaiters;
       this.syncWaiters = [];
       for (const w of ws) w(true);
+    }
+  }
+
+  /** One watch, ended by the server, by stop(), or by relist(); returns the events received. */
+  private async watchUntilCut(signal: AbortSignal): Promise<number> {
+    const cut = new AbortController();
+    this.watchAbort = cut;
+    // A listener per watch, removed after it (AbortSignal.any would keep one per watch on `signal`).
+    const onStop = () => cut.abort(signal.reason);
+    signal.addEventListener("abort", onStop, { once: true });
+    try {
+      return await this.watchOnce(cut.signal);
+    } finally {
+      signal.removeEventListener("abort", onStop);
     }
   }
 

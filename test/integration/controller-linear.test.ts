@@ -73,15 +73,15 @@ it("work is linear: N requests cost O(N) reconciles and API writes", async () =>
   const after = await counters(controller);
   const reconciles = after.reconciles - before.reconciles;
   const writes = after.writes - before.writes;
-  // Per request: its creation and our status write wake it (the finalizer patch is filtered out);
-  // per allocation: finalizer, allocation object, status.
+  // Per request: its creation and our status write wake it; per allocation two writes: the record
+  // and the status (no finalizer on the request).
   assert.ok(reconciles <= 2 * n + 10, `${reconciles} reconciles for ${n} requests`);
-  assert.ok(writes <= 3 * n + 10, `${writes} API writes for ${n} allocations`);
+  assert.ok(writes <= 2 * n + 10, `${writes} API writes for ${n} allocations`);
   const fenceWrites = after.fenceWrites - before.fenceWrites;
-  // At most one confirmation per allocation (publishes in flight together share one), plus the
+  // Publications waiting together share one confirmation (20 requests arrive at a time), plus the
   // periodic renewals of the test fence (every 0.5 s).
   const seconds = (performance.now() - started) / 1000;
-  assert.ok(fenceWrites <= n + 2 * seconds + 5, `${fenceWrites} fence writes for ${n} allocations`);
+  assert.ok(fenceWrites <= n / 4 + 2 * seconds + 5, `${fenceWrites} fence writes for ${n} allocations`);
   console.log(
     `linear: ${reconciles} reconciles, ${writes} writes, ${fenceWrites} fence writes for ${n} allocations`,
   );

@@ -213,7 +213,7 @@ describe("least privilege: the controller as a ServiceAccount bound by deploy/rb
     for (const name of ["a", "b", "c", "dedicated"]) {
       const r = await f.settled(name, ready);
       allocated.set(name, r.status?.cidr ?? "");
-      assert.ok(r.metadata.finalizers?.includes("mandelsoft.org/ipam"), `${name} holds the finalizer`);
+      assert.deepEqual(r.metadata.finalizers ?? [], [], `${name} carries no finalizer`);
     }
     assert.equal(allocated.get("dedicated"), "10.80.0.128/26");
     for (const name of ["a", "b", "c"]) assert.match(allocated.get(name) ?? "", /^10\.80\.0\.\d+\/28$/);

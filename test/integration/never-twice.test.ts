@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import {
   ALLOCATION_FINALIZER,
   API_VERSION,
+  FINALIZER,
   type IPAMAllocation,
   type IPAMRequest,
   ipamAllocationResource,
@@ -200,6 +201,59 @@ describe("records a user tampers with", () => {
       ),
     );
     await noProblems();
+  });
+});
+
+describe("release without a finalizer on the request", () => {
+  it("a request deleted while no controller runs is released on the next start", async () => {
+    await f.range("down", { ranges: ["10.90.0.0/31"] });
+    await f.request("down-a", { ipam: { name: "down" }, size: 31 });
+    const a = await f.settled("down-a", ready);
+    await controller.stop();
+    await f.deleteRequest("down-a");
+    assert.equal(await f.getRequest("down-a"), undefined, "gone at once: no finalizer holds it");
+    controller = await runControllerInProcess(cluster);
+    await f.request("down-b", { ipam: { name: "down" }, size: 31 });
+    const b = await f.settled("down-b", ready);
+    assert.equal(b.status?.cidr, a.status?.cidr, "the block was released and handed out again");
+    await eventually(async () =>
+      assert.deepEqual(
+        (await allocations("down")).map((x) => x.spec.request.name),
+        ["down-b"],
+      ),
+    );
+    await noProblems();
+  });
+
+  it("a request deleted and re-created under the same name at once is a new request", async () => {
+    await f.range("again", { ranges: ["10.90.1.0/31"] });
+    await f.request("same", { ipam: { name: "again" }, size: 32 });
+    const first = await f.settled("same", ready);
+    await f.deleteRequest("same");
+    await f.request("same", { ipam: { name: "again" }, size: 32 });
+    const second = await f.settled("same", (r) => ready(r) && r.metadata.uid !== first.metadata.uid);
+    await eventually(async () => {
+      const records = await allocations("again");
+      assert.deepEqual(
+        records.map((x) => x.spec.request.uid),
+        [second.metadata.uid],
+      );
+    });
+    await noProblems();
+  });
+
+  it("a request with the finalizer of the original kubipam is released and freed of it", async () => {
+    await f.range("legacy", { ranges: ["10.90.2.0/31"] });
+    await f.client.create(ipamRequestResource, {
+      apiVersion: API_VERSION,
+      kind: "IPAMRequest",
+      metadata: { name: "old", namespace: ns, finalizers: [FINALIZER] },
+      spec: { ipam: { name: "legacy" }, size: 31 },
+    });
+    await f.settled("old", ready);
+    await f.deleteRequest("old");
+    await eventually(async () => assert.equal(await f.getRequest("old"), undefined), { timeoutMs: 20_000 });
+    await eventually(async () => assert.deepEqual(await allocations("legacy"), []));
   });
 });
 

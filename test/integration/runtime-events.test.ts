@@ -135,6 +135,32 @@ describe("EventRecorder", () => {
     assert.match(await registry.metrics(), /events_dropped_total\{reason="queue_full"\} 6/);
     assert.equal((await eventsIn(ns)).length, 4);
   });
+  it("sheds low-priority events first and writes every regular one", async () => {
+    const registry = createRegistry();
+    const ns = await cluster.createNamespace("rt-events-low");
+    const rec = new EventRecorder(admin, {
+      reportingController: "runtime-test.kubipam.io/controller",
+      reportingInstance: "test-low",
+      registry,
+      maxLowPriorityQueue: 5,
+      lowPriorityIntervalMs: 1,
+    });
+    for (let i = 0; i < 50; i++) {
+      rec.event({ kind: "Thing", name: `low${i}`, namespace: ns }, "Normal", "Allocated", `n${i}`, {
+        priority: "low",
+      });
+    }
+    for (let i = 0; i < 5; i++)
+      rec.warning({ kind: "Thing", name: `warn${i}`, namespace: ns }, "Busy", `w${i}`);
+    await rec.flush();
+    const written = await eventsIn(ns);
+    const warnings = written.filter((e) => e.reason === "Busy");
+    const lows = written.filter((e) => e.reason === "Allocated");
+    assert.equal(warnings.length, 5, "every regular event is written");
+    // The first low one may be in flight before the rest queue up; then 5 queue, 44 are shed.
+    assert.ok(lows.length >= 5 && lows.length <= 6, `${lows.length} low-priority events written`);
+    assert.match(await registry.metrics(), /events_dropped_total\{reason="shed"\} 4[45]/);
+  });
 });
 
 describe("Manager", () => {

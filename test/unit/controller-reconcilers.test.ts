@@ -14,7 +14,9 @@ import {
   type IPAMRequestStatus,
 } from "../../src/api/types.ts";
 import { allocationName } from "../../src/api/validation.ts";
+import type { IpamController } from "../../src/controllers/ipam-controller.ts";
 import type { IpamWriter } from "../../src/controllers/ports.ts";
+import type { ReconcileResult } from "../../src/runtime/controller.ts";
 import { fakeController } from "../harness/fake-ports.ts";
 
 function range(spec: IPAMRangeSpec, extra: Partial<IPAMRange["metadata"]> = {}): IPAMRange {
@@ -82,6 +84,13 @@ function recordingWriter(overrides: Partial<IpamWriter> = {}) {
   return { writer, statuses, deleted, last };
 }
 
+/** One request reconcile, and the publication it handed over. */
+async function reconcile(controller: IpamController, key: string): Promise<ReconcileResult | undefined> {
+  const result = await controller.reconcileRequest(key);
+  await controller.published();
+  return result;
+}
+
 const reason = (s: IPAMRequestStatus | undefined) => s?.conditions?.find((c) => c.type === "Ready")?.reason;
 
 describe("request reconciler", () => {
@@ -93,10 +102,32 @@ describe("request reconciler", () => {
       w.writer,
     );
     controller.bootstrap();
-    await controller.reconcileRequest("ns/a");
+    await reconcile(controller, "ns/a");
     assert.equal(w.last("a")?.cidr, "10.0.0.0/31");
     assert.equal(reason(w.last("a")), "Allocated");
     assert.equal(w.statuses.at(-1)?.version, "7");
+  });
+
+  it("an Allocated event per allocation at low priority, or none with allocationEvents false", async () => {
+    for (const allocationEvents of [true, false]) {
+      const emitted: { reason: string; priority?: string }[] = [];
+      const w = recordingWriter();
+      const controller = fakeController(
+        { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [request("a")] },
+        w.writer,
+        {
+          allocationEvents,
+          events: {
+            emit: (_o, _t, reason, _n, priority) =>
+              void emitted.push({ reason, ...(priority ? { priority } : {}) }),
+          },
+        },
+      );
+      controller.bootstrap();
+      await reconcile(controller, "ns/a");
+      assert.equal(w.last("a")?.state, "Ready");
+      assert.deepEqual(emitted, allocationEvents ? [{ reason: "Allocated", priority: "low" }] : []);
+    }
   });
 
   it("busy, then woken and served when space is freed", async () => {
@@ -111,15 +142,15 @@ describe("request reconciler", () => {
     );
     controller.bootstrap();
     woken.length = 0;
-    await controller.reconcileRequest("ns/a");
-    await controller.reconcileRequest("ns/b");
+    await reconcile(controller, "ns/a");
+    await reconcile(controller, "ns/b");
     assert.equal(w.last("b")?.state, "Busy");
     assert.equal(w.last("b")?.message, "allocation with size 31 failed");
     assert.equal(reason(w.last("b")), "NoSpace");
     // a's record goes while a is not published (in this cache): the block is released, b is woken.
     controller.onAllocationDelete(record("10.0.0.0/31", a));
     assert.deepEqual(woken, ["ns/b"]);
-    await controller.reconcileRequest("ns/b");
+    await reconcile(controller, "ns/b");
     assert.equal(w.last("b")?.cidr, "10.0.0.0/31");
   });
 
@@ -147,7 +178,7 @@ describe("request reconciler", () => {
       },
     );
     controller.bootstrap();
-    await controller.reconcileRequest("ns/a");
+    await reconcile(controller, "ns/a");
     assert.equal(w.last("a")?.cidr, "10.0.0.1/32");
     const held = controller
       .snapshot()
@@ -159,17 +190,38 @@ describe("request reconciler", () => {
   it("publishes nothing while the fence is not held, and asks to be requeued", async () => {
     const a = request("a");
     const w = recordingWriter();
+    const later: string[] = [];
     const controller = fakeController(
       { ranges: [range({ ranges: ["10.0.0.0/30"] })], requests: [a] },
       w.writer,
       {
         fence: { confirm: async () => false },
+        requestQueue: { add: () => {}, addAfter: (key, ms) => void later.push(`${key} ${ms}`) },
       },
     );
     controller.bootstrap();
-    const result = await controller.reconcileRequest("ns/a");
+    await reconcile(controller, "ns/a");
     assert.equal(w.last("a"), undefined);
-    assert.ok((result?.requeueAfter ?? 0) > 0);
+    assert.deepEqual(later, ["ns/a 1000"]);
+  });
+
+  it("one fence confirmation covers every publication waiting at the time", async () => {
+    const names = ["a", "b", "c", "d"];
+    const w = recordingWriter();
+    let confirms = 0;
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/29"] })], requests: names.map((n) => request(n)) },
+      w.writer,
+      { fence: { confirm: async () => ++confirms > 0 } },
+    );
+    controller.bootstrap();
+    await Promise.all(names.map((n) => controller.reconcileRequest(`ns/${n}`)));
+    await controller.published();
+    assert.deepEqual(
+      names.map((n) => w.last(n)?.state),
+      ["Ready", "Ready", "Ready", "Ready"],
+    );
+    assert.ok(confirms <= 2, `${confirms} confirmations for 4 publications`);
   });
 
   it("a forbidden write is reported on the request (reason Forbidden)", async () => {
@@ -212,7 +264,7 @@ describe("request reconciler", () => {
     const deleting = range({ ranges: ["10.0.0.0/30"] }, { deletionTimestamp: "2026-12-01T00:00:00Z" });
     const controller = fakeController({ ranges: [deleting], requests: [a] }, w.writer);
     controller.bootstrap();
-    await controller.reconcileRequest("ns/a");
+    await reconcile(controller, "ns/a");
     assert.equal(w.last("a")?.state, "Invalid");
     assert.equal(w.last("a")?.message, "IPAMRange ns/r is being deleted");
   });
@@ -229,7 +281,7 @@ describe("request reconciler", () => {
       w.writer,
     );
     controller.bootstrap();
-    await controller.reconcileRequest("ns/a");
+    await reconcile(controller, "ns/a");
     const status = w.last("a");
     assert.equal(status?.state, "Ready");
     assert.match(status?.message ?? "", /no longer inside IPAMRange ns\/r/);
@@ -245,7 +297,7 @@ describe("request reconciler", () => {
       w.writer,
     );
     controller.bootstrap();
-    await controller.reconcileRequest("ns/a");
+    await reconcile(controller, "ns/a");
     const revoke = w.statuses.find((s) => s.name === "a");
     assert.match(revoke?.status.message ?? "", /^reallocating: 10.0.0.0\/24 does not match the request/);
     assert.equal(revoke?.version, "7", "the revocation is conditional on the version without a cidr");
