@@ -303,33 +303,13 @@ class Cluster implements TestCluster {
     for (const object of applied) {
       if (object.kind !== "RoleBinding" && object.kind !== "ClusterRoleBinding") continue;
       const binding = object as Binding;
-      const boundHere = binding.subjects?.some(
-        (s) =>
-          s.kind === "ServiceAccount" &&
-          s.name === name &&
-          (s.namespace ?? binding.metadata.namespace) === namespace,
-      );
-      if (!boundHere || !binding.roleRef) continue;
       const roleRef = binding.roleRef;
+      if (!roleRef || !bindsAccount(binding, namespace, name)) continue;
       const bindingNamespace = object.kind === "RoleBinding" ? binding.metadata.namespace : undefined;
       const rules = await this.#rulesOf(roleRef.kind, roleRef.name, bindingNamespace, given);
       const rule = rules.find((r) => (r.verbs?.length ?? 0) > 0);
       if (!rule) continue;
-      const verb = rule.verbs?.[0] ?? "get";
-      const spec = rule.nonResourceURLs?.length
-        ? { user, groups, nonResourceAttributes: { path: rule.nonResourceURLs[0], verb } }
-        : {
-            user,
-            groups,
-            resourceAttributes: {
-              verb,
-              group: rule.apiGroups?.[0] ?? "",
-              resource: rule.resources?.[0]?.split("/")[0] ?? "",
-              subresource: rule.resources?.[0]?.split("/")[1] ?? "",
-              name: rule.resourceNames?.[0] ?? "",
-              ...(bindingNamespace ? { namespace: bindingNamespace } : {}),
-            },
-          };
+      const spec = { user, groups, ...reviewAttributes(rule, bindingNamespace) };
       await pollUntil(
         async () => {
           const review = await this.rest.request<{ status?: { allowed?: boolean } }>(
@@ -371,6 +351,35 @@ class Cluster implements TestCluster {
     if (!isManifest(role) || !Array.isArray(role.rules)) return [];
     return role.rules as PolicyRule[];
   }
+}
+
+/** Whether the binding names ServiceAccount `namespace/name` among its subjects. */
+function bindsAccount(binding: Binding, namespace: string, name: string): boolean {
+  return (
+    binding.subjects?.some(
+      (s) =>
+        s.kind === "ServiceAccount" &&
+        s.name === name &&
+        (s.namespace ?? binding.metadata.namespace) === namespace,
+    ) ?? false
+  );
+}
+
+/** The SubjectAccessReview attributes of the first thing `rule` grants. */
+function reviewAttributes(rule: PolicyRule, namespace: string | undefined): object {
+  const verb = rule.verbs?.[0] ?? "get";
+  if (rule.nonResourceURLs?.length) return { nonResourceAttributes: { path: rule.nonResourceURLs[0], verb } };
+  const [resource, subresource] = (rule.resources?.[0] ?? "").split("/");
+  return {
+    resourceAttributes: {
+      verb,
+      group: rule.apiGroups?.[0] ?? "",
+      resource: resource ?? "",
+      subresource: subresource ?? "",
+      name: rule.resourceNames?.[0] ?? "",
+      ...(namespace ? { namespace } : {}),
+    },
+  };
 }
 
 function rebind(object: Manifest, namespace: string, name: string): Manifest {
