@@ -16,6 +16,7 @@ import { KubeIpamWriter } from "../src/controllers/writer.ts";
 import { Allocator, type Family, parsePool } from "../src/ipam/index.ts";
 import { setCondition } from "../src/runtime/conditions.ts";
 import { isApiError, KubeClient, loadKubeConfig } from "../src/runtime/kube.ts";
+import { sleep } from "../src/runtime/util.ts";
 
 export interface BaselineRange {
   namespace: string;
@@ -58,7 +59,7 @@ async function withRetries<T>(what: string, fn: () => Promise<T>, onRetry: () =>
       const transient = status === 0 || status === 429 || status >= 500;
       if (!transient || attempt >= 5) throw new Error(`${what}: ${(err as Error).message}`);
       onRetry();
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      await sleep(50 * attempt);
     }
   }
 }

@@ -1,4 +1,4 @@
-// Helpers of the end-to-end benchmark (bench/e2e.ts): deadlines, process accounting from /proc,
+// Helpers of the end-to-end benchmark (bench/e2e.ts): process accounting from /proc,
 // Prometheus text parsing, percentiles, and the watch that notices when requests become Ready.
 
 import { readFileSync } from "node:fs";
@@ -6,44 +6,8 @@ import http from "node:http";
 import type { IPAMRequest } from "../src/api/types.ts";
 import { ipamRequestResource } from "../src/api/types.ts";
 import { isGone, type KubeClient } from "../src/runtime/kube.ts";
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export class DeadlineError extends Error {
-  override readonly name = "DeadlineError";
-}
-
-/** Thrown by a probe of `until`: stop waiting at once (e.g. the process waited for is gone). */
-export class GiveUp extends Error {
-  override readonly name = "GiveUp";
-}
-
-/** Polls `probe` every `intervalMs` until it returns a value other than undefined, or throws at the deadline. */
-export async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined> | T | undefined,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      if (err instanceof GiveUp) throw err;
-      lastError = err;
-    }
-    if (performance.now() >= deadline) {
-      const cause = lastError instanceof Error ? `: ${lastError.message}` : "";
-      throw new DeadlineError(`${what}: not within ${Math.round(timeoutMs / 1000)} s${cause}`);
-    }
-    await sleep(intervalMs);
-  }
-}
+import { sleep } from "../src/runtime/util.ts";
+import { isAllocated } from "../src/testing/status.ts";
 
 // ---------------------------------------------------------------------------------------------- /proc
 
@@ -210,10 +174,6 @@ export const millis = (ms: number): string => `${ms.toFixed(0)} ms`;
 
 // ---------------------------------------------------------------------------------------------- Ready watch
 
-function isReady(request: IPAMRequest): boolean {
-  return request.status?.state === "Ready" && Boolean(request.status.cidr);
-}
-
 /**
  * Watches the requests of one namespace and records, per name, when this process first saw it Ready
  * (`performance.now()`). Started before the requests are created; relists after 410 Gone and resumes
@@ -256,9 +216,7 @@ export class ReadyWatch {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         const seen = set ? [...set].filter((n) => this.readyAt.has(n)).length : this.readyAt.size;
-        reject(
-          new DeadlineError(`${what}: ${seen} of ${count} Ready after ${Math.round(timeoutMs / 1000)} s`),
-        );
+        reject(new Error(`${what}: ${seen} of ${count} Ready after ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
       const waiter = {
         names: set,
@@ -289,7 +247,7 @@ export class ReadyWatch {
 
   private observe(request: IPAMRequest, relisted: boolean): void {
     const name = request.metadata.name ?? "";
-    if (!isReady(request) || this.readyAt.has(name)) return;
+    if (!isAllocated(request) || this.readyAt.has(name)) return;
     this.readyAt.set(name, performance.now());
     if (relisted) this.relistObserved++;
     this.check();

@@ -1,6 +1,12 @@
 // Resource types of ipam.mandelsoft.org/v1alpha1. Field names are the wire contract of the original
 // mandelsoft/kubipam: never rename or remove one.
 
+// The object model is the runtime's (types only: the API loads no runtime code).
+import type { Condition } from "../runtime/conditions.ts";
+import type { ObjectMeta } from "../runtime/kube.ts";
+
+export type { Condition, ObjectMeta };
+
 export const GROUP = "ipam.mandelsoft.org";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
@@ -16,29 +22,6 @@ export const ALLOCATION_FINALIZER = `${GROUP}/held`;
  * name, or for names longer than a label value allows, a shortened form (see rangeLabelValue).
  */
 export const RANGE_LABEL = `${GROUP}/range`;
-
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  finalizers?: string[];
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-}
-
-export interface Condition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
 
 export type RangeMode = "FirstMatch" | "RoundRobin";
 export type RangeState = "Ready" | "Invalid" | "Deleting";

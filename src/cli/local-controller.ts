@@ -3,6 +3,7 @@
 
 import { API_VERSION, type IPAMRequest, ipamRangeResource, ipamRequestResource } from "../api/types.ts";
 import { isAlreadyExists, KubeClient, loadKubeConfig } from "../runtime/kube.ts";
+import { pollUntil } from "../runtime/util.ts";
 import { defaultControllerFlags, runController } from "./controller.ts";
 
 async function applyExample(kubeconfigPath: string, signal: AbortSignal): Promise<string> {
@@ -35,13 +36,15 @@ async function applyExample(kubeconfigPath: string, signal: AbortSignal): Promis
         if (!isAlreadyExists(err)) throw err;
       }
     }
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && !signal.aborted) {
-      const request = await client.get<IPAMRequest>(ipamRequestResource, "example", { namespace: "default" });
-      if (request.status?.state === "Ready" && request.status.cidr) return request.status.cidr;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error("the example request did not become Ready within 60 s");
+    return await pollUntil(
+      async () => {
+        const request = await client.get<IPAMRequest>(ipamRequestResource, "example", {
+          namespace: "default",
+        });
+        return request.status?.state === "Ready" ? request.status.cidr : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, description: "the example request to become Ready", signal },
+    );
   } finally {
     client.close();
   }

@@ -1,4 +1,5 @@
-// Small helpers shared by the runtime: abortable sleep, jittered backoff, Kubernetes time formats.
+// Small helpers shared by the runtime (and the rest of the project): abortable sleep, polling for a
+// condition with a deadline, jittered backoff, Kubernetes time formats.
 
 /** Resolves after `ms`, or early (without error) when `signal` aborts. Returns false if aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -17,6 +18,47 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+export interface PollOptions {
+  /** Give up after this many milliseconds. */
+  timeoutMs: number;
+  /** Pause between attempts (not a synchronisation: the condition is re-checked each time). */
+  intervalMs?: number;
+  /** Named in the timeout error. */
+  description: string;
+  /** Stops the polling at once, rejecting with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Calls `check` until it returns a value other than `undefined`, or throws when the deadline passes.
+ * Errors thrown by `check` count as "not yet"; the last one is reported (as `cause`) on timeout.
+ */
+export async function pollUntil<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  options: PollOptions,
+): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  const interval = options.intervalMs ?? 100;
+  let lastError: unknown;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+      lastError = undefined;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : "";
+      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.description}${detail}`, {
+        cause: lastError,
+      });
+    }
+    await sleep(interval, options.signal);
+  }
 }
 
 export interface BackoffOptions {

@@ -17,9 +17,10 @@ import {
   type KubeClient,
   RequestTimeoutError,
 } from "../../src/runtime/kube.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
+import { isDeleting, isReady } from "../../src/testing/status.ts";
 import type { Random } from "../harness/faults.ts";
 import { eventually } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 
 export type ChurnOp =
   | { kind: "create"; name: string; spec: IPAMRequestSpec }
@@ -160,9 +161,10 @@ export async function assertSettled(
   await eventually(
     async () => {
       const list = await client.listAll<IPAMRequest>(ipamRequestResource, { namespace });
-      const names = list.items.filter((r) => !r.metadata.deletionTimestamp).map((r) => r.metadata.name);
-      const deleting = list.items.filter((r) => r.metadata.deletionTimestamp).length;
-      const waiting = list.items.filter((r) => !r.metadata.deletionTimestamp && r.status?.state !== "Ready");
+      const live = list.items.filter((r) => !isDeleting(r));
+      const names = live.map((r) => r.metadata.name);
+      const deleting = list.items.length - live.length;
+      const waiting = live.filter((r) => !isReady(r));
       const sample = waiting.slice(0, 5).map((r) => `${r.metadata.name}: ${JSON.stringify(r)}`);
       assert.equal(deleting, 0, "requests still being deleted");
       assert.equal(waiting.length, 0, `not Ready: ${waiting.length}; ${sample.join("; ")}`);

@@ -8,9 +8,13 @@ import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/ap
 import { DEFAULT_FENCE_NAME } from "../../src/controllers/setup.ts";
 import { CoreTypes, type KubeClient } from "../../src/runtime/kube.ts";
 import type { Lease } from "../../src/runtime/leader-election.ts";
-import { type ControllerProcess, controllerPool, spawnController } from "../harness/controller-process.ts";
+import {
+  type ControllerProcess,
+  controllerPool,
+  spawnController,
+} from "../../src/testing/controller-process.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 import { ipamFixture } from "../harness/ipam.ts";
 
 let cluster: TestCluster;

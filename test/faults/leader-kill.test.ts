@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { before, it } from "node:test";
 import { type IPAMRequestSpec, ipamAllocationResource } from "../../src/api/types.ts";
-import { type ControllerProcess, controllerPool, spawnController } from "../harness/controller-process.ts";
+import {
+  type ControllerProcess,
+  controllerPool,
+  spawnController,
+} from "../../src/testing/controller-process.ts";
 import { faultSeed, randomInt, seededRandom } from "../harness/faults.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { ipamFixture } from "../harness/ipam.ts";

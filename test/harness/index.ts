@@ -13,28 +13,22 @@ import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import {
   installCrds,
-  isKubeObject,
-  KubeApiError,
-  type KubeObject,
+  isManifest,
   LocalControlPlane,
   loadKubeconfig,
   loadProjectCrds,
-  type PollOptions,
+  type Manifest,
   parseManifests,
-  pollUntil,
-  RestClient,
+  ResourceDiscovery,
   resolveBinDir,
   writeKubeconfig,
 } from "../../src/cli/control-plane/index.ts";
+import { CoreTypes, isNotFound, KubeClient } from "../../src/runtime/kube.ts";
+import { type PollOptions, pollUntil } from "../../src/runtime/util.ts";
 
-export type { KubeObject } from "../../src/cli/control-plane/index.ts";
-export {
-  KubeApiError,
-  loadKubeconfig,
-  parseManifests,
-  pollUntil,
-  RestClient,
-} from "../../src/cli/control-plane/index.ts";
+export type { Manifest } from "../../src/cli/control-plane/index.ts";
+export { loadKubeconfig, parseManifests } from "../../src/cli/control-plane/index.ts";
+export { pollUntil } from "../../src/runtime/util.ts";
 
 /** Manifests as YAML text (one or more documents), one object, or a list of objects. */
 export type Manifests = string | object | readonly object[];
@@ -60,8 +54,8 @@ export interface TestCluster {
   readonly binDir: string;
   /** `https://127.0.0.1:<port>` */
   readonly server: string;
-  /** Admin JSON client (plain objects; see src/cli/control-plane/rest.ts). */
-  readonly rest: RestClient;
+  /** Admin client (the runtime's KubeClient; `request`/`raw` for paths without a typed operation). */
+  readonly rest: KubeClient;
   /** A folder for this process's files; removed with the control plane or at exit. */
   readonly tmpDir: string;
   /** Creates a namespace `<prefix>-<random>` and returns its name. */
@@ -71,9 +65,11 @@ export interface TestCluster {
    * objects without a namespace go to `options.namespace`. CRDs among them are waited for until
    * Established and served.
    */
-  applyManifests(manifests: Manifests, options?: { namespace?: string }): Promise<KubeObject[]>;
+  applyManifests(manifests: Manifests, options?: { namespace?: string }): Promise<Manifest[]>;
   /** Applies CRDs and waits until they are Established and served. */
-  installCrds(manifests: Manifests): Promise<KubeObject[]>;
+  installCrds(manifests: Manifests): Promise<Manifest[]>;
+  /** The URL path of an object of any served kind (or of its collection when it has no name). */
+  pathFor(object: Manifest, defaultNamespace?: string): Promise<string>;
   /**
    * Least-privilege identity: creates ServiceAccount `namespace/name`, applies `rbacManifests`
    * (namespaced ones default to `namespace`), waits until the RBAC authorizer grants what the bindings
@@ -98,20 +94,37 @@ export interface UseClusterOptions {
 
 /**
  * Retries `check` (an assertion or any function that throws while the condition does not hold)
- * until it passes; rethrows its last error after the deadline. Default: 10 s, every 50 ms.
+ * until it passes and returns its value; after the deadline rethrows its last error (so a failing
+ * assertion shows its own diff). Default: 10 s, every 50 ms. The harness's form of `pollUntil`.
  */
 export async function eventually<T>(
   check: () => T | Promise<T>,
-  options: Partial<Omit<PollOptions, "description">> & { description?: string } = {},
+  options: Partial<PollOptions> = {},
 ): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() >= deadline) throw error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  let lastError: unknown;
+  try {
+    const { value } = await pollUntil(
+      async () => {
+        try {
+          return { value: await check() };
+        } catch (error) {
+          lastError = error;
+          throw error;
+        }
+      },
+      {
+        timeoutMs: options.timeoutMs ?? 10_000,
+        intervalMs: options.intervalMs ?? 50,
+        description: options.description ?? "a condition",
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+    );
+    return value;
+  } catch (error) {
+    // On timeout pollUntil names the last error as its cause: throw that one itself.
+    throw error instanceof Error && error.cause !== undefined && error.cause === lastError
+      ? lastError
+      : error;
   }
 }
 
@@ -177,15 +190,16 @@ interface PolicyRule {
   nonResourceURLs?: string[];
 }
 
-interface Binding extends KubeObject {
+interface Binding extends Manifest {
   subjects?: { kind: string; name: string; namespace?: string; apiGroup?: string }[];
   roleRef?: { kind: string; name: string; apiGroup?: string };
 }
 
 class Cluster implements TestCluster {
   readonly kubeConfig: KubeConfig;
-  readonly rest: RestClient;
+  readonly rest: KubeClient;
   readonly server: string;
+  readonly #discovery: ResourceDiscovery;
 
   constructor(
     readonly kubeconfigPath: string,
@@ -193,34 +207,35 @@ class Cluster implements TestCluster {
     readonly tmpDir: string,
   ) {
     this.kubeConfig = loadKubeconfig(kubeconfigPath);
-    this.rest = new RestClient(this.kubeConfig);
+    this.rest = new KubeClient(this.kubeConfig, { userAgent: "kubipam-test" });
+    this.#discovery = new ResourceDiscovery(this.rest);
     this.server = this.kubeConfig.getCurrentCluster()?.server ?? "";
   }
 
   async createNamespace(prefix: string): Promise<string> {
     const name = dnsLabel(prefix);
-    await this.rest.request("POST", "/api/v1/namespaces", {
-      body: {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name, labels: { "kubipam.test/prefix": name } },
-      },
+    await this.rest.create(CoreTypes.namespace, {
+      metadata: { name, labels: { "kubipam.test/prefix": name } },
     });
     return name;
   }
 
-  installCrds(manifests: Manifests): Promise<KubeObject[]> {
+  installCrds(manifests: Manifests): Promise<Manifest[]> {
     return installCrds(this.rest, manifests);
   }
 
-  async applyManifests(manifests: Manifests, options: { namespace?: string } = {}): Promise<KubeObject[]> {
-    const applied: KubeObject[] = [];
+  pathFor(object: Manifest, defaultNamespace?: string): Promise<string> {
+    return this.#discovery.pathFor(object, defaultNamespace);
+  }
+
+  async applyManifests(manifests: Manifests, options: { namespace?: string } = {}): Promise<Manifest[]> {
+    const applied: Manifest[] = [];
     for (const object of parseManifests(manifests)) {
       if (object.kind === "CustomResourceDefinition") {
         applied.push(...(await installCrds(this.rest, object)));
         continue;
       }
-      applied.push(await this.rest.apply(object, TEST_FIELD_MANAGER, options.namespace));
+      applied.push(await this.#discovery.apply(object, TEST_FIELD_MANAGER, options.namespace));
     }
     return applied;
   }
@@ -231,7 +246,7 @@ class Cluster implements TestCluster {
     rbacManifests: Manifests,
     options: ServiceAccountOptions = {},
   ): Promise<string> {
-    await this.rest.apply(
+    await this.#discovery.apply(
       { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace } },
       TEST_FIELD_MANAGER,
     );
@@ -278,8 +293,8 @@ class Cluster implements TestCluster {
    * the bound role grants until it says yes, so that tests never see a stale 403.
    */
   async #waitForBindings(
-    applied: KubeObject[],
-    given: KubeObject[],
+    applied: Manifest[],
+    given: Manifest[],
     namespace: string,
     name: string,
   ): Promise<void> {
@@ -288,33 +303,13 @@ class Cluster implements TestCluster {
     for (const object of applied) {
       if (object.kind !== "RoleBinding" && object.kind !== "ClusterRoleBinding") continue;
       const binding = object as Binding;
-      const boundHere = binding.subjects?.some(
-        (s) =>
-          s.kind === "ServiceAccount" &&
-          s.name === name &&
-          (s.namespace ?? binding.metadata.namespace) === namespace,
-      );
-      if (!boundHere || !binding.roleRef) continue;
       const roleRef = binding.roleRef;
+      if (!roleRef || !bindsAccount(binding, namespace, name)) continue;
       const bindingNamespace = object.kind === "RoleBinding" ? binding.metadata.namespace : undefined;
       const rules = await this.#rulesOf(roleRef.kind, roleRef.name, bindingNamespace, given);
       const rule = rules.find((r) => (r.verbs?.length ?? 0) > 0);
       if (!rule) continue;
-      const verb = rule.verbs?.[0] ?? "get";
-      const spec = rule.nonResourceURLs?.length
-        ? { user, groups, nonResourceAttributes: { path: rule.nonResourceURLs[0], verb } }
-        : {
-            user,
-            groups,
-            resourceAttributes: {
-              verb,
-              group: rule.apiGroups?.[0] ?? "",
-              resource: rule.resources?.[0]?.split("/")[0] ?? "",
-              subresource: rule.resources?.[0]?.split("/")[1] ?? "",
-              name: rule.resourceNames?.[0] ?? "",
-              ...(bindingNamespace ? { namespace: bindingNamespace } : {}),
-            },
-          };
+      const spec = { user, groups, ...reviewAttributes(rule, bindingNamespace) };
       await pollUntil(
         async () => {
           const review = await this.rest.request<{ status?: { allowed?: boolean } }>(
@@ -333,7 +328,7 @@ class Cluster implements TestCluster {
     }
   }
 
-  async #rulesOf(kind: string, roleName: string, namespace: string | undefined, given: KubeObject[]) {
+  async #rulesOf(kind: string, roleName: string, namespace: string | undefined, given: Manifest[]) {
     const local = given.find(
       (o) =>
         o.kind === kind &&
@@ -349,16 +344,45 @@ class Cluster implements TestCluster {
       try {
         role = await this.rest.request("GET", path);
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return [];
+        if (isNotFound(error)) return [];
         throw error;
       }
     }
-    if (!isKubeObject(role) || !Array.isArray(role.rules)) return [];
+    if (!isManifest(role) || !Array.isArray(role.rules)) return [];
     return role.rules as PolicyRule[];
   }
 }
 
-function rebind(object: KubeObject, namespace: string, name: string): KubeObject {
+/** Whether the binding names ServiceAccount `namespace/name` among its subjects. */
+function bindsAccount(binding: Binding, namespace: string, name: string): boolean {
+  return (
+    binding.subjects?.some(
+      (s) =>
+        s.kind === "ServiceAccount" &&
+        s.name === name &&
+        (s.namespace ?? binding.metadata.namespace) === namespace,
+    ) ?? false
+  );
+}
+
+/** The SubjectAccessReview attributes of the first thing `rule` grants. */
+function reviewAttributes(rule: PolicyRule, namespace: string | undefined): object {
+  const verb = rule.verbs?.[0] ?? "get";
+  if (rule.nonResourceURLs?.length) return { nonResourceAttributes: { path: rule.nonResourceURLs[0], verb } };
+  const [resource, subresource] = (rule.resources?.[0] ?? "").split("/");
+  return {
+    resourceAttributes: {
+      verb,
+      group: rule.apiGroups?.[0] ?? "",
+      resource: resource ?? "",
+      subresource: subresource ?? "",
+      name: rule.resourceNames?.[0] ?? "",
+      ...(namespace ? { namespace } : {}),
+    },
+  };
+}
+
+function rebind(object: Manifest, namespace: string, name: string): Manifest {
   const subjects = [{ kind: "ServiceAccount", name, namespace }];
   switch (object.kind) {
     case "Role":

@@ -10,10 +10,11 @@ import {
   ipamRequestResource,
 } from "../../src/api/types.ts";
 import { addIpamControllers, DEFAULT_FENCE_NAME, type IpamControllers } from "../../src/controllers/setup.ts";
-import { KubeClient, type RequestHook } from "../../src/runtime/kube.ts";
+import { isNotFound, KubeClient, type RequestHook } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { Manager } from "../../src/runtime/manager.ts";
 import { createRegistry } from "../../src/runtime/metrics.ts";
+import { hasState } from "../../src/testing/status.ts";
 import { eventually, type TestCluster } from "./index.ts";
 
 export interface IpamFixture {
@@ -57,7 +58,7 @@ export function ipamFixture(cluster: Pick<TestCluster, "kubeConfig">, namespace:
     try {
       return await client.get<T & { metadata: object }>(type, name, { namespace: ns });
     } catch (err) {
-      if ((err as { status?: number }).status === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   };
@@ -80,7 +81,7 @@ export function ipamFixture(cluster: Pick<TestCluster, "kubeConfig">, namespace:
       }),
     getRequest: (name, ns = namespace) => get<IPAMRequest>(ipamRequestResource, name, ns),
     getRange: (name, ns = namespace) => get<IPAMRange>(ipamRangeResource, name, ns),
-    settled: (name, done = (r) => Boolean(r.status?.state), ns = namespace) =>
+    settled: (name, done = hasState, ns = namespace) =>
       settle("request", () => fixture.getRequest(name, ns), done, `${ns}/${name}`),
     rangeSettled: (name, done, ns = namespace) =>
       settle("range", () => fixture.getRange(name, ns), done, `${ns}/${name}`),

@@ -14,9 +14,9 @@ import {
   ipamRequestResource,
 } from "../../src/api/types.ts";
 import type { KubeClient } from "../../src/runtime/kube.ts";
-import { type ControllerProcess, spawnController } from "../harness/controller-process.ts";
+import { type ControllerProcess, spawnController } from "../../src/testing/controller-process.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 type Expect =

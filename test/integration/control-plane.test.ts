@@ -7,14 +7,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
-import {
-  eventually,
-  KubeApiError,
-  loadKubeconfig,
-  RestClient,
-  type TestCluster,
-  useCluster,
-} from "../harness/index.ts";
+import { ApiError, type HttpMethod, KubeClient } from "../../src/runtime/kube.ts";
+import { eventually, loadKubeconfig, type TestCluster, useCluster } from "../harness/index.ts";
 
 const GROUP = "harness.kubipam.test";
 const VERSION = "v1";
@@ -61,7 +55,7 @@ function widget(name: string, size: number): Widget {
 }
 
 function status(error: unknown): number | undefined {
-  if (error instanceof KubeApiError) return error.status;
+  if (error instanceof ApiError) return error.status;
   if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "number") {
     return error.code;
   }
@@ -229,7 +223,7 @@ describe("least-privilege identity", () => {
       new RegExp(cluster.kubeConfig.getCurrentUser()?.token ?? "no admin token"),
     );
 
-    const rest = new RestClient(loadKubeconfig(kubeconfigPath));
+    const rest = new KubeClient(loadKubeconfig(kubeconfigPath));
     const base = `/apis/${GROUP}/${VERSION}/namespaces`;
     const review = await rest.request<{ status?: { userInfo?: { username?: string } } }>(
       "POST",
@@ -249,7 +243,7 @@ describe("least-privilege identity", () => {
     assert.equal(patched.status?.phase, "Seen");
 
     // Not granted: writes to the main resource, other namespaces, other resources, cluster scope.
-    const forbidden: [string, string, object?][] = [
+    const forbidden: [HttpMethod, string, object?][] = [
       ["POST", `${base}/${namespace}/${PLURAL}`, widget("mine", 1)],
       ["PATCH", `${base}/${namespace}/${PLURAL}/visible`, { spec: { size: 7 } }],
       ["DELETE", `${base}/${namespace}/${PLURAL}/visible`],

@@ -4,9 +4,13 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
 import type { KubeClient } from "../../src/runtime/kube.ts";
-import { type ControllerProcess, controllerPool, spawnController } from "../harness/controller-process.ts";
+import {
+  type ControllerProcess,
+  controllerPool,
+  spawnController,
+} from "../../src/testing/controller-process.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 let cluster: TestCluster;

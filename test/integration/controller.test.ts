@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "../../src/api/types.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 import {
   type IpamFixture,
   ipamFixture,

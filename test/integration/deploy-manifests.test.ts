@@ -8,13 +8,8 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { ROOT, renderChart } from "../../scripts/render-manifests.ts";
-import {
-  KubeApiError,
-  type KubeObject,
-  parseManifests,
-  type TestCluster,
-  useCluster,
-} from "../harness/index.ts";
+import { ApiError } from "../../src/runtime/kube.ts";
+import { type Manifest, parseManifests, type TestCluster, useCluster } from "../harness/index.ts";
 
 const FIELD_MANAGER = "kubipam-deploy-test";
 
@@ -23,35 +18,31 @@ function deployFile(name: string): string {
 }
 
 /** The plain manifests, in the order kustomization.yaml lists them. */
-function plainManifests(): KubeObject[] {
+function plainManifests(): Manifest[] {
   const kustomization = parse(deployFile("kustomization.yaml")) as { resources: string[] };
   return kustomization.resources.flatMap((file) => parseManifests(deployFile(file)));
 }
 
 /** Server-side apply with dryRun=All and strict field validation; returns what the server would store. */
-async function dryRunApply(
-  cluster: TestCluster,
-  object: KubeObject,
-  namespace?: string,
-): Promise<KubeObject> {
+async function dryRunApply(cluster: TestCluster, object: Manifest, namespace?: string): Promise<Manifest> {
   const body =
     namespace && object.metadata.namespace === undefined
       ? { ...object, metadata: { ...object.metadata, namespace } }
       : object;
-  const path = await cluster.rest.pathFor(body, namespace);
+  const path = await cluster.pathFor(body, namespace);
   try {
-    return await cluster.rest.request<KubeObject>("PATCH", path, {
+    return await cluster.rest.request<Manifest>("PATCH", path, {
       body,
       contentType: "application/apply-patch+yaml",
       query: { fieldManager: FIELD_MANAGER, force: true, dryRun: "All", fieldValidation: "Strict" },
     });
   } catch (err) {
-    const detail = err instanceof KubeApiError ? err.message : String(err);
+    const detail = err instanceof ApiError ? err.message : String(err);
     throw new Error(`${object.kind} ${object.metadata.name ?? ""} was refused: ${detail}`);
   }
 }
 
-function kindsOf(objects: readonly KubeObject[]): string[] {
+function kindsOf(objects: readonly Manifest[]): string[] {
   return objects.map((o) => `${o.kind}/${o.metadata.name ?? ""}`);
 }
 
@@ -72,7 +63,7 @@ interface PodTemplate {
   };
 }
 
-function deploymentOf(objects: readonly KubeObject[]): { replicas: number; template: PodTemplate } {
+function deploymentOf(objects: readonly Manifest[]): { replicas: number; template: PodTemplate } {
   const deployment = objects.find((o) => o.kind === "Deployment");
   assert.ok(deployment, "a Deployment");
   return deployment.spec as { replicas: number; template: PodTemplate };
@@ -85,7 +76,7 @@ interface Rule {
 }
 
 /** Rules as a sorted set of `group/resource:verb` grants. */
-function grants(objects: readonly KubeObject[], kind: "ClusterRole" | "Role"): string[] {
+function grants(objects: readonly Manifest[], kind: "ClusterRole" | "Role"): string[] {
   const out = new Set<string>();
   for (const o of objects.filter((x) => x.kind === kind)) {
     for (const rule of (o.rules as Rule[]) ?? []) {
@@ -256,7 +247,7 @@ describe("deploy: manifests accepted by the API server", { concurrency: false },
       contentType: "application/merge-patch+json",
     });
     const template = deploymentOf(plainManifests()).template;
-    const pod = (spec: PodTemplate["spec"]): KubeObject => ({
+    const pod = (spec: PodTemplate["spec"]): Manifest => ({
       apiVersion: "v1",
       kind: "Pod",
       metadata: { name: "kubipam-controller-psa", namespace },

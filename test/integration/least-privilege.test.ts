@@ -25,16 +25,10 @@ import {
 } from "../../src/api/types.ts";
 import type { KubeEvent } from "../../src/runtime/events.ts";
 import { ApiError, CoreTypes } from "../../src/runtime/kube.ts";
-import { type ControllerProcess, spawnController } from "../harness/controller-process.ts";
+import { type ControllerProcess, spawnController } from "../../src/testing/controller-process.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { fakeController } from "../harness/fake-ports.ts";
-import {
-  eventually,
-  type KubeObject,
-  parseManifests,
-  type TestCluster,
-  useCluster,
-} from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
+import { eventually, type Manifest, parseManifests, type TestCluster, useCluster } from "../harness/index.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -49,7 +43,7 @@ interface PolicyRule {
   verbs?: string[];
 }
 
-interface RbacObject extends KubeObject {
+interface RbacObject extends Manifest {
   rules?: PolicyRule[];
   roleRef?: { apiGroup: string; kind: string; name: string };
 }

@@ -15,8 +15,8 @@ import {
 } from "../../src/api/types.ts";
 import { allocationName } from "../../src/api/validation.ts";
 import type { RequestHook } from "../../src/runtime/kube.ts";
+import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
-import { checkInvariants } from "../harness/invariants.ts";
 import {
   type IpamFixture,
   ipamFixture,

@@ -1,11 +1,13 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { pollUntil } from "./poll.ts";
-import { type KubeObject, parseManifests, type RestClient } from "./rest.ts";
+import { CoreTypes, type KubeClient } from "../../runtime/kube.ts";
+import { pollUntil } from "../../runtime/util.ts";
+import { ResourceDiscovery } from "./discovery.ts";
+import { type Manifest, parseManifests } from "./manifests.ts";
 
 export const FIELD_MANAGER = "kubipam";
 
-interface CrdStatus {
+interface Crd extends Manifest {
   status?: { conditions?: { type?: string; status?: string; message?: string }[] };
   spec?: { group?: string; versions?: { name?: string; served?: boolean }[]; names?: { kind?: string } };
 }
@@ -16,10 +18,10 @@ interface CrdStatus {
  * away.
  */
 export async function installCrds(
-  rest: RestClient,
+  client: KubeClient,
   manifests: string | object | readonly object[],
   options: { timeoutMs?: number } = {},
-): Promise<KubeObject[]> {
+): Promise<Manifest[]> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const crds = parseManifests(manifests);
   for (const crd of crds) {
@@ -29,37 +31,41 @@ export async function installCrds(
       );
     }
   }
-  const applied: KubeObject[] = [];
-  for (const crd of crds) applied.push(await rest.apply(crd, FIELD_MANAGER));
+  const applied: Manifest[] = [];
+  for (const crd of crds) {
+    applied.push(
+      await client.apply(CoreTypes.customResourceDefinition, crd, {
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      }),
+    );
+  }
+  const discovery = new ResourceDiscovery(client);
   for (const crd of crds) {
     const name = crd.metadata.name ?? "";
     await pollUntil(
       async () => {
-        const current = await rest.request<CrdStatus>(
-          "GET",
-          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${encodeURIComponent(name)}`,
-        );
+        const current = await client.get<Crd>(CoreTypes.customResourceDefinition, name);
         const established = current.status?.conditions?.find((c) => c.type === "Established");
         return established?.status === "True" ? true : undefined;
       },
       { timeoutMs, description: `CRD ${name} to be Established` },
     );
-    const spec = (crd as CrdStatus).spec;
+    const spec = (crd as Crd).spec;
     const kind = spec?.names?.kind;
     for (const version of spec?.versions ?? []) {
       if (!version.served || !spec?.group || !version.name || !kind) continue;
       const apiVersion = `${spec.group}/${version.name}`;
-      const resource = await pollUntil(async () => rest.resourceFor(apiVersion, kind), {
+      const resource = await pollUntil(async () => discovery.resourceFor(apiVersion, kind), {
         timeoutMs,
         description: `${kind} in ${apiVersion} to appear in discovery`,
       });
       // Right after Established, requests can still get 429 "storage is (re)initializing" while
-      // the new resource's watch cache fills; a successful list means it is ready.
+      // the new resource's watch cache fills; a successful list means it is ready. (A raw request:
+      // the typed list would itself wait out the 429s.)
       await pollUntil(
         async () => {
-          const response = await rest.raw("GET", `${resource.groupVersionPath}/${resource.plural}`, {
-            query: { limit: 1 },
-          });
+          const response = await client.raw("GET", client.resourcePath(resource), { query: { limit: 1 } });
           if (response.status === 200) return true;
           throw new Error(`list answered ${response.status}: ${response.text.slice(0, 200)}`);
         },

@@ -7,6 +7,7 @@ export {
   resolveBinDir,
 } from "./binaries.ts";
 export { FIELD_MANAGER, installCrds, loadProjectCrds } from "./crds.ts";
+export { ResourceDiscovery } from "./discovery.ts";
 export { DownloadError, downloadEnvtest } from "./envtest-download.ts";
 export {
   DEFAULT_ENVTEST_INDEX,
@@ -15,6 +16,7 @@ export {
   TESTED_KUBERNETES_MINOR,
   wantedVersion,
 } from "./envtest-index.ts";
+export { compactEtcd, etcdRevision } from "./etcd.ts";
 export { type KubeconfigSpec, kubeconfigYaml, loadKubeconfig, writeKubeconfig } from "./kubeconfig.ts";
 export {
   type BinarySource,
@@ -24,15 +26,5 @@ export {
   setupEnvtestStore,
 } from "./local-binaries.ts";
 export { LocalControlPlane, type LocalControlPlaneOptions } from "./local-control-plane.ts";
-export { type PollOptions, pollUntil } from "./poll.ts";
+export { isManifest, type Manifest, parseManifests } from "./manifests.ts";
 export { freePort, freePorts } from "./ports.ts";
-export {
-  type ApiResource,
-  isKubeObject,
-  KubeApiError,
-  type KubeObject,
-  parseManifests,
-  type RawResponse,
-  type RequestOptions,
-  RestClient,
-} from "./rest.ts";

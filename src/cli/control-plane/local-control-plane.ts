@@ -8,16 +8,16 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../runtime/kube.ts";
 import { installCrds } from "./crds.ts";
 import { Janitor } from "./janitor.ts";
 import { loadKubeconfig, writeKubeconfig } from "./kubeconfig.ts";
+import { httpGetStatus, ManagedProcess } from "./managed-process.ts";
+import type { Manifest } from "./manifests.ts";
 import { freePorts } from "./ports.ts";
-import { type KubeObject, RestClient } from "./rest.ts";
 
 export interface LocalControlPlaneOptions {
   /** Folder holding `etcd` and `kube-apiserver` (see scripts/control-plane-binaries.sh). */
@@ -38,66 +38,13 @@ export interface LocalControlPlaneOptions {
   keepAlive?: boolean;
   /** Progress messages (default: none). */
   log?: (message: string) => void;
+  /** Extra kube-apiserver flags for the first start (e.g. `--watch-cache=false`). */
+  apiserverArgs?: string[];
 }
 
 const ADMIN_USER = "kubipam-admin";
 const BIND_RETRIES = 5;
 const ADDRESS_IN_USE = /address already in use|bind: address/i;
-
-class ManagedProcess {
-  readonly exited: Promise<number | null>;
-  exitCode: number | null | undefined = undefined;
-
-  constructor(
-    readonly name: string,
-    readonly child: ChildProcess,
-    readonly logPath: string,
-  ) {
-    this.exited = new Promise((resolve) => {
-      child.once("exit", (code, signal) => {
-        this.exitCode = code ?? (signal ? null : 0);
-        resolve(this.exitCode);
-      });
-      child.once("error", () => {
-        this.exitCode = null;
-        resolve(null);
-      });
-    });
-  }
-
-  get running(): boolean {
-    return this.exitCode === undefined;
-  }
-
-  logTail(lines = 30): string {
-    try {
-      return readFileSync(this.logPath, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-    } catch {
-      return "";
-    }
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(graceMs: number): Promise<void> {
-    if (!this.running) return;
-    this.child.ref();
-    this.child.kill("SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), graceMs);
-    });
-    const result = await Promise.race([this.exited, timedOut]);
-    clearTimeout(timer);
-    if (result === "timeout" && this.running) {
-      this.child.kill("SIGKILL");
-      await this.exited;
-    }
-  }
-
-  killNow(): void {
-    if (this.running) this.child.kill("SIGKILL");
-  }
-}
 
 // Every control plane of this process that is not stopped yet, for the exit and signal handlers.
 const live = new Set<LocalControlPlane>();
@@ -135,18 +82,6 @@ function installSignalHooks(): void {
   process.on("SIGTERM", onSignal);
 }
 
-function httpGetStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const client = url.startsWith("https:") ? https : http;
-    const request = client.get(url, { headers, rejectUnauthorized: false, timeout: 5_000 }, (response) => {
-      response.resume();
-      response.on("end", () => resolve(response.statusCode ?? 0));
-    });
-    request.on("timeout", () => request.destroy(new Error("request timed out")));
-    request.on("error", reject);
-  });
-}
-
 export class LocalControlPlane {
   /** The temporary folder holding data, certificates, logs and the kubeconfig. */
   readonly dir: string;
@@ -164,6 +99,7 @@ export class LocalControlPlane {
   readonly #janitor: Janitor;
   readonly #log: (message: string) => void;
   readonly #readyTimeoutMs: number;
+  readonly #apiserverArgs: string[];
   #stopping: Promise<void> | undefined;
 
   private constructor(options: LocalControlPlaneOptions) {
@@ -172,6 +108,7 @@ export class LocalControlPlane {
     this.handlesSignals = options.handleSignals ?? true;
     this.#log = options.log ?? (() => {});
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
+    this.#apiserverArgs = options.apiserverArgs ?? [];
     for (const binary of ["etcd", "kube-apiserver"]) {
       if (!existsSync(join(this.binDir, binary))) throw new Error(`${binary} not found in ${this.binDir}`);
     }
@@ -229,28 +166,33 @@ export class LocalControlPlane {
     return loadKubeconfig(this.kubeconfigPath);
   }
 
-  rest(): RestClient {
-    return new RestClient(this.kubeConfig());
+  /** An admin client (close it when done). */
+  client(): KubeClient {
+    return new KubeClient(this.kubeConfig(), { userAgent: "kubipam-control-plane" });
   }
 
   /** Applies CRDs and waits until they are Established and served. */
-  installCrds(manifests: string | object | readonly object[], timeoutMs = 60_000): Promise<KubeObject[]> {
-    return installCrds(this.rest(), manifests, { timeoutMs });
+  async installCrds(manifests: string | object | readonly object[], timeoutMs = 60_000): Promise<Manifest[]> {
+    const client = this.client();
+    try {
+      return await installCrds(client, manifests, { timeoutMs });
+    } finally {
+      client.close();
+    }
   }
 
   async #start(): Promise<void> {
     const started = Date.now();
-    const tokenFile = join(this.dir, "tokens.csv");
+    const { tokenFile, saKeyFile } = this.#files();
     writeFileSync(tokenFile, `${this.adminToken},${ADMIN_USER},${ADMIN_USER},"system:masters"\n`, {
       mode: 0o600,
     });
-    const saKeyFile = join(this.dir, "service-account.key");
     const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     writeFileSync(saKeyFile, privateKey.export({ type: "pkcs1", format: "pem" }), { mode: 0o600 });
 
     await this.#startEtcd();
     this.#log(`etcd ready at ${this.#etcdUrl} after ${Date.now() - started} ms`);
-    await this.#startApiserver(tokenFile, saKeyFile);
+    await this.#startApiserver(() => freePorts(1), this.#apiserverArgs);
     this.#log(`kube-apiserver ready at ${this.#server} after ${Date.now() - started} ms`);
 
     this.#caPem = readFileSync(join(this.dir, "certs", "apiserver.crt"), "utf8");
@@ -263,13 +205,22 @@ export class LocalControlPlane {
       namespace: "default",
     });
     // Also proves that the kubeconfig verifies the serving certificate.
-    const version = await this.rest().request<{ gitVersion?: string }>("GET", "/version");
-    this.#version = version.gitVersion ?? "";
+    const client = this.client();
+    try {
+      const version = await client.request<{ gitVersion?: string }>("GET", "/version");
+      this.#version = version.gitVersion ?? "";
+    } finally {
+      client.close();
+    }
+  }
+
+  #files(): { tokenFile: string; saKeyFile: string } {
+    return { tokenFile: join(this.dir, "tokens.csv"), saKeyFile: join(this.dir, "service-account.key") };
   }
 
   #spawn(name: string, args: string[]): ManagedProcess {
     const logPath = join(this.dir, `${name}.log`);
-    const fd = openSync(logPath, "w");
+    const fd = openSync(logPath, "a"); // appends: a restarted kube-apiserver keeps the earlier log
     let child: ChildProcess;
     try {
       child = spawn(join(this.binDir, name), args, {
@@ -286,14 +237,14 @@ export class LocalControlPlane {
     return new ManagedProcess(name, child, logPath);
   }
 
-  /** Starts a process on fresh ports, retrying when a port was taken in the meantime. */
+  /** Starts a process on the ports `choose` gives, retrying when a port was taken in the meantime. */
   async #startWithPorts(
     name: string,
-    portCount: number,
+    choose: () => Promise<number[]>,
     launch: (ports: number[]) => { process: ManagedProcess; ready: () => Promise<boolean> },
   ): Promise<{ process: ManagedProcess; ports: number[] }> {
     for (let attempt = 1; ; attempt++) {
-      const ports = await freePorts(portCount);
+      const ports = await choose();
       const { process: managed, ready } = launch(ports);
       const deadline = Date.now() + this.#readyTimeoutMs;
       let lastError = "";
@@ -324,33 +275,38 @@ export class LocalControlPlane {
   }
 
   async #startEtcd(): Promise<void> {
-    const { process: etcd, ports } = await this.#startWithPorts("etcd", 2, ([client, peer]) => {
-      const clientUrl = `http://127.0.0.1:${client}`;
-      const peerUrl = `http://127.0.0.1:${peer}`;
-      const managed = this.#spawn("etcd", [
-        "--name=kubipam",
-        `--data-dir=${join(this.dir, "etcd")}`,
-        `--listen-client-urls=${clientUrl}`,
-        `--advertise-client-urls=${clientUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=kubipam=${peerUrl}`,
-        "--initial-cluster-state=new",
-        "--unsafe-no-fsync",
-        "--log-level=warn",
-      ]);
-      this.#etcd = managed;
-      return {
-        process: managed,
-        ready: async () => (await httpGetStatus(`${clientUrl}/health`, {})) === 200,
-      };
-    });
+    const { process: etcd, ports } = await this.#startWithPorts(
+      "etcd",
+      () => freePorts(2),
+      ([client, peer]) => {
+        const clientUrl = `http://127.0.0.1:${client}`;
+        const peerUrl = `http://127.0.0.1:${peer}`;
+        const managed = this.#spawn("etcd", [
+          "--name=kubipam",
+          `--data-dir=${join(this.dir, "etcd")}`,
+          `--listen-client-urls=${clientUrl}`,
+          `--advertise-client-urls=${clientUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=kubipam=${peerUrl}`,
+          "--initial-cluster-state=new",
+          "--unsafe-no-fsync",
+          "--log-level=warn",
+        ]);
+        this.#etcd = managed;
+        return {
+          process: managed,
+          ready: async () => (await httpGetStatus(`${clientUrl}/health`, {})) === 200,
+        };
+      },
+    );
     this.#etcd = etcd;
     this.#etcdUrl = `http://127.0.0.1:${ports[0]}`;
   }
 
-  async #startApiserver(tokenFile: string, saKeyFile: string): Promise<void> {
-    const { process: apiserver, ports } = await this.#startWithPorts("kube-apiserver", 1, ([port]) => {
+  async #startApiserver(choose: () => Promise<number[]>, extraArgs: string[]): Promise<void> {
+    const { tokenFile, saKeyFile } = this.#files();
+    const { process: apiserver, ports } = await this.#startWithPorts("kube-apiserver", choose, ([port]) => {
       const managed = this.#spawn("kube-apiserver", [
         `--etcd-servers=${this.#etcdUrl}`,
         "--bind-address=127.0.0.1",
@@ -365,6 +321,7 @@ export class LocalControlPlane {
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         "--disable-admission-plugins=ServiceAccount",
         "--allow-privileged=true",
+        ...extraArgs,
       ]);
       this.#apiserver = managed;
       const url = `https://127.0.0.1:${port}/readyz`;
@@ -373,6 +330,22 @@ export class LocalControlPlane {
     });
     this.#apiserver = apiserver;
     this.#server = `https://127.0.0.1:${ports[0]}`;
+  }
+
+  /**
+   * Starts kube-apiserver again after `stopApiserver`, on the same address with the same certificates
+   * (clients keep their kubeconfig), with `extraArgs` instead of the first start's `apiserverArgs`.
+   */
+  async startApiserver(extraArgs: string[] = []): Promise<void> {
+    if (this.#apiserver?.running) throw new Error("kube-apiserver is running");
+    if (this.#stopping) throw new Error("the control plane is stopped");
+    const port = Number(new URL(this.#server).port);
+    await this.#startApiserver(async () => [port], extraArgs);
+  }
+
+  /** Ends kube-apiserver only (SIGKILL: watches are cut, not closed; SIGTERM: graceful). */
+  stopApiserver(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<void> {
+    return this.#apiserver?.kill(signal) ?? Promise.resolve();
   }
 
   /** Stops kube-apiserver, then etcd, and removes the temporary folder. Idempotent. */

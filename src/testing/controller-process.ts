@@ -21,17 +21,43 @@ export interface ControllerProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface SpawnOptions {
+  /** A compiled `cli/main.js` to run with plain node (default: src/cli/main.ts through tsx). */
+  main?: string;
+  /** Flags for node itself (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
+  /**
+   * `test` (default): short leases and the allocation fence in kube-system, so a killed holder is
+   * replaced quickly. `product`: the controller's own defaults, as the image runs it (benchmarks).
+   */
+  defaults?: "test" | "product";
+}
+
+// Short leases (also the allocation fence's); extraArgs may override them (the last occurrence wins).
+const TEST_DEFAULTS = [
+  "--allocation-fence-namespace",
+  "kube-system",
+  "--leader-elect-lease-duration",
+  "4",
+  "--leader-elect-renew-deadline",
+  "3",
+  "--leader-elect-retry-period",
+  "0.5",
+];
+
+/** Starts `kubipam controller` with JSON logs, metrics and probes off (unless `extraArgs` say otherwise). */
 export function spawnController(
   kubeconfigPath: string,
   identity: string,
   extraArgs: string[] = [],
+  options: SpawnOptions = {},
 ): ControllerProcess {
+  const entry = options.main ? [options.main] : ["--import", "tsx", join(root, "src/cli/main.ts")];
   const child = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(root, "src/cli/main.ts"),
+      ...(options.nodeArgs ?? []),
+      ...entry,
       "controller",
       "--kubeconfig",
       kubeconfigPath,
@@ -43,16 +69,7 @@ export function spawnController(
       "json",
       "--log-level",
       "info",
-      // Short leases (also the allocation fence's), so a killed fence holder is replaced quickly;
-      // extraArgs may override them (the last occurrence wins).
-      "--allocation-fence-namespace",
-      "kube-system",
-      "--leader-elect-lease-duration",
-      "4",
-      "--leader-elect-renew-deadline",
-      "3",
-      "--leader-elect-retry-period",
-      "0.5",
+      ...(options.defaults === "product" ? [] : TEST_DEFAULTS),
       ...extraArgs,
     ],
     {

@@ -1,16 +1,17 @@
 // One invariant checker for every scenario (and the fault suite): reads ranges, requests and
 // allocation objects from the API server and lists every violation it finds.
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../src/api/types.ts";
+import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
 import {
   ALLOCATION_FINALIZER,
   ipamAllocationResource,
   ipamRangeResource,
   ipamRequestResource,
-} from "../../src/api/types.ts";
-import { admitsNamespace, rangeRefOf, validateRangeSpec } from "../../src/api/validation.ts";
-import { Cidr } from "../../src/ipam/index.ts";
-import type { KubeClient } from "../../src/runtime/kube.ts";
+} from "../api/types.ts";
+import { admitsNamespace, rangeRefOf, validateRangeSpec } from "../api/validation.ts";
+import { Cidr } from "../ipam/index.ts";
+import type { KubeClient } from "../runtime/kube.ts";
+import { isDeleting, isReady, stateIs } from "./status.ts";
 
 export interface InvariantOptions {
   /** Only these namespaces (ranges, requests and allocations in them). */
@@ -47,17 +48,16 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   problems.push(...holderProblems(requests.items.filter(inScope), ranges.items, allocationOf));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
-    if (r.metadata.deletionTimestamp) {
+    if (isDeleting(r)) {
       if (options.noneDeleting) problems.push(`request ${name} is still being deleted`);
       continue;
     }
-    if (r.status?.state === "Ready" && !r.status.cidr)
-      problems.push(`request ${name} is Ready without a cidr`);
-    if (options.allReady && r.status?.state !== "Ready") {
+    if (isReady(r) && !r.status?.cidr) problems.push(`request ${name} is Ready without a cidr`);
+    if (options.allReady && !isReady(r)) {
       problems.push(`request ${name} is ${r.status?.state ?? "unprocessed"}: ${r.status?.message ?? ""}`);
     }
     // A request flagged for a status.cidr kubipam never published (state not Ready) holds nothing.
-    if (r.status?.cidr && r.status.state === "Ready") {
+    if (r.status?.cidr && isReady(r)) {
       const a = allocationOf.get(r.metadata.uid ?? "");
       if (!a || a.spec.cidr !== r.status.cidr)
         problems.push(`request ${name} has ${r.status.cidr} without allocation`);
@@ -65,7 +65,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   }
   for (const range of ranges.items.filter(inScope)) {
     const key = `${range.metadata.namespace}/${range.metadata.name}`;
-    if (range.status?.state === "Deleting" && range.metadata.deletionTimestamp) {
+    if (stateIs("Deleting")(range) && isDeleting(range)) {
       const referred = requests.items.some((r) => {
         const ref = rangeRefOf(r);
         return !("ok" in ref) && `${ref.namespace}/${ref.name}` === key;
@@ -97,7 +97,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
         problems.push(`range ${key}: ${c} is outside the pool`);
       }
     }
-    if (range.status?.state === "Ready") {
+    if (range.status && isReady(range)) {
       if (range.status.size !== total.toString())
         problems.push(`range ${key}: size ${range.status.size} != ${total}`);
       if (range.status.allocated !== inside.toString()) {
@@ -129,7 +129,7 @@ function holderProblems(
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     const cidr = Cidr.tryParse(r.status?.cidr ?? "");
     const ref = rangeRefOf(r);
-    if (!cidr || r.status?.state !== "Ready" || r.metadata.deletionTimestamp || "ok" in ref) continue;
+    if (!cidr || !isReady(r) || isDeleting(r) || "ok" in ref) continue;
     const key = `${ref.namespace}/${ref.name}`;
     held.set(key, [...(held.get(key) ?? []), { cidr, name }]);
     const record = allocationOf.get(r.metadata.uid ?? "");
