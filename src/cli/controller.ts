@@ -14,8 +14,8 @@ export interface ControllerFlags {
   leaderElect: boolean;
   leaderElectionNamespace: string;
   leaderElectionId: string;
-  /** Namespace of the allocation fence Lease (default: the leader election namespace). */
-  allocationFenceNamespace?: string;
+  /** Namespace of the allocation fence Lease; every writer of a cluster must use the same. */
+  allocationFenceNamespace: string;
   allocationFenceName: string;
   leaseDurationSeconds: number;
   renewDeadlineSeconds: number;
@@ -33,6 +33,7 @@ export const defaultControllerFlags: ControllerFlags = {
   leaderElect: false,
   leaderElectionNamespace: process.env.POD_NAMESPACE ?? "kube-system",
   leaderElectionId: "kubipam-controller",
+  allocationFenceNamespace: "kube-system",
   allocationFenceName: DEFAULT_FENCE_NAME,
   leaseDurationSeconds: 15,
   renewDeadlineSeconds: 10,
@@ -76,7 +77,7 @@ export async function runController(flags: ControllerFlags, signal: AbortSignal)
     workers: flags.workers,
     allocationEvents: flags.allocationEvents,
     fence: {
-      namespace: flags.allocationFenceNamespace ?? flags.leaderElectionNamespace,
+      namespace: flags.allocationFenceNamespace,
       name: flags.allocationFenceName,
       leaseDurationMs: flags.leaseDurationSeconds * 1000,
       renewDeadlineMs: flags.renewDeadlineSeconds * 1000,
@@ -124,7 +125,8 @@ export function controllerCommand(): Command {
     .option("--leader-election-id <name>", "name of the leader election Lease", d.leaderElectionId)
     .option(
       "--allocation-fence-namespace <ns>",
-      "namespace of the allocation fence Lease every writer must share (default: the leader election namespace)",
+      "namespace of the allocation fence Lease; every kubipam writer of a cluster must use the same",
+      d.allocationFenceNamespace,
     )
     .option(
       "--allocation-fence-name <name>",

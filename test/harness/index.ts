@@ -384,6 +384,12 @@ function reviewAttributes(rule: PolicyRule, namespace: string | undefined): obje
 
 function rebind(object: Manifest, namespace: string, name: string): Manifest {
   const subjects = [{ kind: "ServiceAccount", name, namespace }];
+  // Grants in kube-system (the allocation fence's Lease) stay there, bound to this account.
+  if (object.metadata.namespace === "kube-system") {
+    if (object.kind !== "RoleBinding") return object;
+    const bindingName = `${object.metadata.name ?? "binding"}-${namespace}-${name}`;
+    return { ...object, metadata: { ...object.metadata, name: bindingName }, subjects };
+  }
   switch (object.kind) {
     case "Role":
       return { ...object, metadata: { ...object.metadata, namespace } };

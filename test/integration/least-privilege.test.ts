@@ -125,12 +125,9 @@ function withoutVerb(resource: string, verb: string): (rules: PolicyRule[]) => P
 /** A ServiceAccount in `ns` bound by `rbac`, and the controller running as it, as the Deployment runs it. */
 async function startController(t: TestContext, ns: string, rbac: RbacObject[]): Promise<ControllerProcess> {
   const kubeconfig = await cluster.serviceAccountKubeconfig(ns, SERVICE_ACCOUNT, rbac, { rebind: true });
-  // As deployed: the leader election Lease and the allocation fence both in the controller's namespace.
-  const p = spawnController(kubeconfig, `lp-${ns}`, [
-    "--leader-elect",
-    `--leader-election-namespace=${ns}`,
-    `--allocation-fence-namespace=${ns}`,
-  ]);
+  // As deployed: the leader election Lease in the controller's namespace, the allocation fence in
+  // kube-system (granted by the shipped Role there).
+  const p = spawnController(kubeconfig, `lp-${ns}`, ["--leader-elect", `--leader-election-namespace=${ns}`]);
   processes.push(p);
   // Gone when its test ends, passed or not: a controller left running would serve the next test's objects.
   t.after(async () => {
