@@ -360,6 +360,29 @@ describe("request reconciler", () => {
   });
 });
 
+describe("records that lose an overlap at start-up", () => {
+  it("a forged record over a published block is never published; it is revoked and collected", async () => {
+    const r1 = request("r1", { size: 28 }, { state: "Ready", cidr: "10.0.0.0/28" });
+    const r3 = request("r3", { request: "10.0.0.0/24" });
+    const real = record("10.0.0.0/28", r1);
+    const forged = record("10.0.0.0/24", r3);
+    const w = recordingWriter({ getRequest: async (_ns, name) => (name === "r3" ? r3 : r1) });
+    const controller = fakeController(
+      // The forgery is listed first: precedence, not list order, decides.
+      { ranges: [range({ ranges: ["10.0.0.0/24"] })], requests: [r1, r3], allocations: [forged, real] },
+      w.writer,
+    );
+    controller.bootstrap();
+    assert.deepEqual(controller.snapshot().find((s) => s.range === "ns/r")?.held, ["10.0.0.0/28"]);
+    await reconcile(controller, "ns/r3");
+    assert.equal(w.last("r3")?.state, "Busy");
+    assert.equal(w.last("r3")?.cidr, undefined);
+    await controller.reconcileAllocation(`ns/${forged.metadata.name}`);
+    assert.match(w.last("r3")?.message ?? "", /^reallocating: the record .* overlaps another block/);
+    assert.deepEqual(w.deleted, [forged.metadata.name]);
+  });
+});
+
 describe("allocation garbage collection", () => {
   it("collects a record whose request is gone", async () => {
     const gone = request("gone");
