@@ -9,6 +9,7 @@
 //   client.ts          KubeClient: typed operations, watches, raw requests
 
 export { KubeClient } from "./kube/client.ts";
+export { type ClusterAccess, LightKubeConfig } from "./kube/cluster-access.ts";
 export {
   ApiError,
   isAbortError,

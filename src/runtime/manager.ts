@@ -1,11 +1,11 @@
 // Wires the runtime together like controller-runtime's manager: one KubeClient, shared informers, the
 // metrics and probe servers, leader election, controllers, and graceful shutdown.
 import { setMaxListeners } from "node:events";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { Controller, type ControllerOptions } from "./controller.ts";
 import { EventRecorder, type EventRecorderOptions } from "./events.ts";
 import { type HealthCheck, HealthChecks, HealthServer, parseBindAddress } from "./health-server.ts";
 import { Informer, type InformerOptions } from "./informer.ts";
+import type { ClusterAccess as KubeConfig } from "./kube/cluster-access.ts";
 import { KubeClient, type KubeClientOptions, type KubeObject, type ResourceType } from "./kube.ts";
 import { defaultIdentity, LeaderElector } from "./leader-election.ts";
 import { discardLogger, type Logger } from "./logger.ts";

@@ -2,9 +2,9 @@
 // update, patch and server-side apply, delete, watch) and raw requests, over the HTTP transport with
 // hooks around every request (metrics, fault injection). 429 answers are retried as Retry-After says.
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import { discardLogger, type Logger } from "../logger.ts";
 import { runtimeMetrics } from "../metrics.ts";
+import type { ClusterAccess as KubeConfig } from "./cluster-access.ts";
 import { apiErrorFromAnswer, isGone } from "./errors.ts";
 import {
   apiVersionOf,

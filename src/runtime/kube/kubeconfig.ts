@@ -1,12 +1,15 @@
-// Loading a kubeconfig (client-node's loader: files, the default chain, in-cluster).
+// Loading a kubeconfig: kubipam's own reader for in-cluster config and token or client-certificate
+// users (cluster-access.ts), client-node's for everything else (exec plugins, auth providers, several
+// files merged), imported only then.
 
-import type { KubeConfig } from "@kubernetes/client-node";
+import { type ClusterAccess, LightKubeConfig } from "./cluster-access.ts";
 
-/**
- * Loads a kubeconfig file, or the default chain (KUBECONFIG, ~/.kube/config, in-cluster). client-node is
- * imported lazily: it is slow to load and most of the runtime needs only its types.
- */
-export async function loadKubeConfig(path?: string, context?: string): Promise<KubeConfig> {
+export type { ClusterAccess } from "./cluster-access.ts";
+
+/** Loads a kubeconfig file, or the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
+export async function loadKubeConfig(path?: string, context?: string): Promise<ClusterAccess> {
+  const light = LightKubeConfig.load(path, context);
+  if (light) return light;
   const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);

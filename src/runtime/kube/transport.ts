@@ -5,8 +5,8 @@
 import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { RuntimeMetrics } from "../metrics.ts";
+import type { ClusterAccess as KubeConfig } from "./cluster-access.ts";
 import { RequestTimeoutError } from "./errors.ts";
 import { isRecord } from "./meta.ts";
 
