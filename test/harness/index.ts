@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { parse as parseYaml } from "yaml";
 import {
   installCrds,
   isManifest,
@@ -23,6 +23,7 @@ import {
   resolveBinDir,
   writeKubeconfig,
 } from "../../src/cli/control-plane/index.ts";
+import type { ClusterAccess as KubeConfig } from "../../src/runtime/kube/cluster-access.ts";
 import { CoreTypes, isNotFound, KubeClient } from "../../src/runtime/kube.ts";
 import { type PollOptions, pollUntil } from "../../src/runtime/util.ts";
 
@@ -48,7 +49,7 @@ export interface ServiceAccountOptions {
 export interface TestCluster {
   /** Admin kubeconfig file (a user in system:masters). */
   readonly kubeconfigPath: string;
-  /** client-node KubeConfig loaded from `kubeconfigPath` only. */
+  /** The admin's access, loaded from `kubeconfigPath` only. */
   readonly kubeConfig: KubeConfig;
   /** Folder with etcd, kube-apiserver and (when built by the script) kubectl. */
   readonly binDir: string;
@@ -281,9 +282,12 @@ class Cluster implements TestCluster {
   }
 
   #caPem(): string {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (cluster?.caData) return Buffer.from(cluster.caData, "base64").toString("utf8");
-    if (cluster?.caFile) return readFileSync(cluster.caFile, "utf8");
+    // The control plane writes one self-contained kubeconfig: its cluster carries the CA inline.
+    const doc = parseYaml(readFileSync(this.kubeconfigPath, "utf8")) as {
+      clusters?: { cluster?: { "certificate-authority-data"?: string } }[];
+    };
+    const data = doc.clusters?.[0]?.cluster?.["certificate-authority-data"];
+    if (data) return Buffer.from(data, "base64").toString("utf8");
     throw new Error(`${this.kubeconfigPath} has no certificate authority for its cluster`);
   }
 

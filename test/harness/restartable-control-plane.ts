@@ -3,13 +3,13 @@
 // and whose etcd can be compacted.
 
 import { randomBytes } from "node:crypto";
-import type { KubeConfig } from "@kubernetes/client-node";
 import {
   compactEtcd,
   etcdRevision,
   LocalControlPlane,
   loadProjectCrds,
 } from "../../src/cli/control-plane/index.ts";
+import type { ClusterAccess as KubeConfig } from "../../src/runtime/kube/cluster-access.ts";
 import { CoreTypes } from "../../src/runtime/kube.ts";
 import { resolveTestBinDir } from "./index.ts";
 

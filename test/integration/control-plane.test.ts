@@ -6,7 +6,13 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
+import {
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+} from "@kubernetes/client-node";
 import { ApiError, type HttpMethod, KubeClient } from "../../src/runtime/kube.ts";
 import { eventually, loadKubeconfig, type TestCluster, useCluster } from "../harness/index.ts";
 
@@ -62,6 +68,13 @@ function status(error: unknown): number | undefined {
   return undefined;
 }
 
+/** client-node's own KubeConfig for the admin: this file checks the control plane with client-node too. */
+function adminConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfigPath);
+  return kc;
+}
+
 let cluster: TestCluster;
 let namespace: string;
 
@@ -73,7 +86,7 @@ before(async () => {
 
 describe("custom resources", () => {
   test("create, watch, status-patch and delete a custom resource", async () => {
-    const api = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+    const api = adminConfig().makeApiClient(CustomObjectsApi);
     const list = (await api.listNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
@@ -85,7 +98,7 @@ describe("custom resources", () => {
 
     const events: { type: string; name: string; size?: number; phase?: string }[] = [];
     let watchError: unknown;
-    const watch = new Watch(cluster.kubeConfig);
+    const watch = new Watch(adminConfig());
     const controller = await watch.watch(
       `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
       { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: false },
@@ -218,10 +231,7 @@ describe("least-privilege identity", () => {
       },
     ]);
     const kubeconfig = readFileSync(kubeconfigPath, "utf8");
-    assert.doesNotMatch(
-      kubeconfig,
-      new RegExp(cluster.kubeConfig.getCurrentUser()?.token ?? "no admin token"),
-    );
+    assert.doesNotMatch(kubeconfig, new RegExp(adminConfig().getCurrentUser()?.token ?? "no admin token"));
 
     const rest = new KubeClient(loadKubeconfig(kubeconfigPath));
     const base = `/apis/${GROUP}/${VERSION}/namespaces`;

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
+import { type ClusterAccess, LightKubeConfig } from "../../runtime/kube/cluster-access.ts";
 
 export interface KubeconfigSpec {
   server: string;
@@ -47,9 +47,9 @@ export function writeKubeconfig(path: string, spec: KubeconfigSpec): void {
   writeFileSync(path, kubeconfigYaml(spec), { mode: 0o600 });
 }
 
-/** Loads exactly this file: never $KUBECONFIG or ~/.kube/config. */
-export function loadKubeconfig(path: string): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(path);
-  return kubeConfig;
+/** Loads exactly this file (token and CA, read by kubipam itself): never $KUBECONFIG or ~/.kube/config. */
+export function loadKubeconfig(path: string): ClusterAccess {
+  const access = LightKubeConfig.load(path);
+  if (!access) throw new Error(`${path}: not a token or certificate kubeconfig with a current context`);
+  return access;
 }

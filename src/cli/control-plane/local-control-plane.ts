@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { ClusterAccess as KubeConfig } from "../../runtime/kube/cluster-access.ts";
 import { KubeClient } from "../../runtime/kube.ts";
 import { installCrds } from "./crds.ts";
 import { Janitor } from "./janitor.ts";
@@ -161,7 +161,7 @@ export class LocalControlPlane {
     return this.#stopping === undefined && this.#apiserver?.running === true;
   }
 
-  /** A client-node KubeConfig for the admin (loaded from this control plane's kubeconfig only). */
+  /** The admin's access (loaded from this control plane's kubeconfig only). */
   kubeConfig(): KubeConfig {
     return loadKubeconfig(this.kubeconfigPath);
   }
