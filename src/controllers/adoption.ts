@@ -15,7 +15,7 @@ import {
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type Context, FENCE_RETRY_MS } from "./context.ts";
-import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
+import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
 import type { Outcome } from "./request-reconciler.ts";
 import { notAdmittedMessage } from "./request-reconciler.ts";
@@ -25,7 +25,7 @@ import type { RequestStatusOutcome } from "./status.ts";
 function standing(
   request: IPAMRequest,
   range: IPAMRange,
-  state: RangeState,
+  state: PoolState,
   cidr: Cidr,
 ): RequestStatusOutcome {
   const cidrText = cidr.toString();
@@ -87,7 +87,7 @@ export class Adoption {
   private async adopt(
     request: IPAMRequest,
     range: IPAMRange,
-    state: RangeState,
+    state: PoolState,
     cidr: Cidr,
     block: HeldBlock | undefined,
   ): Promise<string | undefined> {
@@ -116,7 +116,7 @@ export class Adoption {
   /** The request's own claim of the block (reserved now if free), or why there is none. */
   private reserve(
     request: IPAMRequest,
-    state: RangeState,
+    state: PoolState,
     cidr: Cidr,
     block: HeldBlock | undefined,
   ): HeldBlock | string {
@@ -140,7 +140,7 @@ export class Adoption {
   }
 
   /** Writes the adopted block's record and confirms the fence; undefined once it stands. */
-  private async record(range: IPAMRange, state: RangeState, claim: HeldBlock): Promise<string | undefined> {
+  private async record(range: IPAMRange, state: PoolState, claim: HeldBlock): Promise<string | undefined> {
     const { d } = this.c;
     claim.phase = "claiming";
     const created = await this.records.create(range, state, claim);

@@ -8,8 +8,8 @@ import type { IPAMAllocation, IPAMRequest } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
+import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
-import { type HeldBlock, parseHeldCidr, type RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 
 export class AllocationCollector {
@@ -42,7 +42,7 @@ export class AllocationCollector {
   }
 
   /** A record the ledger does not hold (it lost an overlap, or its name holds another record now). */
-  private async collectLoser(allocation: IPAMAllocation, state: RangeState | undefined): Promise<void> {
+  private async collectLoser(allocation: IPAMAllocation, state: PoolState | undefined): Promise<void> {
     const holder = await this.liveHolder(allocation);
     const cidr = parseHeldCidr(allocation.spec.cidr);
     const published = holder?.status?.cidr;
@@ -75,7 +75,7 @@ export class AllocationCollector {
    * overlaps are revoked and it takes their place. Two published overlapping blocks cannot be undone
    * here: they are reported and stay contested (nothing more is published over them).
    */
-  private async yieldTo(allocation: IPAMAllocation, state: RangeState, cidr: Cidr): Promise<void> {
+  private async yieldTo(allocation: IPAMAllocation, state: PoolState, cidr: Cidr): Promise<void> {
     const { d } = this.c;
     let doubled = false;
     for (const winner of state.overlapping(cidr)) {

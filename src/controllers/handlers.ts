@@ -8,8 +8,8 @@ import { objectKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
 import type { Context } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { parseHeldCidr } from "./pool-state.ts";
 import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
-import { parseHeldCidr } from "./range-state.ts";
 import { requestChanged } from "./request-reconciler.ts";
 
 export class Handlers {

@@ -13,9 +13,9 @@ import type { Context, IpamControllerDeps } from "./context.ts";
 import { Handlers } from "./handlers.ts";
 import { REQUESTS_BY_RANGE } from "./indexes.ts";
 import { Ledger } from "./ledger.ts";
+import type { PoolState } from "./pool-state.ts";
 import { Publisher } from "./publisher.ts";
 import { RangeReconciler } from "./range-reconciler.ts";
-import type { RangeState } from "./range-state.ts";
 import { Records } from "./records.ts";
 import { RequestReconciler } from "./request-reconciler.ts";
 import { StatusWriter } from "./status.ts";
@@ -33,7 +33,7 @@ export class IpamController {
   constructor(d: IpamControllerDeps) {
     const now = d.now ?? (() => new Date());
     const statusDelay = d.rangeStatusDelayMs ?? 1000;
-    const wake = (state: RangeState, all: boolean) => {
+    const wake = (state: PoolState, all: boolean) => {
       for (const key of state.busy) d.requestQueue.add(key);
       state.busy.clear();
       if (!all) return;

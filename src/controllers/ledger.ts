@@ -1,20 +1,20 @@
-// The one owner of allocation state: per range its RangeState (spec, held blocks, allocator, waiting
+// The one owner of allocation state: per range its PoolState (spec, held blocks, allocator, waiting
 // requests), and an index of held blocks by request. Every change to held blocks goes through here;
 // what follows from a change (wake waiting requests, write the range's usage, count a release) is
 // reported to the listener, which only queues work.
 
 import type { Allocator, Cidr } from "../ipam/index.ts";
-import { type HeldBlock, RangeState } from "./range-state.ts";
+import { type HeldBlock, PoolState } from "./pool-state.ts";
 
 export interface LedgerListener {
   /** Space was freed in the range (`all`: or the range itself changed): waiting requests may proceed. */
-  wake(state: RangeState, all: boolean): void;
+  wake(state: PoolState, all: boolean): void;
   /** The range's usage changed: its status is due. */
-  touch(state: RangeState): void;
+  touch(state: PoolState): void;
   /** A held block was released. */
-  released(state: RangeState): void;
+  released(state: PoolState): void;
   /** A record lost an overlap (the block is out of the ledger): collect it, revoking its claim first. */
-  conflict(state: RangeState, block: HeldBlock): void;
+  conflict(state: PoolState, block: HeldBlock): void;
 }
 
 /** Who a claim is for. */
@@ -25,33 +25,33 @@ export interface Holder {
 }
 
 export class Ledger {
-  private readonly states = new Map<string, RangeState>();
+  private readonly states = new Map<string, PoolState>();
   /** Blocks per request uid, across ranges: a request normally holds one. */
   private readonly byRequest = new Map<string, Set<HeldBlock>>();
 
   constructor(private readonly listener: LedgerListener) {}
 
   /** The state of a range, created on first use. */
-  state(namespace: string, name: string): RangeState {
+  state(namespace: string, name: string): PoolState {
     const key = `${namespace}/${name}`;
     let state = this.states.get(key);
     if (!state) {
-      state = new RangeState(namespace, name);
+      state = new PoolState(namespace, name);
       this.states.set(key, state);
     }
     return state;
   }
 
-  find(key: string): RangeState | undefined {
+  find(key: string): PoolState | undefined {
     return this.states.get(key);
   }
 
-  ranges(): IterableIterator<RangeState> {
+  ranges(): IterableIterator<PoolState> {
     return this.states.values();
   }
 
   /** The range state whose ledger holds exactly this entry (none once it was replaced or dropped). */
-  stateForBlock(block: HeldBlock): RangeState | undefined {
+  stateForBlock(block: HeldBlock): PoolState | undefined {
     const state = this.states.get(block.rangeKey);
     return state?.held(block.cidr) === block ? state : undefined;
   }
@@ -64,7 +64,7 @@ export class Ledger {
    * The range's allocator, built from its held blocks on first use. A block that overlaps an earlier
    * one (records of published blocks come first) leaves the ledger as a contested conflict.
    */
-  allocator(state: RangeState): Allocator | undefined {
+  allocator(state: PoolState): Allocator | undefined {
     const built = state.ensureAllocator();
     if (!built) return undefined;
     for (const block of built.conflicts) this.lost(state, block);
@@ -72,7 +72,7 @@ export class Ledger {
   }
 
   /** A record that lost an overlap: out of the ledger; nothing overlapping it is published until resolved. */
-  lost(state: RangeState, block: HeldBlock): void {
+  lost(state: PoolState, block: HeldBlock): void {
     this.unindex(block);
     state.contest(block.objectName, block.cidr);
     this.listener.conflict(state, block);
@@ -87,7 +87,7 @@ export class Ledger {
   }
 
   /** Enters a block already marked in the allocator (allocate/reserve) as a claim in flight. */
-  claim(state: RangeState, holder: Holder, cidr: Cidr, objectName: string): HeldBlock {
+  claim(state: PoolState, holder: Holder, cidr: Cidr, objectName: string): HeldBlock {
     const block: HeldBlock = {
       cidr,
       requestUid: holder.uid,
@@ -106,7 +106,7 @@ export class Ledger {
    * Records a block seen in an IPAMAllocation object; returns the entry now in the ledger, or
    * undefined when it overlaps another holder's block (the incumbent wins).
    */
-  record(state: RangeState, block: HeldBlock): HeldBlock | undefined {
+  record(state: PoolState, block: HeldBlock): HeldBlock | undefined {
     const known = state.held(block.cidr);
     const entry = state.recordHeld(block);
     if (!entry) {
@@ -120,7 +120,7 @@ export class Ledger {
   }
 
   /** Takes back a claim whose object was never created (or was lost to another holder). */
-  undoClaim(state: RangeState, block: HeldBlock): void {
+  undoClaim(state: PoolState, block: HeldBlock): void {
     this.unindex(block);
     if (!state.drop(block)) return;
     // A range status written while the claim was in flight counted it: write the usage again.
@@ -129,7 +129,7 @@ export class Ledger {
   }
 
   /** Frees exactly this entry (a stale reference to a replaced entry frees nothing). */
-  release(state: RangeState, block: HeldBlock): void {
+  release(state: PoolState, block: HeldBlock): void {
     this.unindex(block);
     if (!state.drop(block)) return;
     this.listener.released(state);
@@ -149,7 +149,7 @@ export class Ledger {
     this.unindex(block);
   }
 
-  forgetIfEmpty(state: RangeState): void {
+  forgetIfEmpty(state: PoolState): void {
     if (!state.exists && state.heldCount === 0 && state.busy.size === 0) this.states.delete(state.key);
   }
 

@@ -7,13 +7,13 @@ import { EventReason } from "../api/conditions.ts";
 import type { IPAMRequest } from "../api/types.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type Context, FENCE_RETRY_MS } from "./context.ts";
+import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
-import type { HeldBlock, RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 
 export interface Publication {
   request: IPAMRequest;
-  state: RangeState;
+  state: PoolState;
   /** Held: its record exists (created before this publication was submitted). */
   block: HeldBlock;
   /** The request's resourceVersion seen before the block was claimed. */
@@ -101,7 +101,7 @@ export class Publisher {
 
   private async failed(
     request: IPAMRequest,
-    state: RangeState,
+    state: PoolState,
     block: HeldBlock,
     err: unknown,
   ): Promise<void> {

@@ -9,7 +9,7 @@ import { reconcileWithFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import { REQUESTS_BY_RANGE } from "./indexes.ts";
-import type { RangeState } from "./range-state.ts";
+import type { PoolState } from "./pool-state.ts";
 import { sameStrings } from "./status.ts";
 
 /** Whether a range update may need a reconcile (our own status writes do not). */
@@ -28,7 +28,7 @@ export function rangeChanged(range: IPAMRange, old: IPAMRange | undefined): bool
 export class RangeReconciler {
   constructor(
     private readonly c: Context,
-    private readonly wake: (state: RangeState, all: boolean) => void,
+    private readonly wake: (state: PoolState, all: boolean) => void,
   ) {}
 
   async reconcile(key: string): Promise<void> {
@@ -103,7 +103,7 @@ export class RangeReconciler {
     return state.configure(spec, range.status?.roundRobin) || changed;
   }
 
-  buildAllocator(state: RangeState): void {
+  buildAllocator(state: PoolState): void {
     this.c.ledger.allocator(state);
   }
 }

@@ -13,15 +13,15 @@ import { rangeLabelValue } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
 import { splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
+import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
-import type { HeldBlock, RangeState } from "./range-state.ts";
 import { errorMessage } from "./status.ts";
 
 export class Records {
   constructor(private readonly c: Context) {}
 
   /** Creates the block's allocation object; returns it, or the object another holder already has. */
-  async create(range: IPAMRange, state: RangeState, block: HeldBlock): Promise<IPAMAllocation> {
+  async create(range: IPAMRange, state: PoolState, block: HeldBlock): Promise<IPAMAllocation> {
     const { namespace: requestNamespace = "", name: requestName } = splitKey(block.requestKey);
     const object: IPAMAllocation = {
       apiVersion: API_VERSION,
@@ -74,7 +74,7 @@ export class Records {
   }
 
   /** Replaces this process's claim by the entry of the holder the API server knows. */
-  foreign(state: RangeState, claim: HeldBlock, object: IPAMAllocation): void {
+  foreign(state: PoolState, claim: HeldBlock, object: IPAMAllocation): void {
     // The read may be older than the watch: if the cache no longer (or not yet) has that object,
     // recording it would keep a block the watch already released. Free the claim instead; the
     // watch brings the object in if it still exists, and the API server guards the next try.
@@ -87,7 +87,7 @@ export class Records {
   }
 
   /** Records an allocation object read from the server; false if it overlaps another holder's block. */
-  record(state: RangeState, object: IPAMAllocation): boolean {
+  record(state: PoolState, object: IPAMAllocation): boolean {
     const entry = this.c.ledger.record(state, {
       cidr: Cidr.parse(object.spec.cidr),
       requestUid: object.spec.request.uid,
@@ -101,7 +101,7 @@ export class Records {
   }
 
   /** Deletes this process's claim, only if the object is still the one it created. */
-  async giveBack(state: RangeState, block: HeldBlock): Promise<void> {
+  async giveBack(state: PoolState, block: HeldBlock): Promise<void> {
     // No record known: nothing to delete (a record of that name may be someone else's now).
     if (!block.objectUid) return this.c.ledger.release(state, block);
     try {
@@ -120,7 +120,7 @@ export class Records {
    * (conditional on the version that shows no cidr), so no earlier fence holder can still publish the
    * claim, then its record goes.
    */
-  async revoke(request: IPAMRequest, state: RangeState, block: HeldBlock, why: string): Promise<void> {
+  async revoke(request: IPAMRequest, state: PoolState, block: HeldBlock, why: string): Promise<void> {
     this.c.d.log.warn("revoking an unpublished allocation record", {
       request: block.requestKey,
       cidr: `${block.cidr}`,

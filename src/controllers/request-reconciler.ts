@@ -13,9 +13,9 @@ import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
 import { type Context, hasFinalizer } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import type { Publisher } from "./publisher.ts";
-import type { HeldBlock, RangeState } from "./range-state.ts";
 import type { Records } from "./records.ts";
 import { errorMessage, type RequestStatusOutcome } from "./status.ts";
 
@@ -119,7 +119,7 @@ export class RequestReconciler {
   private async allocate(
     request: IPAMRequest,
     range: IPAMRange,
-    state: RangeState,
+    state: PoolState,
     plan: RequestPlan,
     allocator: Allocator,
   ): Promise<Outcome | undefined> {
@@ -148,7 +148,7 @@ export class RequestReconciler {
   private async claim(
     request: IPAMRequest,
     range: IPAMRange,
-    state: RangeState,
+    state: PoolState,
     plan: RequestPlan,
     allocator: Allocator,
   ): Promise<HeldBlock | Outcome> {
@@ -179,7 +179,7 @@ export class RequestReconciler {
   }
 
   /** The block the plan gets from the allocator (marked there), or why there is none. */
-  private take(state: RangeState, key: string, plan: RequestPlan, allocator: Allocator): Cidr | Outcome {
+  private take(state: PoolState, key: string, plan: RequestPlan, allocator: Allocator): Cidr | Outcome {
     try {
       if (plan.kind === "size") return allocator.allocate(plan.size);
       if (plan.kind === "indexed") return allocator.allocateIndexed(plan.index, plan.size);
@@ -196,7 +196,7 @@ export class RequestReconciler {
   /** Hands a claim to the publisher once its record is known to exist. */
   private async publish(
     request: IPAMRequest,
-    state: RangeState,
+    state: PoolState,
     block: HeldBlock,
     version: string | undefined,
   ): Promise<Outcome | undefined> {
@@ -211,7 +211,7 @@ export class RequestReconciler {
   }
 
   /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
-  private async confirmRecord(request: IPAMRequest, state: RangeState, block: HeldBlock): Promise<boolean> {
+  private async confirmRecord(request: IPAMRequest, state: PoolState, block: HeldBlock): Promise<boolean> {
     const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
     if (existing && existing.spec.request.uid !== block.requestUid) {
       this.records.foreign(state, block, existing);

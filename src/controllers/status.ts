@@ -19,9 +19,9 @@ import type {
   RequestState,
 } from "../api/types.ts";
 import { conditionsEqual, setCondition } from "../runtime/conditions.ts";
+import type { PoolState } from "./pool-state.ts";
 import type { EventSink, IpamMetrics, IpamWriter, Log } from "./ports.ts";
 import { statusOf } from "./ports.ts";
-import type { RangeState } from "./range-state.ts";
 
 /** Where a published block stands against its range's current spec. */
 export interface Placement {
@@ -131,7 +131,7 @@ export class StatusWriter {
   }
 
   /** Writes the range's state, usage and cursors unless the cache and our last write agree already. */
-  async range(range: IPAMRange, state: RangeState, phase: RangePhase, message: string): Promise<void> {
+  async range(range: IPAMRange, state: PoolState, phase: RangePhase, message: string): Promise<void> {
     const status = this.rangeStatus(range, state, phase, message);
     // The cache may not show our last write yet, and a write that failed may have been applied
     // anyway: skip only when the cache and our last write (if any, and if it surely succeeded) agree.
@@ -155,14 +155,14 @@ export class StatusWriter {
   }
 
   /** The range is gone: forget what was written for it. */
-  rangeGone(state: RangeState): void {
+  rangeGone(state: PoolState): void {
     this.writtenRangeStatus.delete(state.key);
     this.d.metrics.rangeGone(state.namespace, state.name);
   }
 
   private rangeStatus(
     range: IPAMRange,
-    state: RangeState,
+    state: PoolState,
     phase: RangePhase,
     message: string,
   ): IPAMRangeStatus {

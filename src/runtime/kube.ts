@@ -18,11 +18,11 @@ export {
   isConflict,
   isForbidden,
   isGone,
-  isInvalid,
   isNotFound,
   isTimeout,
   isTooManyRequests,
   isUnauthorized,
+  isUnprocessable,
   RequestTimeoutError,
 } from "./kube/errors.ts";
 export { loadKubeConfig } from "./kube/kubeconfig.ts";

@@ -9,8 +9,8 @@ import {
   isAlreadyExists,
   isConflict,
   isForbidden,
-  isInvalid,
   isNotFound,
+  isUnprocessable,
   KubeClient,
   type KubeObject,
   loadKubeConfig,
@@ -145,7 +145,7 @@ describe("KubeClient CRUD", () => {
 
   it("rejects invalid objects with 422 and needs a namespace for namespaced types", async () => {
     const bad = await client.create(CoreTypes.configMap, cm("Not_Valid")).catch((e: unknown) => e);
-    assert.equal(isInvalid(bad), true);
+    assert.equal(isUnprocessable(bad), true);
     await assert.rejects(client.get(CoreTypes.configMap, "x"), /namespace is required/);
   });
 

@@ -106,7 +106,7 @@ export function isForbidden(err: unknown): boolean {
 export function isUnauthorized(err: unknown): boolean {
   return apiErr(err)?.status === 401;
 }
-export function isInvalid(err: unknown): boolean {
+export function isUnprocessable(err: unknown): boolean {
   return apiErr(err)?.status === 422;
 }
 export function isTooManyRequests(err: unknown): boolean {

@@ -20,7 +20,7 @@ export interface HeldBlock {
   objectUid?: string;
 }
 
-export class RangeState {
+export class PoolState {
   /** Spec in force, or undefined while the range is missing or invalid. */
   spec: ValidRangeSpec | undefined;
   invalidMessage = "";
