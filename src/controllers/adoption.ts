@@ -41,6 +41,9 @@ function standing(
   return { state: "Ready", message, placement: { outside, admitted } };
 }
 
+/** How often a flagged request is looked at again. */
+const FLAGGED_RETRY_MS = 60_000;
+
 export class Adoption {
   constructor(
     private readonly c: Context,
@@ -72,7 +75,8 @@ export class Adoption {
       if (problem) {
         d.metrics.failed(state.key, "conflict");
         const message = `status.cidr ${cidrText} was not allocated by kubipam and ${problem}: delete this request and create a new one`;
-        return { status: { state: "Invalid", message } };
+        // Looked at again later: the conflict may go (its other holder released, the range grown).
+        return { status: { state: "Invalid", message }, requeueAfter: FLAGGED_RETRY_MS };
       }
     }
     this.dropExtras(request, cidrText);

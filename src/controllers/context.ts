@@ -35,7 +35,3 @@ export interface Context {
 
 /** Retry delay when this process does not hold the allocation fence (or could not confirm it). */
 export const FENCE_RETRY_MS = 1000;
-
-export function hasFinalizer(o: { metadata: { finalizers?: string[] } }, finalizer: string): boolean {
-  return o.metadata.finalizers?.includes(finalizer) ?? false;
-}
