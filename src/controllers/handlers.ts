@@ -47,7 +47,10 @@ export class Handlers {
   }
 
   onRangeChange(range: IPAMRange, old?: IPAMRange): void {
-    if (rangeChanged(range, old)) this.c.d.rangeQueue.add(objectKey(range));
+    const change = rangeChanged(range, old);
+    if (change === "now") this.c.d.rangeQueue.add(objectKey(range));
+    else if (change === "later")
+      this.c.d.rangeQueue.addAfter(objectKey(range), this.c.d.rangeStatusDelayMs ?? 1000);
   }
 
   onRangeDelete(range: IPAMRange): void {
@@ -106,8 +109,12 @@ export class Handlers {
     });
     // A record that loses an overlap leaves the ledger contested; garbage collection resolves it.
     if (!entry) return;
-    // An allocation whose request this process has not seen may be garbage (checked live there).
-    if (!d.requests.get(entry.requestKey)) d.allocationQueue.add(objectKey(allocation));
+    // A record whose request this process has not seen, or that published another block, may be
+    // garbage (a stale writer's claim): garbage collection decides on a live read.
+    const request = d.requests.get(entry.requestKey);
+    const published = request?.status?.cidr;
+    if (!request || (published && published !== allocation.spec.cidr))
+      d.allocationQueue.add(objectKey(allocation));
   }
 
   onAllocationDelete(allocation: IPAMAllocation): void {

@@ -12,17 +12,25 @@ import { REQUESTS_BY_RANGE } from "./indexes.ts";
 import type { PoolState } from "./pool-state.ts";
 import { sameStrings } from "./status.ts";
 
-/** Whether a range update may need a reconcile (our own status writes do not). */
-export function rangeChanged(range: IPAMRange, old: IPAMRange | undefined): boolean {
-  // A changed state or message is rare from us and may be someone else's edit: write ours again.
-  return (
+/** How a range update concerns its reconciler: not at all, at once, or after the status delay. */
+export function rangeChanged(range: IPAMRange, old: IPAMRange | undefined): "no" | "now" | "later" {
+  if (
     !old ||
     old.metadata.generation !== range.metadata.generation ||
     old.metadata.deletionTimestamp !== range.metadata.deletionTimestamp ||
     !sameStrings(old.metadata.finalizers, range.metadata.finalizers) ||
     old.status?.state !== range.status?.state ||
     (old.status?.message ?? "") !== (range.status?.message ?? "")
-  );
+  ) {
+    return "now";
+  }
+  // Usage written by someone else (a user, or a writer that just lost the fence) is compared with
+  // ours and corrected, with the same delay as our own usage writes (ours alone change nothing).
+  const usage =
+    old.status?.allocated !== range.status?.allocated ||
+    old.status?.size !== range.status?.size ||
+    !sameStrings(old.status?.roundRobin, range.status?.roundRobin);
+  return usage ? "later" : "no";
 }
 
 export class RangeReconciler {

@@ -110,7 +110,9 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     // Records committed by an earlier holder were created before its last confirm, hence before this
     // term began: a fresh list brings every one of them into the cache.
     await allocations.relist();
-    if (held.aborted) return;
+    // Still the holder after the list (a pause here would leave this term serving from an old list
+    // until its next renewal): confirm once more before anything is rebuilt or decided.
+    if (held.aborted || !(await fence.confirm())) return;
     controller.bootstrap();
     current = controller;
     active = true;
