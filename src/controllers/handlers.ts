@@ -111,10 +111,11 @@ export class Handlers {
     if (!entry) return;
     // A record whose request this process has not seen, or that published another block, may be
     // garbage (a stale writer's claim): garbage collection decides on a live read.
-    const request = d.requests.get(entry.requestKey);
-    const published = request?.status?.cidr;
-    if (!request || (published && published !== allocation.spec.cidr))
+    const holder = d.requests.get(entry.requestKey);
+    const published = holder?.status?.cidr;
+    if (!holder || (published && published !== allocation.spec.cidr)) {
       d.allocationQueue.add(objectKey(allocation));
+    }
   }
 
   onAllocationDelete(allocation: IPAMAllocation): void {
