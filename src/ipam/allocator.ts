@@ -1,11 +1,12 @@
 import type { Family } from "./address.ts";
 import { BuddyAllocator, type BuddyOptions, type RebuildOptions, type Rejection } from "./buddy-allocator.ts";
 import { Cidr } from "./cidr.ts";
-import { blockKey, type CoolingBlock, CoolingList, checkTime, formatCooling, isoTime } from "./cooling.ts";
+import { type CoolingBlock, checkTime, formatCooling, isoTime } from "./cooling.ts";
 import { IpamError } from "./errors.ts";
 import { type Exclusion, ExclusionSet } from "./exclusions.ts";
+import { compareCidrs, HeldSpace, remainder } from "./held-space.ts";
 import type { Mode } from "./pool.ts";
-import { coverSpans, intersect, mergeSpans, type Span, spanOf, subtract } from "./spans.ts";
+import { intersect, mergeSpans, spanOf } from "./spans.ts";
 
 export type { RebuildOptions, Rejection } from "./buddy-allocator.ts";
 
@@ -65,19 +66,17 @@ export class Allocator {
   readonly width: number;
   private core: BuddyAllocator;
   private exclusions: ExclusionSet;
-  /** Excluded pool space not under an allocation, held in the core: block key → block. */
-  private readonly excludedHeld = new Map<string, Cidr>();
-  private excludedAddresses = 0n;
-  private readonly cooling = new CoolingList();
+  private held: HeldSpace;
   /** Prefix of the largest pool block outside the exclusions (W + 1: none; 0: no exclusions). */
-  private largestUsablePrefix = 0;
+  private largestUsablePrefix: number;
 
   constructor(options: AllocatorOptions) {
     this.core = new BuddyAllocator(options);
     this.family = this.core.family;
     this.width = this.core.width;
     this.exclusions = new ExclusionSet(this.family, options.exclusions ?? []);
-    this.holdAll(options.cooling ?? []);
+    this.held = new HeldSpace(this.core, this.family);
+    this.largestUsablePrefix = this.held.holdAll(this.exclusions, options.cooling ?? []);
   }
 
   /** Rebuilds the state from stored allocations; entries that cannot be taken are listed, not thrown. */
@@ -90,7 +89,8 @@ export class Allocator {
     const built = BuddyAllocator.rebuild(options, allocations, rebuildOptions);
     allocator.core = built.allocator;
     allocator.exclusions = new ExclusionSet(allocator.family, options.exclusions ?? []);
-    allocator.holdAll(options.cooling ?? []);
+    allocator.held = new HeldSpace(built.allocator, allocator.family);
+    allocator.largestUsablePrefix = allocator.held.holdAll(allocator.exclusions, options.cooling ?? []);
     return { allocator, rejected: built.rejected };
   }
 
@@ -133,11 +133,7 @@ export class Allocator {
     } catch (error) {
       const overlapping = this.coolingBehind(error, cidr);
       if (overlapping.length === 0) throw error;
-      for (const block of overlapping) this.core.release(block.cidr);
-      const onlyCooling = this.tryReserve(cidr);
-      if (onlyCooling) this.core.release(cidr);
-      for (const block of overlapping) this.core.reserve(block.cidr);
-      if (!onlyCooling) throw error;
+      if (!this.held.onlyCoolingIn(cidr, overlapping)) throw error;
       throw this.coolingBusy(error as IpamError, Math.max(...overlapping.map((block) => block.until)));
     }
   }
@@ -154,14 +150,15 @@ export class Allocator {
     } catch (error) {
       const overlapping = this.coolingBehind(error, cidr);
       if (overlapping.length === 0) throw error;
-      for (const block of overlapping) this.unholdCooling(block);
-      if (!this.tryReserve(cidr)) {
-        for (const block of overlapping) this.holdCooling(block.cidr, block.until);
+      const held = this.held;
+      for (const block of overlapping) held.unholdCooling(block);
+      if (!held.tryReserve(cidr)) {
+        for (const block of overlapping) held.holdCooling(block.cidr, block.until);
         throw error;
       }
       // The rest of a larger cooling block keeps cooling.
       for (const block of overlapping) {
-        for (const part of remainder(this.family, block.cidr, cidr)) this.holdCooling(part, block.until);
+        for (const part of remainder(this.family, block.cidr, cidr)) held.holdCooling(part, block.until);
       }
     }
   }
@@ -171,27 +168,28 @@ export class Allocator {
    * a pending removal; excluded or cooling space under it is given to it. `Busy` on overlaps.
    */
   adopt(cidr: Cidr): void {
-    if (this.excludedHeld.size === 0 && this.cooling.size === 0) {
+    const held = this.held;
+    if (held.empty) {
       this.core.adopt(cidr);
       return;
     }
     // Anything but a block of the range's family: the core throws the usual message.
     if (!(cidr instanceof Cidr) || cidr.family !== this.family) this.core.adopt(cidr);
-    const excluded = [...this.excludedHeld.values()].filter((block) => block.overlaps(cidr));
-    const cooling = this.cooling.overlapping(cidr);
-    for (const block of excluded) this.unholdExcluded(block);
-    for (const block of cooling) this.unholdCooling(block);
+    const excluded = [...held.excluded.values()].filter((block) => block.overlaps(cidr));
+    const cooling = held.cooling.overlapping(cidr);
+    for (const block of excluded) held.unholdExcluded(block);
+    for (const block of cooling) held.unholdCooling(block);
     try {
       this.core.adopt(cidr);
     } catch (error) {
-      for (const block of excluded) this.holdExcluded(block);
-      for (const block of cooling) this.holdCooling(block.cidr, block.until);
+      for (const block of excluded) held.holdExcluded(block);
+      for (const block of cooling) held.holdCooling(block.cidr, block.until);
       throw error;
     }
     for (const block of excluded)
-      for (const part of remainder(this.family, block, cidr)) this.holdExcluded(part);
+      for (const part of remainder(this.family, block, cidr)) held.holdExcluded(part);
     for (const block of cooling) {
-      for (const part of remainder(this.family, block.cidr, cidr)) this.holdCooling(part, block.until);
+      for (const part of remainder(this.family, block.cidr, cidr)) held.holdCooling(part, block.until);
     }
   }
 
@@ -201,27 +199,22 @@ export class Allocator {
    */
   release(cidr: Cidr, options?: ReleaseOptions): void {
     const coolUntil = options?.coolUntil;
-    if (this.exclusions.empty && this.cooling.size === 0 && coolUntil === undefined) {
+    if (this.exclusions.empty && this.held.empty && coolUntil === undefined) {
       this.core.release(cidr);
       return;
     }
     if (coolUntil !== undefined) checkTime(coolUntil, "cooldown end");
-    if (cidr instanceof Cidr && cidr.family === this.family && this.isHeld(cidr)) {
+    if (cidr instanceof Cidr && cidr.family === this.family && this.held.isHeld(cidr)) {
       throw new IpamError("NotAllocated", `${cidr} is not allocated`);
     }
     this.core.release(cidr);
     const span = spanOf(cidr);
     if (coolUntil === undefined && !this.exclusions.overlaps(span)) return;
-    const inPool = this.core.contains(cidr) ? [span] : intersect(span, this.poolSpans());
-    for (const part of inPool) {
-      for (const block of coverSpans(this.family, intersect(part, this.exclusions.spans))) {
-        this.holdExcluded(block);
-      }
-      if (coolUntil === undefined) continue;
-      for (const block of coverSpans(this.family, subtract(part, this.exclusions.spans))) {
-        this.holdCooling(block, coolUntil);
-      }
-    }
+    // A pending removal gives back only its parts in the pool.
+    const inPool = this.core.contains(cidr)
+      ? [span]
+      : intersect(span, mergeSpans(this.core.blocks().map(spanOf)));
+    this.held.holdReleased(inPool, this.exclusions, coolUntil);
   }
 
   // ---------------------------------------------------------------- time
@@ -230,12 +223,9 @@ export class Allocator {
   expire(now: number): Cidr[] {
     checkTime(now, "time");
     const freed: Cidr[] = [];
-    for (
-      let block = this.cooling.first();
-      block !== undefined && block.until <= now;
-      block = this.cooling.first()
-    ) {
-      this.unholdCooling(block);
+    const cooling = this.held.cooling;
+    for (let block = cooling.first(); block !== undefined && block.until <= now; block = cooling.first()) {
+      this.held.unholdCooling(block);
       freed.push(block.cidr);
     }
     return freed;
@@ -243,12 +233,12 @@ export class Allocator {
 
   /** The earliest end of a cooldown (wake `Busy` requests then), undefined when nothing cools. */
   nextCoolingEnd(): number | undefined {
-    return this.cooling.first()?.until;
+    return this.held.cooling.first()?.until;
   }
 
   /** The cooling blocks with their end times, ascending by address. */
   coolingBlocks(): CoolingBlock[] {
-    return this.cooling
+    return this.held.cooling
       .byTime()
       .map((block) => ({ cidr: block.cidr, until: block.until }))
       .sort((a, b) => compareCidrs(a.cidr, b.cidr));
@@ -262,7 +252,7 @@ export class Allocator {
   // ---------------------------------------------------------------- queries
 
   isAllocated(cidr: Cidr): boolean {
-    return this.core.isAllocated(cidr) && !this.isHeld(cidr);
+    return this.core.isAllocated(cidr) && !this.held.isHeld(cidr);
   }
 
   /** Whether `cidr` lies inside the pool. */
@@ -273,8 +263,8 @@ export class Allocator {
   /** Every allocation, including pending removals, ascending. */
   allocations(): Cidr[] {
     const all = this.core.allocations();
-    if (this.excludedHeld.size === 0 && this.cooling.size === 0) return all;
-    return all.filter((cidr) => !this.isHeld(cidr));
+    if (this.held.empty) return all;
+    return all.filter((cidr) => !this.held.isHeld(cidr));
   }
 
   /** Allocations (partly) outside the current pool, kept until released. */
@@ -295,7 +285,7 @@ export class Allocator {
 
   /** Excluded pool space not under an allocation, as blocks, ascending. */
   excludedBlocks(): Cidr[] {
-    return [...this.excludedHeld.values()].sort(compareCidrs);
+    return [...this.held.excluded.values()].sort(compareCidrs);
   }
 
   /** The maximal free aligned blocks, ascending. */
@@ -306,8 +296,8 @@ export class Allocator {
   usage(options?: TimeOptions): Usage {
     if (options?.now !== undefined) this.expire(options.now);
     const core = this.core.usage();
-    const excluded = this.excludedAddresses;
-    const cooling = this.cooling.addresses;
+    const excluded = this.held.excludedAddresses;
+    const cooling = this.held.cooling.addresses;
     return {
       total: core.total,
       allocated: core.allocated - excluded - cooling,
@@ -326,15 +316,15 @@ export class Allocator {
    * allocations in removed space stay as pending removals; cooling space outside it is dropped.
    */
   setPool(blocks: readonly Cidr[]): void {
-    if (this.exclusions.empty && this.cooling.size === 0) {
+    if (this.exclusions.empty && this.held.empty) {
       this.core.setPool(blocks);
       return;
     }
-    const cooling = this.releaseHeld();
+    const cooling = this.held.releaseAll();
     try {
       this.core.setPool(blocks);
     } finally {
-      this.holdAll(cooling);
+      this.largestUsablePrefix = this.held.holdAll(this.exclusions, cooling);
     }
   }
 
@@ -345,9 +335,9 @@ export class Allocator {
    */
   setExclusions(exclusions: readonly Exclusion[]): void {
     const next = new ExclusionSet(this.family, exclusions);
-    const cooling = this.releaseHeld();
+    const cooling = this.held.releaseAll();
     this.exclusions = next;
-    this.holdAll(cooling);
+    this.largestUsablePrefix = this.held.holdAll(next, cooling);
   }
 
   /** Round-robin cursors in `status.roundRobin` form, ascending by size. */
@@ -363,32 +353,10 @@ export class Allocator {
   /** Checks the internal invariants (for tests). */
   checkConsistency(): void {
     this.core.checkConsistency();
-    let excluded = 0n;
-    for (const block of this.excludedHeld.values()) {
-      excluded += block.size;
-      if (!this.core.isAllocated(block) || !this.core.contains(block)) throw new Error(`${block} not held`);
-      if (!this.exclusions.overlaps(spanOf(block))) throw new Error(`${block} held but not excluded`);
-    }
-    let cooling = 0n;
-    for (const { cidr } of this.cooling.byTime()) {
-      cooling += cidr.size;
-      if (!this.core.isAllocated(cidr) || !this.core.contains(cidr)) throw new Error(`${cidr} not cooling`);
-    }
-    if (excluded !== this.excludedAddresses || cooling !== this.cooling.addresses) {
-      throw new Error("excluded or cooling address counts are off");
-    }
+    this.held.checkConsistency(this.exclusions);
   }
 
   // ---------------------------------------------------------------- internals
-
-  private isHeld(cidr: Cidr): boolean {
-    if (this.excludedHeld.size === 0 && this.cooling.size === 0) return false;
-    return this.excludedHeld.has(blockKey(cidr)) || this.cooling.get(cidr) !== undefined;
-  }
-
-  private poolSpans(): Span[] {
-    return mergeSpans(this.core.blocks().map(spanOf));
-  }
 
   private checkExcluded(cidr: Cidr): void {
     if (this.exclusions.empty || !this.exclusions.overlaps(spanOf(cidr))) return;
@@ -396,20 +364,10 @@ export class Allocator {
     throw new IpamError("Excluded", `${cidr} overlaps excluded ${exclusion.entry}`);
   }
 
-  private tryReserve(cidr: Cidr): boolean {
-    try {
-      this.core.reserve(cidr);
-      return true;
-    } catch (error) {
-      if (error instanceof IpamError) return false;
-      throw error;
-    }
-  }
-
   /** The cooling blocks overlapping `cidr` when `error` is a `Busy` they may cause. */
   private coolingBehind(error: unknown, cidr: Cidr): CoolingBlock[] {
-    if (!(error instanceof IpamError) || error.code !== "Busy" || this.cooling.size === 0) return [];
-    return this.cooling.overlapping(cidr);
+    if (!(error instanceof IpamError) || error.code !== "Busy" || this.held.cooling.size === 0) return [];
+    return this.held.cooling.overlapping(cidr);
   }
 
   private coolingBusy(error: IpamError, until: number): IpamError {
@@ -431,105 +389,8 @@ export class Allocator {
         `size ${size} never fits: the largest block of the range outside its exclusions is /${this.largestUsablePrefix}`,
       );
     }
-    if (this.cooling.size === 0) return error;
-    // Let cooldowns end in order until the size fits, then put everything back.
-    const released: CoolingBlock[] = [];
-    let until: number | undefined;
-    for (const block of this.cooling.byTime()) {
-      this.core.release(block.cidr);
-      released.push(block);
-      if (this.core.fits(size)) {
-        until = block.until;
-        break;
-      }
-    }
-    for (const block of released) this.core.reserve(block.cidr);
+    if (this.held.cooling.size === 0) return error;
+    const until = this.held.coolingFitTime(() => this.core.fits(size));
     return until === undefined ? error : this.coolingBusy(error, until);
   }
-
-  private holdExcluded(block: Cidr): void {
-    this.core.reserve(block);
-    this.excludedHeld.set(blockKey(block), block);
-    this.excludedAddresses += block.size;
-  }
-
-  private unholdExcluded(block: Cidr): void {
-    this.core.release(block);
-    this.excludedHeld.delete(blockKey(block));
-    this.excludedAddresses -= block.size;
-  }
-
-  private holdCooling(block: Cidr, until: number): void {
-    this.core.reserve(block);
-    this.cooling.add({ cidr: block, until });
-  }
-
-  private unholdCooling(block: CoolingBlock): void {
-    this.core.release(block.cidr);
-    this.cooling.remove(block);
-  }
-
-  /** Frees every held exclusion and cooling block in the core; returns the cooling blocks. */
-  private releaseHeld(): CoolingBlock[] {
-    for (const block of [...this.excludedHeld.values()]) this.unholdExcluded(block);
-    const cooling = this.cooling.byTime();
-    for (const block of cooling) this.unholdCooling(block);
-    return cooling;
-  }
-
-  /**
-   * Holds the excluded pool space not under an allocation, then the given cooling blocks' pool space
-   * outside exclusions and allocations (the core holds allocations only when called).
-   */
-  private holdAll(cooling: readonly CoolingBlock[]): void {
-    for (const block of cooling) {
-      if (!(block.cidr instanceof Cidr) || block.cidr.family !== this.family) {
-        throw new IpamError(
-          "InvalidCooling",
-          `invalid cooling block ${String(block.cidr)}: not in the range's family`,
-        );
-      }
-      checkTime(block.until, "cooldown end");
-    }
-    const exclusions = this.exclusions.spans;
-    this.largestUsablePrefix = 0;
-    if (exclusions.length === 0 && cooling.length === 0) return;
-    const pool = this.poolSpans();
-    if (exclusions.length > 0) {
-      const usable = coverSpans(
-        this.family,
-        pool.flatMap((span) => subtract(span, exclusions)),
-      );
-      this.largestUsablePrefix = Math.min(this.width + 1, ...usable.map((block) => block.prefix));
-    }
-    const taken = mergeSpans(this.core.allocations().map(spanOf));
-    for (const span of exclusions) {
-      for (const inPool of intersect(span, pool)) {
-        for (const block of coverSpans(this.family, subtract(inPool, taken))) this.holdExcluded(block);
-      }
-    }
-    if (cooling.length === 0) return;
-    const blocked = mergeSpans([...taken, ...exclusions]);
-    // Larger blocks first: of nested entries (a corrupt store) the larger one wins.
-    const ordered = [...cooling].sort(
-      (a, b) => a.cidr.prefix - b.cidr.prefix || compareCidrs(a.cidr, b.cidr),
-    );
-    for (const { cidr, until } of ordered) {
-      for (const inPool of intersect(spanOf(cidr), pool)) {
-        for (const block of coverSpans(this.family, subtract(inPool, blocked))) {
-          if (this.tryReserve(block)) this.cooling.add({ cidr: block, until });
-        }
-      }
-    }
-  }
-}
-
-/** The parts of `outer` outside `inner`, as blocks. */
-function remainder(family: Family, outer: Cidr, inner: Cidr): Cidr[] {
-  return coverSpans(family, subtract(spanOf(outer), [spanOf(inner)]));
-}
-
-function compareCidrs(a: Cidr, b: Cidr): number {
-  if (a.startKey !== b.startKey) return a.startKey < b.startKey ? -1 : 1;
-  return a.prefix - b.prefix;
 }

@@ -1,0 +1,190 @@
+import type { Family } from "./address.ts";
+import type { BuddyAllocator } from "./buddy-allocator.ts";
+import { Cidr } from "./cidr.ts";
+import { blockKey, type CoolingBlock, CoolingList, checkTime } from "./cooling.ts";
+import { IpamError } from "./errors.ts";
+import type { ExclusionSet } from "./exclusions.ts";
+import { coverSpans, intersect, mergeSpans, type Span, spanOf, subtract } from "./spans.ts";
+
+/**
+ * Space the allocator holds in its buddy core like allocations, though no caller holds it:
+ * excluded pool space not under an allocation, and cooling blocks. Holding it in the core makes
+ * automatic allocation skip it at no cost; keeping it apart here keeps it out of the allocations,
+ * out of callers' reach (they cannot release it) and counted apart in the usage.
+ */
+export class HeldSpace {
+  /** Excluded pool space not under an allocation: block key → block. */
+  readonly excluded = new Map<string, Cidr>();
+  excludedAddresses = 0n;
+  readonly cooling = new CoolingList();
+
+  constructor(
+    private readonly core: BuddyAllocator,
+    private readonly family: Family,
+  ) {}
+
+  get empty(): boolean {
+    return this.excluded.size === 0 && this.cooling.size === 0;
+  }
+
+  isHeld(cidr: Cidr): boolean {
+    if (this.empty) return false;
+    return this.excluded.has(blockKey(cidr)) || this.cooling.get(cidr) !== undefined;
+  }
+
+  holdExcluded(block: Cidr): void {
+    this.core.reserve(block);
+    this.excluded.set(blockKey(block), block);
+    this.excludedAddresses += block.size;
+  }
+
+  unholdExcluded(block: Cidr): void {
+    this.core.release(block);
+    this.excluded.delete(blockKey(block));
+    this.excludedAddresses -= block.size;
+  }
+
+  holdCooling(block: Cidr, until: number): void {
+    this.core.reserve(block);
+    this.cooling.add({ cidr: block, until });
+  }
+
+  unholdCooling(block: CoolingBlock): void {
+    this.core.release(block.cidr);
+    this.cooling.remove(block);
+  }
+
+  /** Reserves `cidr` in the core if it is free there. */
+  tryReserve(cidr: Cidr): boolean {
+    try {
+      this.core.reserve(cidr);
+      return true;
+    } catch (error) {
+      if (error instanceof IpamError) return false;
+      throw error;
+    }
+  }
+
+  /** Frees everything held in the core; returns the cooling blocks (to hold again after a change). */
+  releaseAll(): CoolingBlock[] {
+    for (const block of [...this.excluded.values()]) this.unholdExcluded(block);
+    const cooling = this.cooling.byTime();
+    for (const block of cooling) this.unholdCooling(block);
+    return cooling;
+  }
+
+  /**
+   * Holds the excluded pool space not under an allocation, then the pool space of the given cooling
+   * blocks outside exclusions and allocations (nothing is held when called). Returns the prefix of
+   * the largest pool block outside the exclusions (W + 1: none; 0: no exclusions).
+   */
+  holdAll(exclusions: ExclusionSet, cooling: readonly CoolingBlock[]): number {
+    for (const block of cooling) {
+      if (!(block.cidr instanceof Cidr) || block.cidr.family !== this.family) {
+        throw new IpamError(
+          "InvalidCooling",
+          `invalid cooling block ${String(block.cidr)}: not in the range's family`,
+        );
+      }
+      checkTime(block.until, "cooldown end");
+    }
+    const excluded = exclusions.spans;
+    if (excluded.length === 0 && cooling.length === 0) return 0;
+    const pool = mergeSpans(this.core.blocks().map(spanOf));
+    let largestUsablePrefix = 0;
+    if (excluded.length > 0) {
+      const usable = coverSpans(
+        this.family,
+        pool.flatMap((span) => subtract(span, excluded)),
+      );
+      largestUsablePrefix = Math.min(this.core.width + 1, ...usable.map((block) => block.prefix));
+    }
+    const taken = mergeSpans(this.core.allocations().map(spanOf));
+    for (const span of excluded) {
+      for (const inPool of intersect(span, pool)) {
+        for (const block of coverSpans(this.family, subtract(inPool, taken))) this.holdExcluded(block);
+      }
+    }
+    if (cooling.length === 0) return largestUsablePrefix;
+    const blocked = mergeSpans([...taken, ...excluded]);
+    // Larger blocks first: of nested entries (a corrupt store) the larger one wins.
+    const ordered = [...cooling].sort(
+      (a, b) => a.cidr.prefix - b.cidr.prefix || compareCidrs(a.cidr, b.cidr),
+    );
+    for (const { cidr, until } of ordered) {
+      for (const inPool of intersect(spanOf(cidr), pool)) {
+        for (const block of coverSpans(this.family, subtract(inPool, blocked))) {
+          if (this.tryReserve(block)) this.cooling.add({ cidr: block, until });
+        }
+      }
+    }
+    return largestUsablePrefix;
+  }
+
+  /** Holds the excluded parts of `spans` (free pool space) and, with `coolUntil`, cools the rest. */
+  holdReleased(spans: readonly Span[], exclusions: ExclusionSet, coolUntil: number | undefined): void {
+    for (const span of spans) {
+      for (const block of coverSpans(this.family, intersect(span, exclusions.spans)))
+        this.holdExcluded(block);
+      if (coolUntil === undefined) continue;
+      for (const block of coverSpans(this.family, subtract(span, exclusions.spans))) {
+        this.holdCooling(block, coolUntil);
+      }
+    }
+  }
+
+  /**
+   * The end time of the cooldown after which `fits()` holds if cooldowns end in order and nothing
+   * else changes; undefined if it never does. The core is left as it was.
+   */
+  coolingFitTime(fits: () => boolean): number | undefined {
+    const released: CoolingBlock[] = [];
+    let until: number | undefined;
+    for (const block of this.cooling.byTime()) {
+      this.core.release(block.cidr);
+      released.push(block);
+      if (fits()) {
+        until = block.until;
+        break;
+      }
+    }
+    for (const block of released) this.core.reserve(block.cidr);
+    return until;
+  }
+
+  /** Whether only cooling space keeps `cidr` from being reserved; the core is left as it was. */
+  onlyCoolingIn(cidr: Cidr, overlapping: readonly CoolingBlock[]): boolean {
+    for (const block of overlapping) this.core.release(block.cidr);
+    const free = this.tryReserve(cidr);
+    if (free) this.core.release(cidr);
+    for (const block of overlapping) this.core.reserve(block.cidr);
+    return free;
+  }
+
+  checkConsistency(exclusions: ExclusionSet): void {
+    let excluded = 0n;
+    for (const block of this.excluded.values()) {
+      excluded += block.size;
+      if (!this.core.isAllocated(block) || !this.core.contains(block)) throw new Error(`${block} not held`);
+      if (!exclusions.overlaps(spanOf(block))) throw new Error(`${block} held but not excluded`);
+    }
+    let cooling = 0n;
+    for (const { cidr } of this.cooling.byTime()) {
+      cooling += cidr.size;
+      if (!this.core.isAllocated(cidr) || !this.core.contains(cidr)) throw new Error(`${cidr} not cooling`);
+    }
+    if (excluded !== this.excludedAddresses || cooling !== this.cooling.addresses) {
+      throw new Error("excluded or cooling address counts are off");
+    }
+  }
+}
+
+/** The parts of `outer` outside `inner`, as blocks. */
+export function remainder(family: Family, outer: Cidr, inner: Cidr): Cidr[] {
+  return coverSpans(family, subtract(spanOf(outer), [spanOf(inner)]));
+}
+
+export function compareCidrs(a: Cidr, b: Cidr): number {
+  if (a.startKey !== b.startKey) return a.startKey < b.startKey ? -1 : 1;
+  return a.prefix - b.prefix;
+}
