@@ -156,6 +156,16 @@ export class Model {
     return block;
   }
 
+  /** Records an existing holder: anywhere, over excluded and cooling space, never over another. */
+  adopt(block: Block): Outcome {
+    const covered = this.covered();
+    const addresses = this.addresses(block);
+    if (addresses.some((i) => covered[i])) return failure("Busy");
+    for (const i of addresses) this.cooling[i] = undefined;
+    this.allocations.push(block);
+    return block;
+  }
+
   release(block: Block, coolUntil?: number): IpamError["code"] | undefined {
     const index = this.allocations.findIndex(
       (a) => a.offset === block.offset && a.hostBits === block.hostBits,

@@ -42,6 +42,7 @@ type Entry = { first: number; last: number; asCidr: boolean };
 type Op =
   | { kind: "alloc"; hostBits: number; withNow: boolean }
   | { kind: "reserve"; offset: number; hostBits: number }
+  | { kind: "adopt"; offset: number; hostBits: number }
   | { kind: "release"; pick: number; coolFor: number }
   | { kind: "releaseOther"; offset: number; hostBits: number }
   | { kind: "setPool"; entries: Entry[] }
@@ -91,6 +92,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant("reserve" as const),
+      offset: fc.nat(UNIVERSE - 1),
+      hostBits: fc.nat(UNIVERSE_BITS),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("adopt" as const),
       offset: fc.nat(UNIVERSE - 1),
       hostBits: fc.nat(UNIVERSE_BITS),
     }),
@@ -272,6 +281,16 @@ function runSteps(universe: Universe, start: Start, ops: Op[]): void {
           return cidr;
         });
         assert.equal(show(actual), show(expected), `reserve ${cidr}`);
+        break;
+      }
+      case "adopt": {
+        const cidr = toCidr(op.offset, op.hostBits);
+        const expected = model.adopt({ offset: Number(cidr.start - universe.base), hostBits: op.hostBits });
+        const actual = outcomeOf(universe, () => {
+          allocator.adopt(cidr);
+          return cidr;
+        });
+        assert.equal(show(actual), show(expected), `adopt ${cidr}`);
         break;
       }
       case "release": {
