@@ -224,6 +224,19 @@ export class BuddyAllocator {
   }
 
   /**
+   * Reserves the free parts of `cidr` (inside the pool) as the fewest blocks and returns them,
+   * ascending. Costs O(W) per leaf of the buddy tree inside `cidr`, never per address.
+   */
+  reserveFree(cidr: Cidr): Cidr[] {
+    this.checkFamily(cidr);
+    if (!this.poolContains(cidr)) throw this.outside(cidr);
+    if (cidr.prefix > this.keys.maxPrefix) this.rekey(ipv6Keys);
+    const found: Cidr[] = [];
+    this.reserveFreeIn(this.keys.keyOf(cidr.startKey, cidr.prefix) as Key, cidr.prefix, found);
+    return found;
+  }
+
+  /**
    * Records an existing allocation. Inside the pool it is reserved; (partly) outside it is kept as
    * a pending removal. Throws `Busy` if it overlaps anything allocated.
    */
@@ -583,6 +596,31 @@ export class BuddyAllocator {
     }
     this.addFree(current, level);
     this.noteFreed(current, level);
+  }
+
+  /** `reserveFree` below the pool level: the leaf holding the target, else both halves. */
+  private reserveFreeIn(target: Key, prefix: number, found: Cidr[]): void {
+    const keys = this.keys;
+    for (let level = prefix; level >= this.largestPoolPrefix; level--) {
+      const block = keys.mask(target, level);
+      const leaf = this.leaves.get(block);
+      if (leaf === FREE + level + 1) {
+        this.carve(block, level, target, prefix);
+        this.leaves.set(target, prefix + 1);
+        found.push(Cidr.fromKey(this.family, keys.toAddress(target), prefix));
+        return;
+      }
+      if (leaf === level + 1) return;
+      // A smaller leaf starts here: no leaf holds the target, it is split.
+      if (leaf !== 0 && (leaf < FREE ? leaf - 1 : leaf - FREE - 1) > level) break;
+    }
+    // The leftmost leaf of a split block starts where it does; no leaf there: a pending removal
+    // covers the block (its pool blocks leave the tree).
+    if (this.leaves.get(target) === 0) return;
+    // Leaves lie deeper, so the halves are within the key form.
+    if (prefix >= keys.maxPrefix) throw new Error(`no leaf holds ${String(target)}/${prefix}`);
+    this.reserveFreeIn(target, prefix + 1, found);
+    this.reserveFreeIn(keys.upperHalf(target, prefix), prefix + 1, found);
   }
 
   /** A new free block may start before a cursor's slot and hold it (see `cursorCovered`). */

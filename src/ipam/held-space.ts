@@ -34,6 +34,10 @@ export class HeldSpace {
 
   holdExcluded(block: Cidr): void {
     this.core.reserve(block);
+    this.noteExcluded(block);
+  }
+
+  private noteExcluded(block: Cidr): void {
     this.excluded.set(blockKey(block), block);
     this.excludedAddresses += block.size;
   }
@@ -75,7 +79,8 @@ export class HeldSpace {
 
   /**
    * Holds the excluded pool space not under an allocation, then the pool space of the given cooling
-   * blocks outside exclusions and allocations (nothing is held when called). Returns the prefix of
+   * blocks outside exclusions and allocations (nothing is held when called). Costs O(W) per block
+   * of the buddy tree inside the exclusions and cooling blocks, not O(allocations). Returns the prefix of
    * the largest pool block outside the exclusions (W + 1: none; 0: no exclusions).
    */
   holdAll(exclusions: ExclusionSet, cooling: readonly CoolingBlock[]): number {
@@ -99,22 +104,19 @@ export class HeldSpace {
       );
       largestUsablePrefix = Math.min(this.core.width + 1, ...usable.map((block) => block.prefix));
     }
-    const taken = mergeSpans(this.core.allocations().map(spanOf));
+    // Only the free parts: allocations over exclusions keep their space, and of nested cooling
+    // entries (a corrupt store) the first wins.
     for (const span of excluded) {
       for (const inPool of intersect(span, pool)) {
-        for (const block of coverSpans(this.family, subtract(inPool, taken))) this.holdExcluded(block);
+        for (const block of coverSpans(this.family, [inPool])) {
+          for (const part of this.core.reserveFree(block)) this.noteExcluded(part);
+        }
       }
     }
-    if (cooling.length === 0) return largestUsablePrefix;
-    const blocked = mergeSpans([...taken, ...excluded]);
-    // Larger blocks first: of nested entries (a corrupt store) the larger one wins.
-    const ordered = [...cooling].sort(
-      (a, b) => a.cidr.prefix - b.cidr.prefix || compareCidrs(a.cidr, b.cidr),
-    );
-    for (const { cidr, until } of ordered) {
+    for (const { cidr, until } of cooling) {
       for (const inPool of intersect(spanOf(cidr), pool)) {
-        for (const block of coverSpans(this.family, subtract(inPool, blocked))) {
-          if (this.tryReserve(block)) this.cooling.add({ cidr: block, until });
+        for (const block of coverSpans(this.family, subtract(inPool, excluded))) {
+          for (const part of this.core.reserveFree(block)) this.cooling.add({ cidr: part, until });
         }
       }
     }
