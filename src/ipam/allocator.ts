@@ -169,27 +169,29 @@ export class Allocator {
    */
   adopt(cidr: Cidr): void {
     const held = this.held;
-    if (held.empty) {
-      this.core.adopt(cidr);
-      return;
-    }
-    // Anything but a block of the range's family: the core throws the usual message.
-    if (!(cidr instanceof Cidr) || cidr.family !== this.family) this.core.adopt(cidr);
-    const excluded = [...held.excluded.values()].filter((block) => block.overlaps(cidr));
-    const cooling = held.cooling.overlapping(cidr);
-    for (const block of excluded) held.unholdExcluded(block);
-    for (const block of cooling) held.unholdCooling(block);
     try {
       this.core.adopt(cidr);
+      return;
     } catch (error) {
-      for (const block of excluded) held.holdExcluded(block);
-      for (const block of cooling) held.holdCooling(block.cidr, block.until);
-      throw error;
-    }
-    for (const block of excluded)
-      for (const part of remainder(this.family, block, cidr)) held.holdExcluded(part);
-    for (const block of cooling) {
-      for (const part of remainder(this.family, block.cidr, cidr)) held.holdCooling(part, block.until);
+      if (held.empty || !(error instanceof IpamError) || error.code !== "Busy") throw error;
+      // Held space in the way: hand it to the holder, unless another holder overlaps.
+      const excluded = [...held.excluded.values()].filter((block) => block.overlaps(cidr));
+      const cooling = held.cooling.overlapping(cidr);
+      for (const block of excluded) held.unholdExcluded(block);
+      for (const block of cooling) held.unholdCooling(block);
+      try {
+        this.core.adopt(cidr);
+      } catch {
+        for (const block of excluded) held.holdExcluded(block);
+        for (const block of cooling) held.holdCooling(block.cidr, block.until);
+        throw error;
+      }
+      for (const block of excluded) {
+        for (const part of remainder(this.family, block, cidr)) held.holdExcluded(part);
+      }
+      for (const block of cooling) {
+        for (const part of remainder(this.family, block.cidr, cidr)) held.holdCooling(part, block.until);
+      }
     }
   }
 
