@@ -237,6 +237,22 @@ export class BuddyAllocator {
   }
 
   /**
+   * Allocations overlapping `cidr` (inside one pool block), ascending, pending removals included.
+   * Costs O(W) per leaf of the buddy tree inside `cidr`, plus O(pending removals).
+   */
+  allocationsOverlapping(cidr: Cidr): Cidr[] {
+    this.checkFamily(cidr);
+    if (!this.poolContains(cidr)) throw this.outside(cidr);
+    const found: Cidr[] = [];
+    for (const pending of this.pendingRemovals()) if (pending.overlaps(cidr)) found.push(pending);
+    // No leaf is smaller than the key form allows: look at the aligned block of that size.
+    const prefix = Math.min(cidr.prefix, this.keys.maxPrefix);
+    const start = prefix === cidr.prefix ? cidr.startKey : Cidr.of(this.family, cidr.start, prefix).startKey;
+    this.collectAllocations(this.keys.keyOf(start, prefix) as Key, prefix, found);
+    return found.sort(compareCidrs);
+  }
+
+  /**
    * Records an existing allocation. Inside the pool it is reserved; (partly) outside it is kept as
    * a pending removal. Throws `Busy` if it overlaps anything allocated.
    */
@@ -621,6 +637,24 @@ export class BuddyAllocator {
     if (prefix >= keys.maxPrefix) throw new Error(`no leaf holds ${String(target)}/${prefix}`);
     this.reserveFreeIn(target, prefix + 1, found);
     this.reserveFreeIn(keys.upperHalf(target, prefix), prefix + 1, found);
+  }
+
+  /** `allocationsOverlapping` below the pool level: the leaf holding the target, else both halves. */
+  private collectAllocations(target: Key, prefix: number, found: Cidr[]): void {
+    const keys = this.keys;
+    for (let level = prefix; level >= this.largestPoolPrefix; level--) {
+      const block = keys.mask(target, level);
+      const leaf = this.leaves.get(block);
+      if (leaf === FREE + level + 1) return;
+      if (leaf === level + 1) {
+        found.push(Cidr.fromKey(this.family, keys.toAddress(block), level));
+        return;
+      }
+      if (leaf !== 0 && (leaf < FREE ? leaf - 1 : leaf - FREE - 1) > level) break;
+    }
+    if (this.leaves.get(target) === 0 || prefix >= keys.maxPrefix) return;
+    this.collectAllocations(target, prefix + 1, found);
+    this.collectAllocations(keys.upperHalf(target, prefix), prefix + 1, found);
   }
 
   /** A new free block may start before a cursor's slot and hold it (see `cursorCovered`). */

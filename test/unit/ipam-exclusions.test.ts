@@ -249,3 +249,24 @@ for (const { family, pool, at } of families) {
     });
   });
 }
+
+test("an IPv6 /64 with a gateway: exact counts, allocations over a new exclusion listed", () => {
+  const alloc = new Allocator({
+    family: 6,
+    blocks: parsePool(["fd00::/64"]).blocks,
+    exclusions: [parseGateway("fd00::1", 6)],
+  });
+  assert.equal(alloc.allocate(128).toString(), "fd00::/128");
+  assert.equal(alloc.allocate(128).toString(), "fd00::2/128");
+  assert.equal(alloc.allocate(127).toString(), "fd00::4/127");
+  const usage = alloc.usage();
+  assert.deepEqual(
+    [usage.total, usage.allocated, usage.excluded, usage.free],
+    [1n << 64n, 4n, 1n, (1n << 64n) - 5n],
+  );
+  assert.equal(alloc.allocate(120).toString(), "fd00::100/120");
+  alloc.setExclusions([parseGateway("fd00::1", 6), ...parseExclusions(["fd00::105", "fd00::2"], 6)]);
+  assert.deepEqual(strings(alloc.excludedAllocations()), ["fd00::2/128", "fd00::100/120"]);
+  assert.equal(alloc.usage().excluded, 1n);
+  alloc.checkConsistency();
+});
