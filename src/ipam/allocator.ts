@@ -6,7 +6,7 @@ import { IpamError } from "./errors.ts";
 import { type Exclusion, ExclusionSet } from "./exclusions.ts";
 import { compareCidrs, HeldSpace, remainder } from "./held-space.ts";
 import type { Mode } from "./pool.ts";
-import { coverSpans, intersect, mergeSpans, spanOf } from "./spans.ts";
+import { intersect, mergeSpans, spanOf } from "./spans.ts";
 
 export type { RebuildOptions, Rejection } from "./buddy-allocator.ts";
 
@@ -276,20 +276,7 @@ export class Allocator {
 
   /** Allocations overlapping an exclusion (added after them), kept until released. */
   excludedAllocations(): Cidr[] {
-    if (this.exclusions.empty) return [];
-    const found = new Map<string, Cidr>();
-    for (const pending of this.core.pendingRemovals()) {
-      if (this.exclusions.overlaps(spanOf(pending))) found.set(pending.toString(), pending);
-    }
-    const pool = mergeSpans(this.core.blocks().map(spanOf));
-    for (const span of this.exclusions.spans) {
-      for (const block of coverSpans(this.family, intersect(span, pool))) {
-        for (const cidr of this.core.allocationsOverlapping(block)) {
-          if (!this.held.isHeld(cidr)) found.set(cidr.toString(), cidr);
-        }
-      }
-    }
-    return [...found.values()].sort(compareCidrs);
+    return this.held.allocationsOverlapping(this.exclusions);
   }
 
   /** The exclusions as given. */

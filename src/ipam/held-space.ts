@@ -163,6 +163,24 @@ export class HeldSpace {
     return free;
   }
 
+  /** Allocations (no held space) overlapping the exclusions, ascending. */
+  allocationsOverlapping(exclusions: ExclusionSet): Cidr[] {
+    if (exclusions.empty) return [];
+    const found = new Map<string, Cidr>();
+    for (const pending of this.core.pendingRemovals()) {
+      if (exclusions.overlaps(spanOf(pending))) found.set(pending.toString(), pending);
+    }
+    const pool = mergeSpans(this.core.blocks().map(spanOf));
+    for (const span of exclusions.spans) {
+      for (const block of coverSpans(this.family, intersect(span, pool))) {
+        for (const cidr of this.core.allocationsOverlapping(block)) {
+          if (!this.isHeld(cidr)) found.set(cidr.toString(), cidr);
+        }
+      }
+    }
+    return [...found.values()].sort(compareCidrs);
+  }
+
   checkConsistency(exclusions: ExclusionSet): void {
     let excluded = 0n;
     for (const block of this.excluded.values()) {
