@@ -134,7 +134,10 @@ export class Allocator {
       const overlapping = this.coolingBehind(error, cidr);
       if (overlapping.length === 0) throw error;
       if (!this.held.onlyCoolingIn(cidr, overlapping)) throw error;
-      throw this.coolingBusy(error as IpamError, Math.max(...overlapping.map((block) => block.until)));
+      throw this.coolingBusy(
+        error as IpamError,
+        overlapping.reduce((latest, block) => Math.max(latest, block.until), 0),
+      );
     }
   }
 

@@ -80,8 +80,8 @@ export class HeldSpace {
   /**
    * Holds the excluded pool space not under an allocation, then the pool space of the given cooling
    * blocks outside exclusions and allocations (nothing is held when called). Costs O(W) per block
-   * of the buddy tree inside the exclusions and cooling blocks, not O(allocations). Returns the prefix of
-   * the largest pool block outside the exclusions (W + 1: none; 0: no exclusions).
+   * of the buddy tree inside the exclusions and cooling blocks, not O(allocations). Returns the
+   * prefix of the largest pool block outside the exclusions (W + 1: none; 0: no exclusions).
    */
   holdAll(exclusions: ExclusionSet, cooling: readonly CoolingBlock[]): number {
     for (const block of cooling) {
@@ -102,7 +102,8 @@ export class HeldSpace {
         this.family,
         pool.flatMap((span) => subtract(span, excluded)),
       );
-      largestUsablePrefix = Math.min(this.core.width + 1, ...usable.map((block) => block.prefix));
+      largestUsablePrefix = this.core.width + 1;
+      for (const block of usable) if (block.prefix < largestUsablePrefix) largestUsablePrefix = block.prefix;
     }
     // Only the free parts: allocations over exclusions keep their space, and of nested cooling
     // entries (a corrupt store) the first wins.
@@ -126,8 +127,9 @@ export class HeldSpace {
   /** Holds the excluded parts of `spans` (free pool space) and, with `coolUntil`, cools the rest. */
   holdReleased(spans: readonly Span[], exclusions: ExclusionSet, coolUntil: number | undefined): void {
     for (const span of spans) {
-      for (const block of coverSpans(this.family, intersect(span, exclusions.spans)))
+      for (const block of coverSpans(this.family, intersect(span, exclusions.spans))) {
         this.holdExcluded(block);
+      }
       if (coolUntil === undefined) continue;
       for (const block of coverSpans(this.family, subtract(span, exclusions.spans))) {
         this.holdCooling(block, coolUntil);
