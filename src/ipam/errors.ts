@@ -13,15 +13,24 @@ export type IpamErrorCode =
   | "Outside"
   | "NeverFits"
   | "NotAllocated"
-  | "MixedFamilies";
+  | "MixedFamilies"
+  | "Excluded"
+  | "InvalidExclusion"
+  | "InvalidCooling";
 
 /** The only error the ipam module throws; `message` is the exact text users read in `status`. */
 export class IpamError extends Error {
   readonly code: IpamErrorCode;
+  /**
+   * `Busy` only because of cooling space: the time (ms since the epoch) at which the operation
+   * would succeed if nothing else changes. Undefined for every other failure.
+   */
+  readonly coolingUntil: number | undefined;
 
-  constructor(code: IpamErrorCode, message: string) {
+  constructor(code: IpamErrorCode, message: string, coolingUntil?: number) {
     super(message);
     this.name = "IpamError";
     this.code = code;
+    this.coolingUntil = coolingUntil;
   }
 }

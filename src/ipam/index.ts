@@ -5,9 +5,13 @@ export {
   type RebuildOptions,
   type RebuildResult,
   type Rejection,
+  type ReleaseOptions,
+  type TimeOptions,
   type Usage,
 } from "./allocator.ts";
 export { Cidr } from "./cidr.ts";
+export { type CoolingBlock, formatCooling, parseCooling } from "./cooling.ts";
 export { IpamError, type IpamErrorCode } from "./errors.ts";
+export { type Exclusion, parseExclusions, parseGateway } from "./exclusions.ts";
 export { canonicalBlocks, type Mode, type Pool, parsePool, validateChunkSize, validateMode } from "./pool.ts";
 export { parseRequest, type RequestPlan, type RequestSpec, validateSize } from "./request.ts";

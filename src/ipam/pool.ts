@@ -11,14 +11,15 @@ export interface Pool {
   blocks: Cidr[];
 }
 
-interface Interval {
+export interface Interval {
   family: Family;
   first: bigint;
   last: bigint;
 }
 
-function parseEntry(entry: string): Interval {
-  const invalid = (): IpamError => new IpamError("InvalidRange", `invalid ip range "${String(entry)}"`);
+/** One §2 entry; `what` names the kind of entry in messages (`invalid <what> "x"`). */
+export function parseEntry(entry: string, what = "ip range"): Interval {
+  const invalid = (): IpamError => new IpamError("InvalidRange", `invalid ${what} "${String(entry)}"`);
   if (typeof entry !== "string") throw invalid();
   if (entry.includes("/")) {
     const cidr = Cidr.tryParse(entry);
@@ -35,13 +36,13 @@ function parseEntry(entry: string): Interval {
     if (start.family !== end.family) {
       throw new IpamError(
         "InvalidRange",
-        `invalid ip range "${entry}": start and end ip have different version`,
+        `invalid ${what} "${entry}": start and end ip have different version`,
       );
     }
     const first = Cidr.fromKey(start.family, start.key, widthOf(start.family)).start;
     const last = Cidr.fromKey(end.family, end.key, widthOf(end.family)).start;
     if (last < first) {
-      throw new IpamError("InvalidRange", `invalid ip range "${entry}": end of range before start`);
+      throw new IpamError("InvalidRange", `invalid ${what} "${entry}": end of range before start`);
     }
     return { family: start.family, first, last };
   }

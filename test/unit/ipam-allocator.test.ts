@@ -107,6 +107,8 @@ describe("FirstMatch (§4)", () => {
       total: 1n << 128n,
       allocated: 0n,
       free: 1n << 128n,
+      excluded: 0n,
+      cooling: 0n,
       largestFree: 0,
       freeBlockCount: 1,
     });
@@ -346,6 +348,8 @@ describe("reservation and release (§4)", () => {
       total: 384n,
       allocated: 65n,
       free: 319n,
+      excluded: 0n,
+      cooling: 0n,
       largestFree: 24,
       freeBlockCount: 7,
     });
@@ -395,6 +399,8 @@ describe("live pool changes (§4)", () => {
       total: 128n,
       allocated: 128n,
       free: 0n,
+      excluded: 0n,
+      cooling: 0n,
       largestFree: undefined,
       freeBlockCount: 0,
     });
