@@ -2,15 +2,15 @@
 // no reconciler, no events — only the writes one safe allocation needs in kubipam's design, through the
 // controller's own writer (src/controllers/writer.ts) and client (src/runtime/kube.ts):
 //
-//   1. server-side apply of the finalizer on the request,
-//   2. create of the IPAMAllocation object (the uniqueness guard),
-//   3. merge patch of the request's /status (state, cidr, conditions).
+//   1. create of the IPAMAllocation record (the uniqueness guard, with its finalizer in the body),
+//   2. merge patch of the request's /status (state, cidr, conditions).
+// (The allocation fence's confirmations are shared by batches; they are not part of this minimum.)
 //
 // The parent sends each request as soon as its create returned; `workers` of them are in flight at once,
 // like the controller's workers. Blocks come from the engine (src/ipam), in memory.
 
 import type { IPAMAllocation, IPAMRequest, IPAMRequestStatus } from "../src/api/types.ts";
-import { API_VERSION, RANGE_LABEL } from "../src/api/types.ts";
+import { ALLOCATION_FINALIZER, API_VERSION, RANGE_LABEL } from "../src/api/types.ts";
 import { allocationName } from "../src/api/validation.ts";
 import { KubeIpamWriter } from "../src/controllers/writer.ts";
 import { Allocator, type Family, parsePool } from "../src/ipam/index.ts";
@@ -118,7 +118,6 @@ async function run(init: Extract<ToBaseline, { type: "init" }>): Promise<void> {
       metadata: { name: job.name, namespace: job.namespace, uid: job.uid, generation: 1 },
       spec: { ipam: { name: job.range } },
     };
-    await withRetries("finalizer", () => writer.setRequestFinalizer(request, true), onRetry);
     const cidr = entry.allocator.allocate(entry.range.size).toString();
     const allocation: IPAMAllocation = {
       apiVersion: API_VERSION,
@@ -127,6 +126,7 @@ async function run(init: Extract<ToBaseline, { type: "init" }>): Promise<void> {
         name: allocationName(job.range, cidr),
         namespace: job.namespace,
         labels: { [RANGE_LABEL]: job.range },
+        finalizers: [ALLOCATION_FINALIZER],
       },
       spec: {
         range: { name: job.range, uid: entry.range.uid },
@@ -135,7 +135,7 @@ async function run(init: Extract<ToBaseline, { type: "init" }>): Promise<void> {
       },
     };
     await withRetries("allocation", () => writer.createAllocation(allocation), onRetry);
-    // The same status the controller writes (src/controllers/ipam-controller.ts requestStatus).
+    // The same status the controller writes (src/controllers/status.ts requestStatus).
     const now = new Date();
     let conditions = setCondition(
       undefined,
@@ -145,6 +145,11 @@ async function run(init: Extract<ToBaseline, { type: "init" }>): Promise<void> {
     conditions = setCondition(
       conditions,
       { type: "InRange", status: "True", reason: "InsideRange", message: "", observedGeneration: 1 },
+      now,
+    );
+    conditions = setCondition(
+      conditions,
+      { type: "Admitted", status: "True", reason: "NamespaceAdmitted", message: "", observedGeneration: 1 },
       now,
     );
     const status: IPAMRequestStatus = {

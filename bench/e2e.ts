@@ -234,6 +234,7 @@ function apiCounters(
 ): Pick<
   Figures,
   | "writesPerAllocation"
+  | "writesWithoutEventsPerAllocation"
   | "writesByKind"
   | "readsPerAllocation"
   | "reconcilesPerRequest"
@@ -249,6 +250,9 @@ function apiCounters(
     writesByKind[key] = (writesByKind[key] ?? 0) + s.value;
   }
   const writes = Object.values(writesByKind).reduce((a, b) => a + b, 0);
+  const eventWrites = Object.entries(writesByKind)
+    .filter(([kind]) => kind.split(" ")[1] === "events")
+    .reduce((a, [, n]) => a + n, 0);
   const reads = sumOf(delta, "rest_client_requests_total", { verb: (v) => v === "get" || v === "list" });
   const otherReconciles: Record<string, number> = {};
   for (const name of ["ipamrange", "ipamallocation"]) {
@@ -256,6 +260,7 @@ function apiCounters(
   }
   return {
     writesPerAllocation: writes / N,
+    writesWithoutEventsPerAllocation: (writes - eventWrites) / N,
     writesByKind,
     readsPerAllocation: reads / N,
     reconcilesPerRequest:
