@@ -10,7 +10,7 @@ import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
-import type { Records } from "./records.ts";
+import { heldBlockOf, holderOf, type Records } from "./records.ts";
 
 export class AllocationCollector {
   constructor(
@@ -53,15 +53,7 @@ export class AllocationCollector {
     }
     if (holder && !published && state && cidr) {
       // It names a waiting request: revoke its claim first, so no stale writer publishes it.
-      const claim: HeldBlock = {
-        cidr,
-        requestUid: allocation.spec.request.uid,
-        requestKey: objectKey(holder),
-        objectName: name,
-        rangeKey: state.key,
-        phase: "held",
-        objectUid: allocation.metadata.uid,
-      };
+      const claim = heldBlockOf(allocation, state.key, cidr);
       await this.records.revoke(holder, state, claim, `the record ${name} overlaps another block`);
       this.c.d.requestQueue.add(claim.requestKey);
     } else {
@@ -101,15 +93,14 @@ export class AllocationCollector {
   /** The record's request as the API server has it now, if it is still that request and not going. */
   private async liveHolder(allocation: IPAMAllocation): Promise<IPAMRequest | undefined> {
     const ref = allocation.spec.request;
-    const live = await this.c.d.writer.getRequest(ref.namespace, ref.name);
-    return live?.metadata.uid === ref.uid && !live.metadata.deletionTimestamp ? live : undefined;
+    return holderOf(allocation, await this.c.d.writer.getRequest(ref.namespace, ref.name));
   }
 
   /** Whether the cached request still holds (or is about to publish) this record's block. */
   private guardsCached(allocation: IPAMAllocation): boolean {
     const ref = allocation.spec.request;
-    const cached = this.c.d.requests.get(`${ref.namespace}/${ref.name}`);
-    if (cached?.metadata.uid !== ref.uid) return false;
+    const cached = holderOf(allocation, this.c.d.requests.get(`${ref.namespace}/${ref.name}`));
+    if (!cached) return false;
     const published = cached.status?.cidr;
     return !published || published === allocation.spec.cidr;
   }

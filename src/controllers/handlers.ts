@@ -10,6 +10,7 @@ import type { Context } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { parseHeldCidr } from "./pool-state.ts";
 import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
+import { heldBlockOf, holderOf } from "./records.ts";
 import { requestChanged } from "./request-reconciler.ts";
 
 export class Handlers {
@@ -28,10 +29,10 @@ export class Handlers {
     for (const range of d.ranges.list()) this.ranges.applySpec(range);
     // Records whose request published their block come first, oldest first: they win every overlap,
     // so a forged or stale record can never displace them; losers are conflicts to collect.
-    const published = (a: IPAMAllocation) => this.publishedBy(a) !== undefined;
+    const published = new Set(d.allocations.list().filter((a) => this.publishedBy(a)));
     const ordered = [...d.allocations.list()].sort(
       (a, b) =>
-        Number(published(b)) - Number(published(a)) ||
+        Number(published.has(b)) - Number(published.has(a)) ||
         (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
         (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
     );
@@ -98,15 +99,7 @@ export class Handlers {
       return;
     }
     const state = ledger.state(allocation.metadata.namespace ?? "", rangeName);
-    const entry = ledger.record(state, {
-      cidr,
-      requestUid: request.uid,
-      requestKey: `${request.namespace}/${request.name}`,
-      objectName: allocation.metadata.name ?? "",
-      rangeKey: state.key,
-      phase: "held",
-      objectUid: allocation.metadata.uid,
-    });
+    const entry = ledger.record(state, heldBlockOf(allocation, state.key, cidr));
     // A record that loses an overlap leaves the ledger contested; garbage collection resolves it.
     if (!entry) return;
     // A record whose request this process has not seen, or that published another block, may be
@@ -149,10 +142,6 @@ export class Handlers {
   /** The record's request, if the cache has it (same uid) and it is not being deleted. */
   private liveRequestOf(allocation: IPAMAllocation): IPAMRequest | undefined {
     const ref = allocation.spec?.request;
-    if (!ref) return undefined;
-    const request = this.c.d.requests.get(`${ref.namespace}/${ref.name}`);
-    return request && request.metadata.uid === ref.uid && !request.metadata.deletionTimestamp
-      ? request
-      : undefined;
+    return ref && holderOf(allocation, this.c.d.requests.get(`${ref.namespace}/${ref.name}`));
   }
 }

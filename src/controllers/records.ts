@@ -17,6 +17,28 @@ import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import { errorMessage } from "./status.ts";
 
+/** The ledger entry a record stands for (its block already parsed). */
+export function heldBlockOf(record: IPAMAllocation, rangeKey: string, cidr: Cidr): HeldBlock {
+  const holder = record.spec.request;
+  return {
+    cidr,
+    requestUid: holder.uid,
+    requestKey: `${holder.namespace}/${holder.name}`,
+    objectName: record.metadata.name ?? "",
+    rangeKey,
+    phase: "held",
+    objectUid: record.metadata.uid,
+  };
+}
+
+/** `request` if it is the very request the record names (same uid) and it is not being deleted. */
+export function holderOf(record: IPAMAllocation, request: IPAMRequest | undefined): IPAMRequest | undefined {
+  const ref = record.spec?.request;
+  return ref && request?.metadata.uid === ref.uid && !request.metadata.deletionTimestamp
+    ? request
+    : undefined;
+}
+
 export class Records {
   constructor(private readonly c: Context) {}
 
@@ -88,16 +110,9 @@ export class Records {
 
   /** Records an allocation object read from the server; false if it overlaps another holder's block. */
   record(state: PoolState, object: IPAMAllocation): boolean {
-    const entry = this.c.ledger.record(state, {
-      cidr: Cidr.parse(object.spec.cidr),
-      requestUid: object.spec.request.uid,
-      requestKey: `${object.spec.request.namespace}/${object.spec.request.name}`,
-      objectName: object.metadata.name ?? "",
-      rangeKey: state.key,
-      phase: "held",
-      objectUid: object.metadata.uid,
-    });
-    return entry !== undefined;
+    return (
+      this.c.ledger.record(state, heldBlockOf(object, state.key, Cidr.parse(object.spec.cidr))) !== undefined
+    );
   }
 
   /** Deletes this process's claim, only if the object is still the one it created. */

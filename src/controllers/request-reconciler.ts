@@ -247,7 +247,7 @@ export class RequestReconciler {
     const uid = request.metadata.uid ?? "";
     for (const [key, objectUid] of this.recordsOf(uid)) {
       const { namespace = "", name } = splitKey(key);
-      await d.writer.deleteAllocation(namespace, name, objectUid || undefined);
+      await d.writer.deleteAllocation(namespace, name, objectUid);
     }
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
@@ -267,7 +267,9 @@ export class RequestReconciler {
       names.set(objectKey(a), a.metadata.uid ?? "");
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
-      const key = state && `${state.namespace}/${block.objectName}`;
+      // A claim without a known record is released below; deleting by name alone could hit a record
+      // that someone else holds under that name now.
+      const key = state && block.objectUid && `${state.namespace}/${block.objectName}`;
       if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
     }
     return names;

@@ -75,7 +75,6 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
 
   /** The controller of the current term; informer events reach it only once it is rebuilt. */
   let current: IpamController | undefined;
-  let active = false;
   let campaign: LeaderElector | undefined;
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
@@ -115,7 +114,6 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     if (held.aborted || !(await fence.confirm())) return;
     controller.bootstrap();
     current = controller;
-    active = true;
     mgr.logger.info("allocations rebuilt from the API server", {
       ranges: ranges.size,
       requests: requests.size,
@@ -130,27 +128,24 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       ]);
     } finally {
       // A later term may have started already: only this term's controller is disconnected.
-      if (current === controller) {
-        active = false;
-        current = undefined;
-      }
+      if (current === controller) current = undefined;
     }
   };
 
   ranges.addEventHandler({
-    onAdd: (r) => (active ? current?.onRangeChange(r) : undefined),
-    onUpdate: (old, r) => (active ? current?.onRangeChange(r, old) : undefined),
-    onDelete: (r) => (active ? current?.onRangeDelete(r) : undefined),
+    onAdd: (r) => current?.onRangeChange(r),
+    onUpdate: (old, r) => current?.onRangeChange(r, old),
+    onDelete: (r) => current?.onRangeDelete(r),
   });
   requests.addEventHandler({
-    onAdd: (r) => (active ? current?.onRequestChange(r) : undefined),
-    onUpdate: (old, r) => (active ? current?.onRequestChange(r, old) : undefined),
-    onDelete: (r) => (active ? current?.onRequestDelete(r) : undefined),
+    onAdd: (r) => current?.onRequestChange(r),
+    onUpdate: (old, r) => current?.onRequestChange(r, old),
+    onDelete: (r) => current?.onRequestDelete(r),
   });
   allocations.addEventHandler({
-    onAdd: (a) => (active ? current?.onAllocationUpsert(a) : undefined),
-    onUpdate: (_old, a) => (active ? current?.onAllocationUpsert(a) : undefined),
-    onDelete: (a) => (active ? current?.onAllocationDelete(a) : undefined),
+    onAdd: (a) => current?.onAllocationUpsert(a),
+    onUpdate: (_old, a) => current?.onAllocationUpsert(a),
+    onDelete: (a) => current?.onAllocationDelete(a),
   });
 
   let markBootstrapped: () => void = () => {};
@@ -202,7 +197,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   mgr.addReadyzCheck("ipam", () => {
     const holder = campaign?.getLeader() ?? "";
     const standby = !mgr.isLeader() || (holder !== "" && holder !== mgr.identity);
-    return active || standby ? true : "allocations not rebuilt yet";
+    return current || standby ? true : "allocations not rebuilt yet";
   });
   return {
     get controller() {

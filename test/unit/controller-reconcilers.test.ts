@@ -360,6 +360,23 @@ describe("request reconciler", () => {
   });
 });
 
+describe("nothing leaks", () => {
+  it("a claim whose record's fate is unknown is released when its request goes", async () => {
+    const a = request("a");
+    const unknown = () => Promise.reject(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" }));
+    const w = recordingWriter({ createAllocation: unknown, getAllocation: unknown });
+    const requests = [a];
+    const controller = fakeController({ ranges: [range({ ranges: ["10.0.0.0/30"] })], requests }, w.writer);
+    controller.bootstrap();
+    await assert.rejects(controller.reconcileRequest("ns/a"), /timeout/);
+    const held = () => controller.snapshot().find((s) => s.range === "ns/r")?.held;
+    assert.deepEqual(held(), ["10.0.0.0/32"], "kept while the outcome is unknown");
+    requests.splice(0, 1);
+    controller.onRequestDelete(a);
+    assert.deepEqual(held(), [], "released with its request");
+  });
+});
+
 describe("records that lose an overlap at start-up", () => {
   it("a forged record over a published block is never published; it is revoked and collected", async () => {
     const r1 = request("r1", { size: 28 }, { state: "Ready", cidr: "10.0.0.0/28" });
