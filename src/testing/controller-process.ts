@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { after } from "node:test";
+import { after, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -101,16 +101,40 @@ export function spawnController(
   };
 }
 
+/** The controller processes of one test file, and how to start one into it. */
+export interface ControllerPool {
+  readonly processes: ControllerProcess[];
+  /**
+   * Spawns a controller. With `test`, it is SIGKILLed when that test ends, passed or not, so a failed
+   * scenario leaves nothing running (holding the allocation fence) into the next one.
+   */
+  start(
+    kubeconfigPath: string,
+    identity: string,
+    options?: { args?: string[]; test?: Pick<TestContext, "after"> },
+  ): ControllerProcess;
+}
+
 /**
  * The controller processes of one test file: all are SIGKILLed after the file, and with
  * KUBIPAM_TEST_DUMP=<dir> each one's log is kept there for diagnosis.
  */
-export function controllerPool(): ControllerProcess[] {
+export function controllerPool(): ControllerPool {
   const processes: ControllerProcess[] = [];
   after(async () => {
     await Promise.all(processes.map((p) => p.kill("SIGKILL")));
     const dump = process.env.KUBIPAM_TEST_DUMP;
     if (dump) for (const p of processes) writeFileSync(`${dump}/controller-${p.identity}.log`, p.output());
   });
-  return processes;
+  return {
+    processes,
+    start: (kubeconfigPath, identity, options = {}) => {
+      const p = spawnController(kubeconfigPath, identity, options.args ?? []);
+      processes.push(p);
+      options.test?.after(async () => {
+        await p.kill("SIGKILL");
+      });
+      return p;
+    },
+  };
 }

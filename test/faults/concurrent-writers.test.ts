@@ -8,17 +8,13 @@ import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/ap
 import { DEFAULT_FENCE_NAME } from "../../src/controllers/setup.ts";
 import { CoreTypes, type KubeClient } from "../../src/runtime/kube.ts";
 import type { Lease } from "../../src/runtime/leader-election.ts";
-import {
-  type ControllerProcess,
-  controllerPool,
-  spawnController,
-} from "../../src/testing/controller-process.ts";
+import { type ControllerProcess, controllerPool } from "../../src/testing/controller-process.ts";
 import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { ipamFixture } from "../harness/ipam.ts";
 
 let cluster: TestCluster;
-const processes = controllerPool();
+const pool = controllerPool();
 
 before(async () => {
   cluster = await useCluster();
@@ -26,12 +22,7 @@ before(async () => {
 
 /** A controller process, SIGKILLed when the test ends (passed or not), so it serves no later test. */
 function start(t: TestContext, identity: string): ControllerProcess {
-  const p = spawnController(cluster.kubeconfigPath, identity);
-  processes.push(p);
-  t.after(async () => {
-    await p.kill("SIGKILL");
-  });
-  return p;
+  return pool.start(cluster.kubeconfigPath, identity, { test: t });
 }
 
 const SIZES = [26, 28, 30, 32];

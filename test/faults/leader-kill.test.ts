@@ -6,11 +6,7 @@
 import assert from "node:assert/strict";
 import { before, it } from "node:test";
 import { type IPAMRequestSpec, ipamAllocationResource } from "../../src/api/types.ts";
-import {
-  type ControllerProcess,
-  controllerPool,
-  spawnController,
-} from "../../src/testing/controller-process.ts";
+import { type ControllerProcess, controllerPool } from "../../src/testing/controller-process.ts";
 import { faultSeed, randomInt, seededRandom } from "../harness/faults.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { ipamFixture } from "../harness/ipam.ts";
@@ -20,7 +16,8 @@ const REQUESTS = 2000;
 const KILLS = 5;
 
 let cluster: TestCluster;
-const processes = controllerPool();
+const pool = controllerPool();
+const processes = pool.processes;
 
 before(async () => {
   cluster = await useCluster();
@@ -70,8 +67,7 @@ it(`kill -9 the leader ${KILLS} times during a churn of ${REQUESTS} requests: al
       let selfExits = 0;
       let stopping = false;
       const startReplica = (): void => {
-        const p = spawnController(cluster.kubeconfigPath, `replica-${++generation}`, args);
-        processes.push(p);
+        const p = pool.start(cluster.kubeconfigPath, `replica-${++generation}`, { args });
         replicas.add(p);
         let tail = "";
         p.child.stderr?.on("data", (chunk: Buffer) => {

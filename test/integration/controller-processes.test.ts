@@ -1,29 +1,24 @@
 // Crash, concurrency and failover with the controller as separate processes.
 
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { before, describe, it, type TestContext } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
 import type { KubeClient } from "../../src/runtime/kube.ts";
-import {
-  type ControllerProcess,
-  controllerPool,
-  spawnController,
-} from "../../src/testing/controller-process.ts";
+import { type ControllerProcess, controllerPool } from "../../src/testing/controller-process.ts";
 import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 let cluster: TestCluster;
-const processes = controllerPool();
+const pool = controllerPool();
 
 before(async () => {
   cluster = await useCluster();
 });
 
-function start(identity: string, args: string[] = []): ControllerProcess {
-  const p = spawnController(cluster.kubeconfigPath, identity, args);
-  processes.push(p);
-  return p;
+/** A controller process, SIGKILLed when the test ends (passed or not), so it serves no later test. */
+function start(t: TestContext, identity: string, args: string[] = []): ControllerProcess {
+  return pool.start(cluster.kubeconfigPath, identity, { args, test: t });
 }
 
 /** Creates `count` requests with bounded concurrency. */
@@ -77,11 +72,11 @@ async function settledWithoutProblems(f: IpamFixture, namespace: string, expecte
 }
 
 describe("controller processes", () => {
-  it("kill -9 while 500 requests are being allocated, then a restart: all Ready, no overlap, no leak", async () => {
+  it("kill -9 while 500 requests are being allocated, then a restart: all Ready, no overlap, no leak", async (t) => {
     const ns = await cluster.createNamespace("crash");
     const f = ipamFixture(cluster, ns);
     await f.range("pool", { ranges: ["10.60.0.0/16"], chunkSize: 28 });
-    const first = start("crash-1");
+    const first = start(t, "crash-1");
     const creating = createRequests(f.client, ns, "req", 500, "pool");
     // Kill it in the middle: once some, but not all, allocations are published.
     await eventually(
@@ -95,25 +90,25 @@ describe("controller processes", () => {
     await creating;
     const readyAtCrash = await countReady(f.client, ns);
     assert.ok(readyAtCrash < 500, `the crash came too late to prove anything (${readyAtCrash} ready)`);
-    start("crash-2");
+    start(t, "crash-2");
     await settledWithoutProblems(f, ns, 500);
-    await Promise.all(processes.map((p) => p.kill("SIGTERM")));
+    await Promise.all(pool.processes.map((p) => p.kill("SIGTERM")));
     f.client.close();
   });
 
-  it("two controllers without leader election on the same 1,000 requests never overlap", async () => {
+  it("two controllers without leader election on the same 1,000 requests never overlap", async (t) => {
     const ns = await cluster.createNamespace("twins");
     const f = ipamFixture(cluster, ns);
     await f.range("pool", { ranges: ["10.61.0.0/16"], chunkSize: 30 });
-    const a = start("twin-a");
-    const b = start("twin-b");
+    const a = start(t, "twin-a");
+    const b = start(t, "twin-b");
     await createRequests(f.client, ns, "req", 1000, "pool");
     await settledWithoutProblems(f, ns, 1000);
     await Promise.all([a.kill("SIGTERM"), b.kill("SIGTERM")]);
     f.client.close();
   });
 
-  it("leader failover: the standby takes over when the leader dies", async () => {
+  it("leader failover: the standby takes over when the leader dies", async (t) => {
     const ns = await cluster.createNamespace("failover");
     const f = ipamFixture(cluster, ns);
     await f.range("pool", { ranges: ["10.62.0.0/24"] });
@@ -128,8 +123,8 @@ describe("controller processes", () => {
       "--leader-elect-retry-period",
       "0.5",
     ];
-    const one = start("leader-1", args);
-    const two = start("leader-2", args);
+    const one = start(t, "leader-1", args);
+    const two = start(t, "leader-2", args);
     await f.request("before", { ipam: { name: "pool" } });
     await f.settled("before", (r) => r.status?.state === "Ready");
     const leaderLog = (p: ControllerProcess) =>
