@@ -6,6 +6,7 @@
 // namespace (`createNamespace`). Namespaces are never deleted: without kube-controller-manager they
 // would stay Terminating, and the control plane is thrown away after the run anyway.
 
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +27,7 @@ import {
 import type { ClusterAccess as KubeConfig } from "../../src/runtime/kube/cluster-access.ts";
 import { CoreTypes, isNotFound, KubeClient } from "../../src/runtime/kube.ts";
 import { type PollOptions, pollUntil } from "../../src/runtime/util.ts";
+import { checkInvariants, type InvariantOptions } from "../../src/testing/invariants.ts";
 
 export type { Manifest } from "../../src/cli/control-plane/index.ts";
 export { loadKubeconfig, parseManifests } from "../../src/cli/control-plane/index.ts";
@@ -127,6 +129,18 @@ export async function eventually<T>(
       ? lastError
       : error;
   }
+}
+
+/** Waits (20 s by default) until the invariant checker finds no problem; fails with the last list. */
+export async function invariantsHold(
+  client: KubeClient,
+  options: InvariantOptions,
+  timeoutMs = 20_000,
+): Promise<void> {
+  await eventually(async () => assert.deepEqual(await checkInvariants(client, options), []), {
+    timeoutMs,
+    intervalMs: 100,
+  });
 }
 
 const TEST_FIELD_MANAGER = "kubipam-test";

@@ -5,8 +5,7 @@ import { before, describe, it, type TestContext } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
 import type { KubeClient } from "../../src/runtime/kube.ts";
 import { type ControllerProcess, controllerPool } from "../../src/testing/controller-process.ts";
-import { checkInvariants } from "../../src/testing/invariants.ts";
-import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
+import { eventually, invariantsHold, type TestCluster, useCluster } from "../harness/index.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 let cluster: TestCluster;
@@ -61,14 +60,7 @@ async function settledWithoutProblems(f: IpamFixture, namespace: string, expecte
     timeoutMs: 120_000,
     intervalMs: 250,
   });
-  await eventually(
-    async () =>
-      assert.deepEqual(await checkInvariants(f.client, { namespaces: [namespace], allReady: true }), []),
-    {
-      timeoutMs: 30_000,
-      intervalMs: 250,
-    },
-  );
+  await invariantsHold(f.client, { namespaces: [namespace], allReady: true }, 30_000);
 }
 
 describe("controller processes", () => {
@@ -140,9 +132,7 @@ describe("controller processes", () => {
     const served = await f.settled("after", (r) => r.status?.state === "Ready");
     assert.equal(served.status?.cidr, "10.62.0.1/32");
     assert.ok(leaderLog(standby), "the standby took over");
-    await eventually(async () =>
-      assert.deepEqual(await checkInvariants(f.client, { namespaces: [ns], allReady: true }), []),
-    );
+    await invariantsHold(f.client, { namespaces: [ns], allReady: true });
     await standby.kill("SIGTERM");
     f.client.close();
   });

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ipamAllocationResource, ipamRangeResource, ipamRequestResource } from "../../src/api/types.ts";
-import { checkInvariants } from "../../src/testing/invariants.ts";
-import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
+import { eventually, invariantsHold, type TestCluster, useCluster } from "../harness/index.ts";
 import {
   type IpamFixture,
   ipamFixture,
@@ -21,16 +20,8 @@ const namespaces: string[] = [];
 const ready = (r: { status?: { state?: string } }) => r.status?.state === "Ready";
 const stateIs = (s: string) => (r: { status?: { state?: string } }) => r.status?.state === s;
 
-async function assertInvariants(allReady = false): Promise<void> {
-  const problems = await eventually(
-    async () => {
-      const p = await checkInvariants(f.client, { namespaces, allReady });
-      assert.deepEqual(p, []);
-      return p;
-    },
-    { timeoutMs: 20_000 },
-  );
-  assert.deepEqual(problems, []);
+function assertInvariants(allReady = false): Promise<void> {
+  return invariantsHold(f.client, { namespaces, allReady });
 }
 
 before(async () => {

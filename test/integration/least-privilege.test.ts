@@ -26,9 +26,15 @@ import {
 import type { KubeEvent } from "../../src/runtime/events.ts";
 import { ApiError, CoreTypes } from "../../src/runtime/kube.ts";
 import { type ControllerProcess, spawnController } from "../../src/testing/controller-process.ts";
-import { checkInvariants } from "../../src/testing/invariants.ts";
 import { fakeController } from "../harness/fake-ports.ts";
-import { eventually, type Manifest, parseManifests, type TestCluster, useCluster } from "../harness/index.ts";
+import {
+  eventually,
+  invariantsHold,
+  type Manifest,
+  parseManifests,
+  type TestCluster,
+  useCluster,
+} from "../harness/index.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -176,12 +182,8 @@ async function allocationsIn(f: IpamFixture): Promise<IPAMAllocation[]> {
   return (await f.client.list<IPAMAllocation>(ipamAllocationResource, { namespace: f.namespace })).items;
 }
 
-async function assertNoProblems(f: IpamFixture, allReady: boolean): Promise<void> {
-  await eventually(
-    async () =>
-      assert.deepEqual(await checkInvariants(f.client, { namespaces: [f.namespace], allReady }), []),
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
+function assertNoProblems(f: IpamFixture, allReady: boolean): Promise<void> {
+  return invariantsHold(f.client, { namespaces: [f.namespace], allReady }, 30_000);
 }
 
 async function gone(f: IpamFixture, kind: "request" | "range", name: string): Promise<void> {

@@ -15,8 +15,7 @@ import {
 } from "../../src/api/types.ts";
 import { allocationName } from "../../src/api/validation.ts";
 import type { RequestHook } from "../../src/runtime/kube.ts";
-import { checkInvariants } from "../../src/testing/invariants.ts";
-import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
+import { eventually, invariantsHold, type TestCluster, useCluster } from "../harness/index.ts";
 import {
   type IpamFixture,
   ipamFixture,
@@ -33,10 +32,8 @@ const namespaces: string[] = [];
 const ready = (r: IPAMRequest) => r.status?.state === "Ready";
 const stateIs = (s: string) => (r: IPAMRequest) => r.status?.state === s;
 
-async function noProblems(): Promise<void> {
-  await eventually(async () => assert.deepEqual(await checkInvariants(f.client, { namespaces }), []), {
-    timeoutMs: 20_000,
-  });
+function noProblems(): Promise<void> {
+  return invariantsHold(f.client, { namespaces });
 }
 
 async function allocations(range: string): Promise<IPAMAllocation[]> {
