@@ -181,6 +181,28 @@ describe("LeaderElector", () => {
     assert.match(a.stopped[0]?.reason ?? "", /renew/);
   });
 
+  it("confirm() proves holding with one write shared by concurrent callers, and fails once taken over", async () => {
+    const ns = await cluster.createNamespace("rt-le-confirm");
+    const a = candidate(ns, "fence", "a");
+    await eventually(() => assert.equal(a.elector.isLeader(), true));
+    const before = (await getLease(ns, "fence")).metadata.resourceVersion;
+    const confirmed = await Promise.all([a.elector.confirm(), a.elector.confirm(), a.elector.confirm()]);
+    assert.deepEqual(confirmed, [true, true, true]);
+    assert.notEqual((await getLease(ns, "fence")).metadata.resourceVersion, before, "a write proved it");
+    // Someone else writes the lease (a takeover): the next confirmation must fail, and the elector
+    // must not quietly take the lease back.
+    const lease = await getLease(ns, "fence");
+    await admin.update<Lease>(CoreTypes.lease, {
+      ...lease,
+      metadata: { ...lease.metadata, managedFields: undefined },
+      spec: { ...lease.spec, holderIdentity: "intruder" },
+    });
+    assert.equal(await a.elector.confirm(), false);
+    assert.equal((await getLease(ns, "fence")).spec?.holderIdentity, "intruder");
+    await eventually(() => assert.equal(a.elector.isLeader(), false), { timeoutMs: 10_000 });
+    assert.equal(await a.elector.confirm(), false, "not leading: nothing is confirmed");
+  });
+
   it("rejects inconsistent timings", () => {
     assert.throws(
       () =>
