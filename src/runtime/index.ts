@@ -2,6 +2,7 @@
 // election, events, conditions, finalizers, metrics, probes, logging and a manager that wires them.
 export * from "./conditions.ts";
 export * from "./controller.ts";
+export * from "./deferred-informer.ts";
 export * from "./events.ts";
 export * from "./finalizers.ts";
 export * from "./health-server.ts";

@@ -1,0 +1,117 @@
+// An informer for a resource that may not exist yet: a custom resource whose CRD someone else installs,
+// perhaps after this process started. It asks discovery (`/apis/<group>/<version>`) every
+// `pollIntervalMs` whether the resource is served; once it is, it starts a regular Informer, and calls
+// `onServed` once that informer has synced. Until then it reads as an empty cache, so the rest of a
+// controller runs normally without the resource. Handlers and indexes added at any time apply.
+
+import { type EventHandlers, type IndexFunc, Informer, type InformerOptions } from "./informer.ts";
+import type { KubeClient, KubeObject, ResourceType } from "./kube.ts";
+import { discardLogger, type Logger } from "./logger.ts";
+import { sleep } from "./util.ts";
+
+export interface DeferredInformerOptions<T> extends InformerOptions<T> {
+  /** How often discovery is asked while the resource is not served (default 2000 ms). */
+  pollIntervalMs?: number;
+}
+
+interface APIResourceList {
+  resources?: { name?: string }[];
+}
+
+/** Whether discovery lists the resource type (its group/version served and the plural in it). */
+export async function isServed(
+  client: KubeClient,
+  type: ResourceType,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const path = type.group ? `/apis/${type.group}/${type.version}` : `/api/${type.version}`;
+  const res = await client.raw("GET", path, signal ? { signal } : {});
+  if (res.status === 404) return false;
+  if (res.status < 200 || res.status >= 300) throw new Error(`discovery ${path}: HTTP ${res.status}`);
+  const list = res.body as APIResourceList | undefined;
+  return (list?.resources ?? []).some((r) => r.name === type.plural);
+}
+
+export class DeferredInformer<T extends KubeObject = KubeObject> {
+  readonly name: string;
+  private current: Informer<T> | undefined;
+  private readonly handlers: EventHandlers<T>[] = [];
+  private readonly indexes: [string, IndexFunc<T>][] = [];
+  private readonly servedCallbacks: ((informer: Informer<T>) => void)[] = [];
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly client: KubeClient,
+    readonly type: ResourceType,
+    private readonly options: DeferredInformerOptions<T> = {},
+  ) {
+    this.name = `deferred-informer:${type.plural}${type.group ? `.${type.group}` : ""}`;
+    this.logger = (options.logger ?? discardLogger()).child("deferred-informer", {
+      resource: type.group ? `${type.plural}.${type.group}` : type.plural,
+    });
+  }
+
+  /** The informer once the resource is served (undefined before). */
+  get informer(): Informer<T> | undefined {
+    return this.current;
+  }
+
+  addEventHandler(handlers: EventHandlers<T>): void {
+    this.handlers.push(handlers);
+    this.current?.addEventHandler(handlers);
+  }
+
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    this.indexes.push([name, fn]);
+    this.current?.addIndex(name, fn);
+  }
+
+  /** Called once the informer has synced (at once if it has already). */
+  onServed(callback: (informer: Informer<T>) => void): void {
+    this.servedCallbacks.push(callback);
+    if (this.current?.hasSynced()) callback(this.current);
+  }
+
+  hasSynced(): boolean {
+    return this.current?.hasSynced() ?? false;
+  }
+
+  get(key: string): T | undefined {
+    return this.current?.get(key);
+  }
+
+  list(): T[] {
+    return this.current?.list() ?? [];
+  }
+
+  byIndex(name: string, value: string): T[] {
+    return this.current?.hasSynced() ? this.current.byIndex(name, value) : [];
+  }
+
+  /** Waits for the resource to be served, then runs its informer until `signal` aborts. */
+  async start(signal: AbortSignal): Promise<void> {
+    const interval = this.options.pollIntervalMs ?? 2000;
+    while (!signal.aborted) {
+      let served = false;
+      try {
+        served = await isServed(this.client, this.type, signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.warn("discovery failed; asking again", { error: err });
+      }
+      if (served) break;
+      await sleep(interval, signal);
+    }
+    if (signal.aborted) return;
+    this.logger.info("resource is served; starting its informer");
+    const informer = new Informer<T>(this.client, this.type, this.options);
+    for (const [name, fn] of this.indexes) informer.addIndex(name, fn);
+    for (const h of this.handlers) informer.addEventHandler(h);
+    this.current = informer;
+    const running = informer.start(signal);
+    if (await informer.waitForSync(signal)) {
+      for (const callback of this.servedCallbacks) callback(informer);
+    }
+    await running;
+  }
+}

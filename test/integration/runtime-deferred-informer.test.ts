@@ -1,0 +1,99 @@
+// DeferredInformer against a real kube-apiserver: empty and harmless while its resource is not served,
+// then — once a CRD for it is installed after start — informer started, handlers and indexes applied,
+// onServed called, objects and their changes seen.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { DeferredInformer, isServed } from "../../src/runtime/deferred-informer.ts";
+import { KubeClient, type KubeObject } from "../../src/runtime/kube.ts";
+import { createRegistry } from "../../src/runtime/metrics.ts";
+import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
+
+interface Widget extends KubeObject {
+  spec?: { color?: string };
+}
+
+let cluster: TestCluster;
+let client: KubeClient;
+const stop = new AbortController();
+
+before(async () => {
+  cluster = await useCluster();
+  client = new KubeClient(cluster.kubeConfig, { registry: createRegistry() });
+});
+
+after(() => {
+  stop.abort();
+  client.close();
+});
+
+function widgetCrd(group: string): object {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `widgets.${group}` },
+    spec: {
+      group,
+      scope: "Namespaced",
+      names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
+      versions: [
+        {
+          name: "v1",
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+        },
+      ],
+    },
+  };
+}
+
+describe("DeferredInformer", () => {
+  it("reads as empty until its CRD appears, then informs without a restart", async () => {
+    const group = `deferred${Date.now().toString(36)}.example.org`;
+    const type = { group, version: "v1", plural: "widgets", kind: "Widget", namespaced: true };
+    assert.equal(await isServed(client, type), false);
+    const deferred = new DeferredInformer<Widget>(client, type, { pollIntervalMs: 200 });
+    const seen: string[] = [];
+    deferred.addEventHandler({ onAdd: (w) => seen.push(`add ${w.metadata.name}`) });
+    let servedCalls = 0;
+    deferred.onServed(() => servedCalls++);
+    const running = deferred.start(stop.signal);
+    assert.equal(deferred.hasSynced(), false);
+    assert.deepEqual(deferred.list(), []);
+    assert.equal(deferred.get("x/y"), undefined);
+    assert.deepEqual(deferred.byIndex("color", "red"), []);
+
+    const ns = await cluster.createNamespace("rt-deferred");
+    await cluster.installCrds([widgetCrd(group)]);
+    await client.create<Widget>(type, {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "w1", namespace: ns },
+      spec: { color: "red" },
+    });
+    // An index added after start applies to the informer made later.
+    deferred.addIndex("color", (w) => (w.spec?.color ? [w.spec.color] : []));
+    await eventually(() => {
+      assert.equal(deferred.hasSynced(), true);
+      assert.equal(servedCalls, 1);
+      assert.deepEqual(seen, ["add w1"]);
+    });
+    assert.deepEqual(
+      deferred.byIndex("color", "red").map((w) => w.metadata.name),
+      ["w1"],
+    );
+    await client.create<Widget>(type, {
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "w2", namespace: ns },
+      spec: { color: "blue" },
+    });
+    await eventually(() => assert.equal(deferred.get(`${ns}/w2`)?.spec?.color, "blue"));
+    // A callback registered after it was served runs at once.
+    let late = 0;
+    deferred.onServed(() => late++);
+    assert.equal(late, 1);
+    stop.abort();
+    await running;
+  });
+});
