@@ -31,8 +31,8 @@ export const ADDRESS_CONDITION = `${GROUP}/Address`;
 
 /** Reasons of a claim's `Ready` condition (Cluster API's constants). */
 export const ClaimReadyReason = {
-  /** Ready=True: the IPAddress exists. */
-  Allocated: "Allocated",
+  /** Ready=True: the IPAddress exists (Cluster API's ReadyReason). */
+  Ready: "Ready",
   PoolExhausted: "PoolExhausted",
   PoolNotReady: "PoolNotReady",
   AllocationFailed: "AllocationFailed",

@@ -203,6 +203,11 @@ const ipamAllocationSchema: JsonSchema = {
             namespace: { type: "string", maxLength: 63 },
             name: { type: "string", maxLength: 253 },
             uid: { type: "string", maxLength: 64 },
+            kind: {
+              type: "string",
+              enum: ["IPAMRequest", "IPAddressClaim"],
+              description: "Kind of the holder (absent: IPAMRequest).",
+            },
           },
         },
       },
@@ -306,6 +311,7 @@ export function crdManifests(): JsonSchema[] {
         { name: "CIDR", type: "string", jsonPath: ".spec.cidr" },
         { name: "Request-Namespace", type: "string", jsonPath: ".spec.request.namespace" },
         { name: "Request", type: "string", jsonPath: ".spec.request.name" },
+        { name: "Holder-Kind", type: "string", jsonPath: ".spec.request.kind", priority: 1 },
       ],
     }),
   ];

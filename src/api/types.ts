@@ -90,8 +90,13 @@ export interface IPAMRequest {
 export interface IPAMAllocationSpec {
   range: { name: string; uid: string };
   cidr: string;
-  request: { namespace: string; name: string; uid: string };
+  /** The holder; `kind` absent means IPAMRequest (records written before claims existed). */
+  request: { namespace: string; name: string; uid: string; kind?: HolderKind };
 }
+
+/** The kinds of object that hold blocks: kubipam's requests and Cluster API's claims. */
+export type HolderKind = "IPAMRequest" | "IPAddressClaim";
+export const HOLDER_KINDS: readonly HolderKind[] = ["IPAMRequest", "IPAddressClaim"];
 
 export interface IPAMAllocation {
   apiVersion: typeof API_VERSION;

@@ -4,13 +4,14 @@
 // stale writer can still publish it. Watches: IPAMAllocation (every record once at start, malformed or
 // conflicting ones, records whose request this process has not seen); queued also when a request goes.
 
-import type { IPAMAllocation, IPAMRequest } from "../api/types.ts";
+import type { IPAMAllocation } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
-import { objectKey, splitKey } from "../runtime/kube.ts";
+import { objectKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
-import { heldBlockOf, holderOf, type Records } from "./records.ts";
+import { holderOfBlock, holderOfRecord, type LiveHolder } from "./holders.ts";
+import { heldBlockOf, type Records } from "./records.ts";
 
 export class AllocationCollector {
   constructor(
@@ -32,7 +33,7 @@ export class AllocationCollector {
       if (this.guardsCached(allocation)) return;
       // The cache may lag behind: decide on a live read.
       const holder = await this.liveHolder(allocation);
-      const published = holder?.status?.cidr;
+      const published = holder?.published;
       if (holder && (!published || published === allocation.spec.cidr)) return;
       await this.collect(allocation);
       ledger.release(state, entry);
@@ -45,17 +46,17 @@ export class AllocationCollector {
   private async collectLoser(allocation: IPAMAllocation, state: PoolState | undefined): Promise<void> {
     const holder = await this.liveHolder(allocation);
     const cidr = parseHeldCidr(allocation.spec.cidr);
-    const published = holder?.status?.cidr;
+    const published = holder?.published;
     const name = allocation.metadata.name ?? "";
     if (holder && state && cidr && published === allocation.spec.cidr) {
       // Its request published it (confirmed by an earlier fence holder): a holder, never collected.
       return this.yieldTo(allocation, state, cidr);
     }
     if (holder && !published && state && cidr) {
-      // It names a waiting request: revoke its claim first, so no stale writer publishes it.
+      // It names a waiting holder: revoke its claim first, so no stale writer publishes it.
       const claim = heldBlockOf(allocation, state.key, cidr);
-      await this.records.revoke(holder, state, claim, `the record ${name} overlaps another block`);
-      this.c.d.requestQueue.add(claim.requestKey);
+      await holder.revoke(state, claim, `the record ${name} overlaps another block`);
+      holderOfRecord(this.c, allocation).queue(claim.requestKey);
     } else {
       await this.collect(allocation);
     }
@@ -71,38 +72,36 @@ export class AllocationCollector {
     const { d } = this.c;
     let doubled = false;
     for (const winner of state.overlapping(cidr)) {
-      const { namespace = "", name } = splitKey(winner.requestKey);
-      const live = await d.writer.getRequest(namespace, name);
-      const own = live?.metadata.uid === winner.requestUid ? live : undefined;
-      if (own?.status?.cidr === winner.cidr.toString()) {
+      const holders = holderOfBlock(this.c, winner);
+      const own = await holders.live(winner.requestKey, winner.requestUid);
+      if (own?.published === winner.cidr.toString()) {
         doubled = true;
-        d.log.error("two published requests overlap", {
+        d.log.error("two published holders overlap", {
           range: state.key,
           a: winner.requestKey,
           b: objectKey(allocation),
         });
         continue;
       }
-      if (own) await this.records.revoke(own, state, winner, `${winner.cidr} overlaps the published ${cidr}`);
+      if (own) await own.revoke(state, winner, `${winner.cidr} overlaps the published ${cidr}`);
       else await this.records.giveBack(state, winner);
-      d.requestQueue.add(winner.requestKey);
+      holders.queue(winner.requestKey);
     }
     if (!doubled && this.records.record(state, allocation)) state.resolved(allocation.metadata.name ?? "");
   }
 
-  /** The record's request as the API server has it now, if it is still that request and not going. */
-  private async liveHolder(allocation: IPAMAllocation): Promise<IPAMRequest | undefined> {
+  /** The record's holder as the API server has it now, if it is still that holder and holds. */
+  private liveHolder(allocation: IPAMAllocation): Promise<LiveHolder | undefined> {
     const ref = allocation.spec.request;
-    return holderOf(allocation, await this.c.d.writer.getRequest(ref.namespace, ref.name));
+    return holderOfRecord(this.c, allocation).live(`${ref.namespace}/${ref.name}`, ref.uid);
   }
 
-  /** Whether the cached request still holds (or is about to publish) this record's block. */
+  /** Whether the cached holder still holds (or is about to publish) this record's block. */
   private guardsCached(allocation: IPAMAllocation): boolean {
     const ref = allocation.spec.request;
-    const cached = holderOf(allocation, this.c.d.requests.get(`${ref.namespace}/${ref.name}`));
+    const cached = holderOfRecord(this.c, allocation).cached(`${ref.namespace}/${ref.name}`, ref.uid);
     if (!cached) return false;
-    const published = cached.status?.cidr;
-    return !published || published === allocation.spec.cidr;
+    return !cached.published || cached.published === allocation.spec.cidr;
   }
 
   private async collect(allocation: IPAMAllocation): Promise<void> {

@@ -2,6 +2,8 @@
 // log), the ledger (the one owner of allocation state) and the status writer.
 
 import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import type { ClaimDeps } from "./claim-ports.ts";
+import type { HolderRegistry } from "./holders.ts";
 import type { Ledger } from "./ledger.ts";
 import type { Cache, EventSink, Fence, IpamMetrics, IpamWriter, Log, Queue } from "./ports.ts";
 import type { StatusWriter } from "./status.ts";
@@ -24,11 +26,15 @@ export interface IpamControllerDeps {
   /** Delay before a range's status (usage, cursors) is written after allocations change. */
   rangeStatusDelayMs?: number;
   now?: () => Date;
+  /** Cluster API claims (claim-ports.ts); without them records of claims are never judged. */
+  claims?: ClaimDeps;
 }
 
 export interface Context {
   readonly d: IpamControllerDeps;
   readonly ledger: Ledger;
+  /** Access to the holders records name, by kind (holders.ts). */
+  readonly holders: HolderRegistry;
   readonly status: StatusWriter;
   readonly now: () => Date;
 }

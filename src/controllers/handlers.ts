@@ -10,7 +10,8 @@ import type { Context } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { parseHeldCidr } from "./pool-state.ts";
 import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
-import { heldBlockOf, holderOf } from "./records.ts";
+import { holderOfRecord, type LiveHolder } from "./holders.ts";
+import { heldBlockOf } from "./records.ts";
 import { requestChanged } from "./request-reconciler.ts";
 
 export class Handlers {
@@ -102,10 +103,10 @@ export class Handlers {
     const entry = ledger.record(state, heldBlockOf(allocation, state.key, cidr));
     // A record that loses an overlap leaves the ledger contested; garbage collection resolves it.
     if (!entry) return;
-    // A record whose request this process has not seen, or that published another block, may be
+    // A record whose holder this process has not seen, or that published another block, may be
     // garbage (a stale writer's claim): garbage collection decides on a live read.
-    const holder = d.requests.get(entry.requestKey);
-    const published = holder?.status?.cidr;
+    const holder = holderOfRecord(this.c, allocation).cached(entry.requestKey, entry.requestUid);
+    const published = holder?.published;
     if (!holder || (published && published !== allocation.spec.cidr)) {
       d.allocationQueue.add(objectKey(allocation));
     }
@@ -125,23 +126,22 @@ export class Handlers {
     // The record of a live request went (its finalizer removed by hand): keep the block. The request's
     // reconcile writes the record again if it published the block, else revokes its claim first (a
     // publication may be on its way) and only then lets the block go.
-    if (this.liveRequestOf(allocation)) {
+    if (this.liveHolderOf(allocation)) {
       ledger.unrecorded(block);
-      d.requestQueue.add(block.requestKey);
+      holderOfRecord(this.c, allocation).queue(block.requestKey);
       return;
     }
     ledger.release(state, block);
   }
 
-  /** The live request that published exactly this record's block, if any. */
-  private publishedBy(allocation: IPAMAllocation): IPAMRequest | undefined {
-    const request = this.liveRequestOf(allocation);
-    return request?.status?.cidr === allocation.spec.cidr ? request : undefined;
+  /** Whether the record's live holder published exactly this record's block. */
+  private publishedBy(allocation: IPAMAllocation): boolean {
+    return this.liveHolderOf(allocation)?.published === allocation.spec.cidr;
   }
 
-  /** The record's request, if the cache has it (same uid) and it is not being deleted. */
-  private liveRequestOf(allocation: IPAMAllocation): IPAMRequest | undefined {
+  /** The record's holder, if the cache has it (same uid) and it still holds. */
+  private liveHolderOf(allocation: IPAMAllocation): LiveHolder | undefined {
     const ref = allocation.spec?.request;
-    return ref && holderOf(allocation, this.c.d.requests.get(`${ref.namespace}/${ref.name}`));
+    return ref && holderOfRecord(this.c, allocation).cached(`${ref.namespace}/${ref.name}`, ref.uid);
   }
 }

@@ -3,6 +3,7 @@
 // what follows from a change (wake waiting requests, write the range's usage, count a release) is
 // reported to the listener, which only queues work.
 
+import type { HolderKind } from "../api/types.ts";
 import type { Allocator, Cidr } from "../ipam/index.ts";
 import { type HeldBlock, PoolState } from "./pool-state.ts";
 
@@ -20,8 +21,10 @@ export interface LedgerListener {
 /** Who a claim is for. */
 export interface Holder {
   uid: string;
-  /** `namespace/name` of the request. */
+  /** `namespace/name` of the request (or claim). */
   key: string;
+  /** Absent: an IPAMRequest. */
+  kind?: HolderKind;
 }
 
 export class Ledger {
@@ -92,6 +95,7 @@ export class Ledger {
       cidr,
       requestUid: holder.uid,
       requestKey: holder.key,
+      ...(holder.kind && holder.kind !== "IPAMRequest" ? { holderKind: holder.kind } : {}),
       objectName,
       rangeKey: state.key,
       phase: "claiming",

@@ -2,14 +2,17 @@
 // allocator derived from both. The ledger mirrors the IPAMAllocation objects (the authority) plus the
 // claims this process is creating; the allocator is only a fast index over the ledger.
 
+import type { HolderKind } from "../api/types.ts";
 import type { ValidRangeSpec } from "../api/validation.ts";
 import { Allocator, Cidr } from "../ipam/index.ts";
 
 export interface HeldBlock {
   cidr: Cidr;
   requestUid: string;
-  /** `namespace/name` of the request holding the block. */
+  /** `namespace/name` of the request (or claim) holding the block. */
   requestKey: string;
+  /** What holds it: absent for an IPAMRequest, "IPAddressClaim" for a Cluster API claim. */
+  holderKind?: HolderKind;
   /** Name of the IPAMAllocation object (in the range's namespace). */
   objectName: string;
   /** `namespace/name` of the range whose ledger holds the block. */

@@ -1,6 +1,7 @@
 // Writes of IPAMAllocation records and what they mean for the ledger: create one for a claim, record
 // one read from the server, give a claim back, revoke a claim a waiting request has not published.
 
+import { CAPI_IPAM_API_VERSION } from "../api/cluster-api.ts";
 import {
   ALLOCATION_FINALIZER,
   API_VERSION,
@@ -11,7 +12,7 @@ import {
 } from "../api/types.ts";
 import { rangeLabelValue } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
-import { splitKey } from "../runtime/kube.ts";
+import { type OwnerReference, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
@@ -24,6 +25,7 @@ export function heldBlockOf(record: IPAMAllocation, rangeKey: string, cidr: Cidr
     cidr,
     requestUid: holder.uid,
     requestKey: `${holder.namespace}/${holder.name}`,
+    ...(holder.kind && holder.kind !== "IPAMRequest" ? { holderKind: holder.kind } : {}),
     objectName: record.metadata.name ?? "",
     rangeKey,
     phase: "held",
@@ -31,12 +33,14 @@ export function heldBlockOf(record: IPAMAllocation, rangeKey: string, cidr: Cidr
   };
 }
 
-/** `request` if it is the very request the record names (same uid) and it is not being deleted. */
-export function holderOf(record: IPAMAllocation, request: IPAMRequest | undefined): IPAMRequest | undefined {
-  const ref = record.spec?.request;
-  return ref && request?.metadata.uid === ref.uid && !request.metadata.deletionTimestamp
-    ? request
-    : undefined;
+function holderOwnerReference(block: HeldBlock, name: string): OwnerReference {
+  const claim = block.holderKind === "IPAddressClaim";
+  return {
+    apiVersion: claim ? CAPI_IPAM_API_VERSION : API_VERSION,
+    kind: claim ? "IPAddressClaim" : "IPAMRequest",
+    name,
+    uid: block.requestUid,
+  };
 }
 
 export class Records {
@@ -57,17 +61,19 @@ export class Records {
         // The cluster's garbage collector may help once the request goes (kubipam does not rely on
         // it: a request in another namespace cannot own the record).
         ...(requestNamespace === state.namespace
-          ? {
-              ownerReferences: [
-                { apiVersion: API_VERSION, kind: "IPAMRequest", name: requestName, uid: block.requestUid },
-              ],
-            }
+          ? { ownerReferences: [holderOwnerReference(block, requestName)] }
           : {}),
       },
       spec: {
         range: { name: state.name, uid: range.metadata.uid ?? "" },
         cidr: block.cidr.toString(),
-        request: { namespace: requestNamespace, name: requestName, uid: block.requestUid },
+        request: {
+          namespace: requestNamespace,
+          name: requestName,
+          uid: block.requestUid,
+          // Requests' records carry no kind, as before claims existed: older versions read them alike.
+          ...(block.holderKind ? { kind: block.holderKind } : {}),
+        },
       },
     };
     let failure: unknown;

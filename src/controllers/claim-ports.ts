@@ -1,0 +1,42 @@
+// The ports of the Cluster API provider: caches of claims, addresses and Clusters (empty until Cluster
+// API's CRDs are served), the claim queue, and the writes it makes. setup.ts implements them over the
+// runtime (claim-writer.ts, deferred informers).
+
+import type { Cluster, IPAddress, IPAddressClaim, IPAddressClaimStatus } from "../api/cluster-api.ts";
+import type { Cache, Queue } from "./ports.ts";
+
+/** Index of claims by the key of the pool they name (`namespace/name`, see claimPoolKey). */
+export const CLAIMS_BY_POOL = "pool";
+/** Index of claims by `namespace/name` of the Cluster they belong to. */
+export const CLAIMS_BY_CLUSTER = "cluster";
+
+export interface ClaimWriter {
+  getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
+  /**
+   * Replaces the claim's status; always conditional on `resourceVersion` (409 otherwise): the status
+   * carries the publication, which a write computed from an older view must never undo.
+   */
+  patchClaimStatus(
+    claim: IPAddressClaim,
+    status: IPAddressClaimStatus,
+    resourceVersion: string | undefined,
+  ): Promise<IPAddressClaim>;
+  /** Adds or removes the ReleaseAddress finalizer; returns the claim afterwards (undefined once gone). */
+  setClaimFinalizer(claim: IPAddressClaim, present: boolean): Promise<IPAddressClaim | undefined>;
+  createAddress(address: IPAddress): Promise<IPAddress>;
+  getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
+  /** Puts the spec kubipam wants back (a user's edit of the address is undone). */
+  patchAddressSpec(address: IPAddress, spec: IPAddress["spec"]): Promise<void>;
+  /** Removes the ProtectAddress finalizer of exactly this object (uid), if it has it. */
+  unprotectAddress(address: IPAddress): Promise<void>;
+  /** Deletes exactly this object (uid precondition); a missing object is success. */
+  deleteAddress(address: IPAddress): Promise<void>;
+}
+
+export interface ClaimDeps {
+  claims: Cache<IPAddressClaim>;
+  addresses: Cache<IPAddress>;
+  clusters: Cache<Cluster>;
+  claimQueue: Queue;
+  writer: ClaimWriter;
+}
