@@ -50,7 +50,7 @@ function entryItems(what: string): JsonSchema {
         rule: rangeEntryRule,
         // Used when the expression cannot render the entry (a line break in it, say).
         message: "each entry must be a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)",
-        messageExpression: `'invalid ${what} \"' + self + '\": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'`,
+        messageExpression: `'invalid ${what} "' + self + '": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'`,
       },
     ],
   };

@@ -8,9 +8,9 @@ import type { IPAMAllocation } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
+import { holderOfBlock, holderOfRecord, type LiveHolder } from "./holders.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
-import { holderOfBlock, holderOfRecord, type LiveHolder } from "./holders.ts";
 import { heldBlockOf, type Records } from "./records.ts";
 
 export class AllocationCollector {

@@ -37,6 +37,8 @@ export interface ClaimDeps {
   claims: Cache<IPAddressClaim>;
   addresses: Cache<IPAddress>;
   clusters: Cache<Cluster>;
+  /** Whether the Clusters cache is complete (false until Cluster API's Cluster resource is served). */
+  clustersSynced(): boolean;
   claimQueue: Queue;
   writer: ClaimWriter;
 }

@@ -7,10 +7,10 @@ import { allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
 import type { Context } from "./context.ts";
+import { holderOfRecord, type LiveHolder } from "./holders.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { parseHeldCidr } from "./pool-state.ts";
 import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
-import { holderOfRecord, type LiveHolder } from "./holders.ts";
 import { heldBlockOf } from "./records.ts";
 import { requestChanged } from "./request-reconciler.ts";
 

@@ -4,13 +4,16 @@
 // allocation fence confirmed before anything is published, publishes conditional on the request's
 // version, and a CEL rule that keeps status.cidr from ever changing.
 
+import type { Cluster, IPAddress, IPAddressClaim } from "../api/cluster-api.ts";
 import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { Adoption } from "./adoption.ts";
 import { AllocationCollector } from "./allocation-gc.ts";
+import { ClaimProvider } from "./claim-handlers.ts";
 import type { Context, IpamControllerDeps } from "./context.ts";
 import { Handlers } from "./handlers.ts";
+import { type HolderRegistry, noClaimHolders, RequestHolders } from "./holders.ts";
 import { REQUESTS_BY_RANGE } from "./indexes.ts";
 import { Ledger } from "./ledger.ts";
 import type { PoolState } from "./pool-state.ts";
@@ -29,6 +32,8 @@ export class IpamController {
   private readonly requests: RequestReconciler;
   private readonly collector: AllocationCollector;
   private readonly publisher: Publisher;
+  /** The Cluster API provider (when claims are wired). */
+  private readonly claims: ClaimProvider | undefined;
 
   constructor(d: IpamControllerDeps) {
     const now = d.now ?? (() => new Date());
@@ -36,6 +41,7 @@ export class IpamController {
     const wake = (state: PoolState, all: boolean) => {
       for (const key of state.busy) d.requestQueue.add(key);
       state.busy.clear();
+      this.claims?.wake(state, all);
       if (!all) return;
       for (const request of d.requests.byIndex(REQUESTS_BY_RANGE, state.key)) {
         if (!request.status?.cidr) d.requestQueue.add(objectKey(request));
@@ -61,8 +67,12 @@ export class IpamController {
       log: d.log,
       now,
     });
-    const c: Context = { d, ledger: this.ledger, status, now };
+    const holders: HolderRegistry = (kind) =>
+      kind === "IPAddressClaim" ? (this.claims?.holders ?? noClaimHolders) : requestHolders;
+    const c: Context = { d, ledger: this.ledger, status, now, holders };
     const records = new Records(c);
+    const requestHolders = new RequestHolders(c, records);
+    this.claims = d.claims ? new ClaimProvider(c, d.claims, records) : undefined;
     this.ranges = new RangeReconciler(c, wake);
     let requests: RequestReconciler | undefined;
     const dropExtras = (request: IPAMRequest, cidr: string) => requests?.dropExtras(request, cidr);
@@ -77,10 +87,38 @@ export class IpamController {
   /** Rebuilds the ledger from the caches and queues everything once (before any worker runs). */
   bootstrap(): void {
     this.handlers.bootstrap();
+    this.claims?.bootstrap();
   }
 
   onRangeChange(range: IPAMRange, old?: IPAMRange): void {
     this.handlers.onRangeChange(range, old);
+    this.claims?.onPool(range, old);
+  }
+
+  onClaimChange(claim: IPAddressClaim, old?: IPAddressClaim): void {
+    this.claims?.onClaimChange(claim, old);
+  }
+
+  onClaimDelete(claim: IPAddressClaim): void {
+    this.claims?.onClaimDelete(claim);
+  }
+
+  /** An IPAddress was added, changed or deleted. */
+  onAddress(address: IPAddress): void {
+    this.claims?.onAddress(address);
+  }
+
+  onCluster(cluster: Cluster, old?: Cluster): void {
+    this.claims?.onCluster(cluster, old);
+  }
+
+  /** Cluster API's resources became served (or a cache of them synced): every claim looks once. */
+  onClaimsServed(): void {
+    this.claims?.queueAll();
+  }
+
+  reconcileClaim(key: string): Promise<ReconcileResult | undefined> {
+    return this.claims ? this.claims.reconcile(key) : Promise.resolve(undefined);
   }
 
   onRangeDelete(range: IPAMRange): void {

@@ -79,7 +79,8 @@ export class RangeReconciler {
           // A spec edit is rare and user-made: revisit every request of the range (consent, pool
           // shrinking out from under a block, validity), not only the waiting ones.
           for (const request of requests()) d.requestQueue.add(objectKey(request));
-          state.busy.clear();
+          // The waiting ones and every claim of the pool too.
+          this.wake(state, true);
         },
         cleanup: async () => {
           if (state.heldCount === 0 && requests().length === 0) return { done: true, result: undefined };

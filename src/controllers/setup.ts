@@ -15,6 +15,7 @@ import {
 import { Controller, type Reconciler } from "../runtime/controller.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
+import { addClaimInformers } from "./claim-setup.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
@@ -51,6 +52,8 @@ export interface IpamControllerOptions {
   allocationEvents?: boolean;
   /** Default: Lease kubipam-allocation-fence in kube-system. */
   fence?: FenceOptions;
+  /** How often discovery is asked whether Cluster API's resources are served (default 2000 ms). */
+  clusterApiPollMs?: number;
 }
 
 export interface IpamControllers {
@@ -76,6 +79,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   /** The controller of the current term; informer events reach it only once it is rebuilt. */
   let current: IpamController | undefined;
   let campaign: LeaderElector | undefined;
+  const claimInformers = addClaimInformers(mgr, () => current, options.clusterApiPollMs);
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
   const serveTerm = async (fence: LeaderElector, held: AbortSignal): Promise<void> => {
@@ -84,6 +88,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
     const requestController = make("ipamrequest", workers, (key) => controller.reconcileRequest(key));
     const allocationController = make("ipamallocation", side, (key) => controller.reconcileAllocation(key));
+    const claimController = make("ipaddressclaim", side, (key) => controller.reconcileClaim(key));
     const queueOf = (c: Controller): Queue => ({
       add: (k) => c.enqueue(k),
       addAfter: (k, ms) => c.enqueueAfter(k, ms),
@@ -105,9 +110,12 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       metrics,
       log,
       rangeStatusDelayMs: options.rangeStatusDelayMs,
+      claims: claimInformers.deps(queueOf(claimController)),
     });
     // Records committed by an earlier holder were created before its last confirm, hence before this
     // term began: a fresh list brings every one of them into the cache.
+    // Claims' caches first (when Cluster API is installed): bootstrap judges their records too.
+    await claimInformers.settled(held);
     await allocations.relist();
     // Still the holder after the list (a pause here would leave this term serving from an old list
     // until its next renewal): confirm once more before anything is rebuilt or decided.
@@ -125,6 +133,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
         rangeController.start(held),
         requestController.start(held),
         allocationController.start(held),
+        claimController.start(held),
       ]);
     } finally {
       // A later term may have started already: only this term's controller is disconnected.

@@ -39,6 +39,8 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
   private readonly indexes: [string, IndexFunc<T>][] = [];
   private readonly servedCallbacks: ((informer: Informer<T>) => void)[] = [];
   private readonly logger: Logger;
+  private settledOnce = false;
+  private settledWaiters: (() => void)[] = [];
 
   constructor(
     private readonly client: KubeClient,
@@ -72,6 +74,27 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
     if (this.current?.hasSynced()) callback(this.current);
   }
 
+  /**
+   * Resolves once the first look is done: discovery said the resource is not served, or it is and its
+   * informer has synced (or `signal` aborted). What a start-up waits for before it trusts the cache.
+   */
+  settled(signal?: AbortSignal): Promise<void> {
+    if (this.settledOnce || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      signal?.addEventListener("abort", done, { once: true });
+      this.settledWaiters.push(done);
+    });
+  }
+
+  private settle(): void {
+    this.settledOnce = true;
+    for (const w of this.settledWaiters.splice(0)) w();
+  }
+
   hasSynced(): boolean {
     return this.current?.hasSynced() ?? false;
   }
@@ -100,9 +123,10 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
         this.logger.warn("discovery failed; asking again", { error: err });
       }
       if (served) break;
+      this.settle();
       await sleep(interval, signal);
     }
-    if (signal.aborted) return;
+    if (signal.aborted) return this.settle();
     this.logger.info("resource is served; starting its informer");
     const informer = new Informer<T>(this.client, this.type, this.options);
     for (const [name, fn] of this.indexes) informer.addIndex(name, fn);
@@ -110,6 +134,7 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
     this.current = informer;
     const running = informer.start(signal);
     if (await informer.waitForSync(signal)) {
+      this.settle();
       for (const callback of this.servedCallbacks) callback(informer);
     }
     await running;

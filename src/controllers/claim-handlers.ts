@@ -1,0 +1,153 @@
+// The Cluster API provider within one fence term: its reconciler, and informer events → queued claim
+// keys (handlers never write and never decide). Only claims naming a kubipam pool are ever queued, so
+// other providers' claims are not touched.
+
+import {
+  type Cluster,
+  clusterNameOf,
+  hasPausedAnnotation,
+  type IPAddress,
+  type IPAddressClaim,
+  isClusterPaused,
+  publishedAddressOf,
+} from "../api/cluster-api.ts";
+import type { IPAMRange } from "../api/types.ts";
+import { allocationName } from "../api/validation.ts";
+import type { ReconcileResult } from "../runtime/controller.ts";
+import { objectKey } from "../runtime/kube.ts";
+import { ClaimKeeper } from "./claim-keeper.ts";
+import { claimPoolOf } from "./claim-pool.ts";
+import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
+import { ClaimReconciler } from "./claim-reconciler.ts";
+import { ClaimHolders, ClaimStatus } from "./claim-status.ts";
+import type { Context } from "./context.ts";
+import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { type PoolState, parseHeldCidr } from "./pool-state.ts";
+import type { Records } from "./records.ts";
+
+/** Index function: claims by `namespace/name` of their Cluster. */
+export function claimClusterIndex(claim: IPAddressClaim): string[] {
+  const name = clusterNameOf(claim);
+  return name && claimPoolOf(claim) ? [`${claim.metadata.namespace}/${name}`] : [];
+}
+
+export class ClaimProvider {
+  readonly holders: ClaimHolders;
+  private readonly reconciler: ClaimReconciler;
+
+  constructor(
+    private readonly c: Context,
+    private readonly p: ClaimDeps,
+    records: Records,
+  ) {
+    const status = new ClaimStatus(c, p);
+    this.holders = new ClaimHolders(c, p, records, status);
+    const keeper = new ClaimKeeper(c, p, records, status);
+    this.reconciler = new ClaimReconciler(c, p, records, status, this.holders, keeper);
+  }
+
+  reconcile(key: string): Promise<ReconcileResult | undefined> {
+    return this.reconciler.reconcile(key);
+  }
+
+  /**
+   * Bootstrap, after the requests': addresses claims published without a record (a record removed
+   * by hand) are reserved before anything is handed out, if inside the pool and free; the claim's
+   * reconcile then writes the record (or flags the claim). Then every claim is queued once.
+   */
+  bootstrap(): void {
+    for (const claim of this.p.claims.list()) this.reservePublished(claim);
+    this.queueAll();
+  }
+
+  /** Every kubipam claim once (at bootstrap, and when the claims resource appears). */
+  queueAll(): void {
+    for (const claim of this.p.claims.list()) if (claimPoolOf(claim)) this.p.claimQueue.add(objectKey(claim));
+  }
+
+  private reservePublished(claim: IPAddressClaim): void {
+    const pool = claimPoolOf(claim);
+    const cidr = parseHeldCidr(publishedAddressOf(claim) ?? "");
+    if (!pool || !cidr || claim.metadata.deletionTimestamp) return;
+    const state = this.c.ledger.find(pool.key);
+    const allocator = state?.currentAllocator();
+    if (!state || !allocator || state.held(cidr) || !allocator.contains(cidr)) return;
+    try {
+      allocator.reserve(cidr);
+    } catch {
+      return; // not free: the claim's reconcile flags it
+    }
+    const holder = { uid: claim.metadata.uid ?? "", key: objectKey(claim), kind: "IPAddressClaim" as const };
+    this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+  }
+
+  /** Space freed in a pool (`all`: or the pool changed): its waiting (all: every) claims are queued. */
+  wake(state: PoolState, all: boolean): void {
+    const waiting = this.reconciler.busy.get(state.key);
+    if (waiting) for (const key of waiting) this.p.claimQueue.add(key);
+    this.reconciler.busy.delete(state.key);
+    if (!all) return;
+    for (const claim of this.p.claims.byIndex(CLAIMS_BY_POOL, state.key))
+      this.p.claimQueue.add(objectKey(claim));
+  }
+
+  onClaimChange(claim: IPAddressClaim, old?: IPAddressClaim): void {
+    if (!claimPoolOf(claim) && !(old && claimPoolOf(old))) return;
+    if (old && !claimChanged(claim, old)) return;
+    this.p.claimQueue.add(objectKey(claim));
+  }
+
+  /** Gone: its records are garbage now (collected), and claims without a record are released here. */
+  onClaimDelete(claim: IPAddressClaim): void {
+    const pool = claimPoolOf(claim);
+    if (!pool) return;
+    const { d, ledger } = this.c;
+    this.reconciler.busy.get(pool.key)?.delete(objectKey(claim));
+    d.rangeQueue.add(pool.key);
+    const uid = claim.metadata.uid ?? "";
+    ledger.releaseUnrecorded(uid);
+    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) d.allocationQueue.add(objectKey(a));
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      if (state) d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+    }
+  }
+
+  /** A change to (or the deletion of) an IPAddress: its claim, if kubipam's, looks again. */
+  onAddress(address: IPAddress): void {
+    const claim = this.p.claims.get(objectKey(address));
+    if (claim && claimPoolOf(claim)) this.p.claimQueue.add(objectKey(claim));
+  }
+
+  /** A Cluster appeared, went, or was paused or unpaused: its claims look again. */
+  onCluster(cluster: Cluster, old?: Cluster): void {
+    if (old && isClusterPaused(old) === isClusterPaused(cluster)) return;
+    for (const claim of this.p.claims.byIndex(CLAIMS_BY_CLUSTER, objectKey(cluster))) {
+      this.p.claimQueue.add(objectKey(claim));
+    }
+  }
+
+  /** A pool's paused annotation or its claim-relevant spec changed: its claims look again. */
+  onPool(range: IPAMRange, old?: IPAMRange): void {
+    if (old && hasPausedAnnotation(old) === hasPausedAnnotation(range)) return;
+    const key = `${range.metadata.namespace}/${range.metadata.name}`;
+    for (const claim of this.p.claims.byIndex(CLAIMS_BY_POOL, key)) this.p.claimQueue.add(objectKey(claim));
+  }
+}
+
+/** Whether a claim update may need a reconcile (kubipam's own status writes alone do not). */
+function claimChanged(claim: IPAddressClaim, old: IPAddressClaim): boolean {
+  return (
+    old.metadata.generation !== claim.metadata.generation ||
+    old.metadata.deletionTimestamp !== claim.metadata.deletionTimestamp ||
+    clusterNameOf(old) !== clusterNameOf(claim) ||
+    (old.metadata.finalizers ?? []).length !== (claim.metadata.finalizers ?? []).length ||
+    publishedAddressOf(old) !== publishedAddressOf(claim) ||
+    readyOf(old) !== readyOf(claim)
+  );
+}
+
+function readyOf(claim: IPAddressClaim): string {
+  const c = claim.status?.conditions?.find((x) => x.type === "Ready");
+  return `${c?.status}/${c?.reason}/${c?.message}`;
+}

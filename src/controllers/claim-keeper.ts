@@ -1,0 +1,217 @@
+// Claims that published an address (kubipam's Address condition): keep the block recorded and guarded,
+// make the IPAddress stand (created, repaired, re-created with the same address after a deletion), and
+// say Ready. And the release of a deleted claim: IPAddress unprotected and deleted, records deleted and
+// the block freed, then the claim's ReleaseAddress finalizer removed.
+
+import {
+  ClaimReadyReason,
+  type IPAddressClaim,
+  publishedAddressOf,
+  RELEASE_ADDRESS_FINALIZER,
+} from "../api/cluster-api.ts";
+import type { IPAMRange } from "../api/types.ts";
+import { allocationName, claimPrefix } from "../api/validation.ts";
+import type { Cidr } from "../ipam/index.ts";
+import type { ReconcileResult } from "../runtime/controller.ts";
+import { hasFinalizer } from "../runtime/finalizers.ts";
+import { objectKey } from "../runtime/kube.ts";
+import { type AddressFacts, AddressKeeper, desiredAddress, isAddressOf } from "./claim-addresses.ts";
+import { type ClaimPool, describePool } from "./claim-pool.ts";
+import type { ClaimDeps } from "./claim-ports.ts";
+import type { ClaimStatus } from "./claim-status.ts";
+import { type Context, FENCE_RETRY_MS } from "./context.ts";
+import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
+import type { Records } from "./records.ts";
+
+type Step = ReconcileResult | undefined;
+/** How often a flagged claim is looked at again (its conflict may go). */
+const FLAGGED_RETRY_MS = 60_000;
+const AGAIN_MS = 50;
+
+export class ClaimKeeper {
+  private readonly addresses: AddressKeeper;
+
+  constructor(
+    private readonly c: Context,
+    private readonly p: ClaimDeps,
+    private readonly records: Records,
+    private readonly status: ClaimStatus,
+  ) {
+    this.addresses = new AddressKeeper(p);
+  }
+
+  publishedCidr(claim: IPAddressClaim): string | undefined {
+    return publishedAddressOf(claim);
+  }
+
+  async keep(claim: IPAddressClaim, pool: ClaimPool, cidrText: string): Promise<Step> {
+    const failed = (message: string) => ({
+      ready: false,
+      reason: ClaimReadyReason.AllocationFailed,
+      message,
+    });
+    const cidr = parseHeldCidr(cidrText);
+    if (!cidr) {
+      await this.status.ready(
+        claim,
+        failed(`published address "${cidrText}" is not a CIDR: delete this claim`),
+      );
+      return undefined;
+    }
+    const range = pool.kind === "IPAMRange" ? this.c.d.ranges.get(pool.key) : undefined;
+    if (!range) {
+      const message = `${describePool(pool)} not found; ${cidrText} stays with this claim until it is deleted`;
+      await this.status.ready(claim, { ready: false, reason: ClaimReadyReason.PoolNotReady, message });
+      return undefined;
+    }
+    const state = this.c.ledger.state(pool.namespace, pool.name);
+    const block = state.held(cidr);
+    if (!block || block.requestUid !== claim.metadata.uid || block.phase === "claiming") {
+      const problem = await this.rerecord(claim, range, state, cidr, block);
+      if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
+      if (problem) {
+        this.c.d.metrics.failed(state.key, "conflict");
+        await this.status.ready(
+          claim,
+          failed(`${cidrText} was not allocated by kubipam and ${problem}: delete this claim`),
+        );
+        return { requeueAfter: FLAGGED_RETRY_MS };
+      }
+    }
+    this.dropExtras(claim, cidrText);
+    return this.stand(claim, pool, state, range, cidr);
+  }
+
+  /** The IPAddress as it must be, then Ready. */
+  private async stand(
+    claim: IPAddressClaim,
+    pool: ClaimPool,
+    state: PoolState,
+    range: IPAMRange,
+    cidr: Cidr,
+  ): Promise<Step> {
+    const facts = this.facts(pool, state, range, cidr);
+    if (typeof facts === "string") {
+      // No prefix known now: an existing IPAddress stays as it is; a missing one waits for the pool.
+      const existing = this.p.addresses.get(objectKey(claim));
+      if (existing && isAddressOf(existing, claim) && !existing.metadata.deletionTimestamp) return undefined;
+      await this.status.ready(claim, { ready: false, reason: ClaimReadyReason.PoolNotReady, message: facts });
+      return undefined;
+    }
+    const outcome = await this.addresses.ensure(claim, desiredAddress(claim, pool, facts));
+    if (outcome.kind === "waiting") return { requeueAfter: AGAIN_MS * 20 };
+    if (outcome.kind === "problem") {
+      await this.status.ready(claim, {
+        ready: false,
+        reason: ClaimReadyReason.AllocationFailed,
+        message: outcome.message,
+      });
+      return { requeueAfter: FLAGGED_RETRY_MS };
+    }
+    const message = `${cidr.addressString()}/${facts.prefix} from ${describePool(pool)}`;
+    await this.status.ready(claim, { ready: true, reason: ClaimReadyReason.Ready, message });
+    return undefined;
+  }
+
+  private facts(pool: ClaimPool, state: PoolState, range: IPAMRange, cidr: Cidr): AddressFacts | string {
+    if (!state.spec) return `${describePool(pool)} not valid: ${state.invalidMessage}`;
+    const prefix = claimPrefix(state.spec);
+    if (!prefix.ok) return `${describePool(pool)}: ${prefix.message}`;
+    return { cidr, prefix: prefix.prefix, gateway: state.spec.gateway, poolUid: range.metadata.uid ?? "" };
+  }
+
+  /**
+   * A published block the ledger does not hold as this claim's: the record on the server decides;
+   * without one, the claim's own block (its record deleted by hand) is recorded again, and any other
+   * only when inside the pool and free. Returns what is wrong, "retry", or undefined once recorded.
+   */
+  private async rerecord(
+    claim: IPAddressClaim,
+    range: IPAMRange,
+    state: PoolState,
+    cidr: Cidr,
+    block: HeldBlock | undefined,
+  ): Promise<string | undefined> {
+    const uid = claim.metadata.uid ?? "";
+    const name = allocationName(state.name, cidr.toString());
+    const object = await this.c.d.writer.getAllocation(state.namespace, name);
+    const heldBy = (o: { spec: { request: { namespace: string; name: string; kind?: string } } }) =>
+      `${cidr} is held by ${o.spec.request.kind ?? "IPAMRequest"} ${o.spec.request.namespace}/${o.spec.request.name}`;
+    if (object && object.spec.request.uid !== uid) return heldBy(object);
+    if (object)
+      return this.records.record(state, object) ? undefined : `overlaps a block held in ${state.key}`;
+    const own = this.ownBlock(claim, state, cidr, block, name);
+    if (typeof own === "string") return own;
+    own.phase = "claiming";
+    const created = await this.records.create(range, state, own);
+    if (created.spec.request.uid !== uid) {
+      this.records.foreign(state, own, created);
+      return heldBy(created);
+    }
+    own.phase = "held";
+    own.objectUid = created.metadata.uid;
+    if (await this.c.d.fence.confirm()) return undefined;
+    // Only the fence holder may stand behind a block: give the record back and try later.
+    await this.records.giveBack(state, own);
+    return "retry";
+  }
+
+  /** The claim's own entry for the block (reserved now if inside the pool and free), or why not. */
+  private ownBlock(
+    claim: IPAddressClaim,
+    state: PoolState,
+    cidr: Cidr,
+    block: HeldBlock | undefined,
+    name: string,
+  ): HeldBlock | string {
+    const uid = claim.metadata.uid ?? "";
+    // Its own block whose record went: kubipam published it, so it is written again wherever it lies.
+    if (block?.requestUid === uid) return block;
+    const allocator = this.c.ledger.allocator(state);
+    if (!allocator?.contains(cidr)) return `is outside ${state.key}`;
+    if (block) return `overlaps ${block.cidr} held by ${block.requestKey}`;
+    try {
+      allocator.reserve(cidr);
+    } catch {
+      return `is not free in ${state.key}`;
+    }
+    return this.c.ledger.claim(state, { uid, key: objectKey(claim), kind: "IPAddressClaim" }, cidr, name);
+  }
+
+  /** Other blocks of the claim (a race lost, a stale writer's record) go, via garbage collection. */
+  private dropExtras(claim: IPAddressClaim, cidr: string): void {
+    for (const block of this.c.ledger.blocksOf(claim.metadata.uid ?? "")) {
+      if (block.cidr.toString() === cidr) continue;
+      const state = this.c.ledger.stateForBlock(block);
+      if (state) this.c.d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+    }
+  }
+
+  /** A deleted claim: IPAddress first, then its blocks, then the finalizer. */
+  async release(claim: IPAddressClaim, pool: ClaimPool): Promise<Step> {
+    if (!hasFinalizer(claim, RELEASE_ADDRESS_FINALIZER)) return undefined;
+    await this.addresses.remove(claim);
+    const { d, ledger } = this.c;
+    const uid = claim.metadata.uid ?? "";
+    const records = new Map<string, string>();
+    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
+      records.set(objectKey(a), a.metadata.uid ?? "");
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      // Without a known record uid nothing is deleted by name (the name may hold another's record).
+      if (state && block.objectUid) records.set(`${state.namespace}/${block.objectName}`, block.objectUid);
+    }
+    for (const [key, objectUid] of records) {
+      const [namespace = "", name = ""] = key.split("/");
+      await d.writer.deleteAllocation(namespace, name, objectUid);
+    }
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      if (state) ledger.release(state, block);
+    }
+    await this.p.writer.setClaimFinalizer(claim, false);
+    d.rangeQueue.add(pool.key);
+    return undefined;
+  }
+}

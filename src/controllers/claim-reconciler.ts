@@ -1,0 +1,244 @@
+// The Cluster API claim reconciler (docs/semantics.md §8): claims whose poolRef names a kubipam pool
+// get one single address of it, guarded exactly as requests' blocks are (docs/internals.md, "Never
+// twice"): ReleaseAddress finalizer → block from the allocator → record created → allocation fence
+// confirmed → the publication, kubipam's Address condition on the claim, written conditional on the
+// claim's version read before that confirm → then the IPAddress and Ready (claim-keeper.ts). Other
+// providers' claims are never touched. Watches: IPAddressClaim (kubipam's), their IPAddress, their
+// Cluster (paused), their pool (spec, paused annotation); queued also when space in the pool is freed.
+
+import {
+  CLUSTER_NAME_LABEL,
+  ClaimReadyReason,
+  clusterNameOf,
+  hasPausedAnnotation,
+  type IPAddressClaim,
+  isClusterPaused,
+  RELEASE_ADDRESS_FINALIZER,
+} from "../api/cluster-api.ts";
+import { FINALIZER, type IPAMRange } from "../api/types.ts";
+import { allocationName, claimPrefix } from "../api/validation.ts";
+import { type Allocator, IpamError } from "../ipam/index.ts";
+import type { ReconcileResult } from "../runtime/controller.ts";
+import { hasFinalizer } from "../runtime/finalizers.ts";
+import { objectKey } from "../runtime/kube.ts";
+import type { ClaimKeeper } from "./claim-keeper.ts";
+import { type ClaimPool, claimPoolOf, describePool } from "./claim-pool.ts";
+import type { ClaimDeps } from "./claim-ports.ts";
+import type { ClaimHolders, ClaimReadiness, ClaimStatus } from "./claim-status.ts";
+import { type Context, FENCE_RETRY_MS } from "./context.ts";
+import type { HeldBlock, PoolState } from "./pool-state.ts";
+import { statusOf } from "./ports.ts";
+import type { Records } from "./records.ts";
+import { errorMessage } from "./status.ts";
+
+const MAX_COLLISIONS = 64;
+const CONTESTED_MS = 250;
+const AGAIN_MS = 50;
+
+type Step = ReconcileResult | undefined;
+const notReady = (reason: ClaimReadiness["reason"], message: string): ClaimReadiness => ({
+  ready: false,
+  reason,
+  message,
+});
+
+export class ClaimReconciler {
+  /** Claims waiting for space, by pool key; woken when space is freed or the pool changes. */
+  readonly busy = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly c: Context,
+    private readonly p: ClaimDeps,
+    private readonly records: Records,
+    private readonly status: ClaimStatus,
+    private readonly holders: ClaimHolders,
+    private readonly keeper: ClaimKeeper,
+  ) {}
+
+  async reconcile(key: string): Promise<Step> {
+    const claim = this.p.claims.get(key);
+    const pool = claim && claimPoolOf(claim);
+    if (!claim || !pool) return undefined;
+    this.busy.get(pool.key)?.delete(key);
+    const gate = this.gate(claim, pool);
+    if (gate === "paused") return undefined;
+    if (gate === "unknown") return { requeueAfter: FENCE_RETRY_MS };
+    try {
+      if (claim.metadata.deletionTimestamp) return await this.keeper.release(claim, pool);
+      if (gate !== "serve") return await this.say(claim, notReady(ClaimReadyReason.AllocationFailed, gate));
+      const published = this.keeper.publishedCidr(claim);
+      if (published) return await this.keeper.keep(claim, pool, published);
+      return await this.allocate(claim, pool);
+    } catch (err) {
+      if (statusOf(err) === 409) return { requeueAfter: AGAIN_MS };
+      throw err;
+    }
+  }
+
+  /**
+   * `serve`; `paused` (pool or Cluster); `unknown` (Clusters not known yet); or, for a claim whose
+   * Cluster is missing, why it is not served (its deletion still is).
+   */
+  private gate(claim: IPAddressClaim, pool: ClaimPool): "serve" | "paused" | "unknown" | string {
+    const range = this.poolObject(pool);
+    if (range && hasPausedAnnotation(range)) return "paused";
+    const clusterName = clusterNameOf(claim);
+    if (!clusterName) return "serve";
+    if (!this.p.clustersSynced()) return "unknown";
+    const cluster = this.p.clusters.get(`${claim.metadata.namespace}/${clusterName}`);
+    if (!cluster) {
+      return `Cluster ${claim.metadata.namespace}/${clusterName} not found: create it, or correct spec.clusterName or the ${CLUSTER_NAME_LABEL} label`;
+    }
+    return isClusterPaused(cluster) ? "paused" : "serve";
+  }
+
+  private poolObject(pool: ClaimPool): IPAMRange | undefined {
+    return pool.kind === "IPAMRange" ? this.c.d.ranges.get(pool.key) : undefined;
+  }
+
+  private async say(claim: IPAddressClaim, r: ClaimReadiness): Promise<Step> {
+    await this.status.ready(claim, r);
+    return undefined;
+  }
+
+  /** Why the pool cannot serve the claim now (reason PoolNotReady), or its state and spec. */
+  private usablePool(pool: ClaimPool): { state: PoolState; range: IPAMRange } | string {
+    const what = describePool(pool);
+    const range = this.poolObject(pool);
+    if (!range) return `${what} not found: create it, or correct the claim's spec.poolRef`;
+    const state = this.c.ledger.state(pool.namespace, pool.name);
+    if (!state.spec) return `${what} not valid: ${state.invalidMessage}`;
+    if (range.metadata.deletionTimestamp) return `${what} is being deleted`;
+    const prefix = claimPrefix(state.spec);
+    if (!prefix.ok) return `${what}: ${prefix.message}`;
+    return { state, range };
+  }
+
+  private async allocate(claim: IPAddressClaim, pool: ClaimPool): Promise<Step> {
+    const usable = this.usablePool(pool);
+    if (typeof usable === "string") return this.say(claim, notReady(ClaimReadyReason.PoolNotReady, usable));
+    const { state, range } = usable;
+    const allocator = this.c.ledger.allocator(state);
+    if (state.spec?.family === undefined || !allocator) {
+      this.wait(pool, claim);
+      return this.say(
+        claim,
+        notReady(
+          ClaimReadyReason.PoolExhausted,
+          `${describePool(pool)} is empty: add addresses to its spec.ranges`,
+        ),
+      );
+    }
+    // Protected before anything is published: the claim (its address is released on deletion) and
+    // the range (its deletion waits).
+    const current = hasFinalizer(claim, RELEASE_ADDRESS_FINALIZER)
+      ? claim
+      : await this.p.writer.setClaimFinalizer(claim, true);
+    if (!current) return undefined;
+    if (!hasFinalizer(range, FINALIZER)) await this.c.d.writer.setRangeFinalizer(range, true);
+    // The publication is conditional on this version, read before the fence is confirmed.
+    const version = current.metadata.resourceVersion;
+    const uid = claim.metadata.uid ?? "";
+    const existing = this.c.ledger.blocksOf(uid).find((b) => this.c.ledger.stateForBlock(b) === state);
+    if (existing && (!allocator.contains(existing.cidr) || existing.cidr.prefix !== existing.cidr.width)) {
+      await this.holders
+        .cached(objectKey(claim), uid)
+        ?.revoke(state, existing, `${existing.cidr} is not an address of ${describePool(pool)}`);
+      return { requeueAfter: AGAIN_MS };
+    }
+    const claimed = existing ?? (await this.claim(current, pool, state, range, allocator));
+    if (!("requestUid" in claimed)) return claimed.step;
+    return this.publish(current, pool, state, claimed, version);
+  }
+
+  private wait(pool: ClaimPool, claim: IPAddressClaim): void {
+    let set = this.busy.get(pool.key);
+    if (!set) {
+      set = new Set();
+      this.busy.set(pool.key, set);
+    }
+    set.add(objectKey(claim));
+  }
+
+  /** Takes a free address and creates its record; or says why not. */
+  private async claim(
+    claim: IPAddressClaim,
+    pool: ClaimPool,
+    state: PoolState,
+    range: IPAMRange,
+    allocator: Allocator,
+  ): Promise<HeldBlock | { step: Step }> {
+    const key = objectKey(claim);
+    const holder = { uid: claim.metadata.uid ?? "", key, kind: "IPAddressClaim" as const };
+    for (let attempt = 0; attempt < MAX_COLLISIONS; attempt++) {
+      let cidr: ReturnType<Allocator["allocate"]>;
+      try {
+        cidr = allocator.allocate(state.spec?.family === 6 ? 128 : 32);
+      } catch (err) {
+        const busy = err instanceof IpamError && err.code === "Busy";
+        this.c.d.metrics.failed(state.key, busy ? "busy" : "invalid");
+        if (!busy)
+          return {
+            step: await this.say(claim, notReady(ClaimReadyReason.AllocationFailed, errorMessage(err))),
+          };
+        this.wait(pool, claim);
+        const message = `no free address in ${describePool(pool)}: the claim is served as soon as one is released or the pool grows`;
+        return { step: await this.say(claim, notReady(ClaimReadyReason.PoolExhausted, message)) };
+      }
+      const block = this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+      const object = await this.records.create(range, state, block);
+      if (object.spec.request.uid === block.requestUid) {
+        block.phase = "held";
+        block.objectUid = object.metadata.uid;
+        return block;
+      }
+      this.records.foreign(state, block, object);
+    }
+    this.c.d.log.info("addresses taken by other writers; retrying", { pool: state.key, claim: key });
+    return { step: { requeueAfter: 100 } };
+  }
+
+  /** Confirms the fence (after the record exists), then publishes conditional on `version`. */
+  private async publish(
+    claim: IPAddressClaim,
+    pool: ClaimPool,
+    state: PoolState,
+    block: HeldBlock,
+    version: string | undefined,
+  ): Promise<Step> {
+    if (block.phase === "claiming" && !(await this.confirmRecord(claim, state, block))) {
+      return { requeueAfter: AGAIN_MS };
+    }
+    if (state.isContested(block.cidr)) return { requeueAfter: CONTESTED_MS };
+    if (!(await this.c.d.fence.confirm())) return { requeueAfter: FENCE_RETRY_MS };
+    let published: IPAddressClaim;
+    try {
+      published = await this.status.publish(claim, block.cidr.toString(), version);
+    } catch (err) {
+      // Gone: the block goes back. Changed since read (or revoked): decide again on a fresh view.
+      if (statusOf(err) === 404) await this.records.giveBack(state, block);
+      if (statusOf(err) === 404 || statusOf(err) === 409) return { requeueAfter: AGAIN_MS };
+      throw err;
+    }
+    this.c.d.metrics.allocated(state.key, undefined);
+    return this.keeper.keep(published, pool, block.cidr.toString());
+  }
+
+  /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
+  private async confirmRecord(claim: IPAddressClaim, state: PoolState, block: HeldBlock): Promise<boolean> {
+    const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+    if (existing && existing.spec.request.uid !== block.requestUid) {
+      this.records.foreign(state, block, existing);
+      return false;
+    }
+    if (!existing) {
+      const holder = this.holders.cached(objectKey(claim), block.requestUid);
+      if (holder) await holder.revoke(state, block, `the record of ${block.cidr} is gone`);
+      else this.c.ledger.undoClaim(state, block);
+      return false;
+    }
+    block.phase = "held";
+    block.objectUid = existing.metadata.uid;
+    return true;
+  }
+}
