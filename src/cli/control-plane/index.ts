@@ -28,3 +28,9 @@ export {
 export { LocalControlPlane, type LocalControlPlaneOptions } from "./local-control-plane.ts";
 export { isManifest, type Manifest, parseManifests } from "./manifests.ts";
 export { freePort, freePorts } from "./ports.ts";
+export {
+  CLUSTER_API_CRD_FILES,
+  clusterApiCrdsScript,
+  loadClusterApiCrds,
+  resolveClusterApiCrdsDir,
+} from "./cluster-api-crds.ts";
