@@ -2,6 +2,7 @@
 // serves as an IPAM provider (docs/semantics.md §8). Field names are Cluster API's wire contract; the
 // CRDs are Cluster API's own (installed by Cluster API, never by kubipam).
 
+import { isPoolKind, type PoolKind } from "./pool-ref.ts";
 import type { Condition, ObjectMeta } from "./types.ts";
 import { GROUP } from "./types.ts";
 
@@ -38,10 +39,6 @@ export const ClaimReadyReason = {
   AllocationFailed: "AllocationFailed",
 } as const;
 export type ClaimReadyReasonName = (typeof ClaimReadyReason)[keyof typeof ClaimReadyReason];
-
-/** The pool kinds of kubipam a claim may name in `spec.poolRef.kind`. */
-export const POOL_KINDS = ["IPAMRange", "ClusterIPAMRange"] as const;
-export type PoolKind = (typeof POOL_KINDS)[number];
 
 export interface IPPoolReference {
   apiGroup: string;
@@ -118,7 +115,7 @@ export const clusterResource = {
 export function kubipamPoolKind(claim: IPAddressClaim): PoolKind | undefined {
   const ref = claim.spec?.poolRef;
   if (ref?.apiGroup !== GROUP) return undefined;
-  return (POOL_KINDS as readonly string[]).includes(ref.kind) ? (ref.kind as PoolKind) : undefined;
+  return isPoolKind(ref.kind) ? ref.kind : undefined;
 }
 
 /** The name of the Cluster a claim belongs to: spec.clusterName, else the cluster-name label. */

@@ -191,8 +191,16 @@ const ipamRequestSchema: JsonSchema = {
       properties: {
         ipam: {
           type: "object",
-          description: "The IPAMRange to allocate from; namespace defaults to the request's.",
+          description:
+            "The range to allocate from: an IPAMRange (kind absent or IPAMRange; namespace defaults to the request's) or a ClusterIPAMRange (no namespace).",
+          "x-kubernetes-validations": [
+            {
+              rule: "!has(self.kind) || self.kind != 'ClusterIPAMRange' || !has(self.namespace) || self.namespace == ''",
+              message: "spec.ipam.namespace must be empty for a ClusterIPAMRange (it is cluster-scoped)",
+            },
+          ],
           properties: {
+            kind: { type: "string", enum: ["IPAMRange", "ClusterIPAMRange"] },
             name: { type: "string", maxLength: 253 },
             namespace: { type: "string", maxLength: 63 },
           },
@@ -249,7 +257,12 @@ const ipamAllocationSchema: JsonSchema = {
         range: {
           type: "object",
           required: ["name", "uid"],
-          properties: { name: { type: "string", maxLength: 253 }, uid: { type: "string", maxLength: 64 } },
+          properties: {
+            // Absent: IPAMRange (records written before ClusterIPAMRange existed).
+            kind: { type: "string", enum: ["IPAMRange", "ClusterIPAMRange"] },
+            name: { type: "string", maxLength: 253 },
+            uid: { type: "string", maxLength: 64 },
+          },
         },
         cidr: { type: "string", maxLength: 64 },
         request: {

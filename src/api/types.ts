@@ -22,6 +22,8 @@ export const ALLOCATION_FINALIZER = `${GROUP}/held`;
  * name, or for names longer than a label value allows, a shortened form (see rangeLabelValue).
  */
 export const RANGE_LABEL = `${GROUP}/range`;
+/** Label on IPAMAllocation objects naming the kind of their range (IPAMRange or ClusterIPAMRange). */
+export const RANGE_KIND_LABEL = `${GROUP}/range-kind`;
 
 export type RangeMode = "FirstMatch" | "RoundRobin";
 export type RangeState = "Ready" | "Invalid" | "Deleting";
@@ -76,8 +78,40 @@ export interface IPAMRange {
   status?: IPAMRangeStatus;
 }
 
+/** A standard Kubernetes label selector (metav1.LabelSelector). */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  /** In, NotIn, Exists, DoesNotExist. */
+  operator: string;
+  values?: string[];
+}
+
+/** The IPAMRange spec without allowedNamespaces; consent is a selector on namespace labels instead. */
+export interface ClusterIPAMRangeSpec extends Omit<IPAMRangeSpec, "allowedNamespaces"> {
+  /** Namespaces whose requests may use this range; absent: every namespace. */
+  namespaceSelector?: LabelSelector;
+}
+
+/** A cluster-scoped pool, shared by the namespaces its selector admits. */
+export interface ClusterIPAMRange {
+  apiVersion: typeof API_VERSION;
+  kind: "ClusterIPAMRange";
+  metadata: ObjectMeta;
+  spec: ClusterIPAMRangeSpec;
+  status?: IPAMRangeStatus;
+}
+
+/** Either kind of range (same status; the kind tells which spec). */
+export type RangeObject = IPAMRange | ClusterIPAMRange;
+
 export interface IPAMRequestSpec {
-  ipam: { name?: string; namespace?: string };
+  /** The range: `kind` IPAMRange (default) or ClusterIPAMRange; `namespace` only for an IPAMRange. */
+  ipam: { name?: string; namespace?: string; kind?: string };
   size?: number;
   request?: string;
   description?: string;
@@ -105,7 +139,8 @@ export interface IPAMRequest {
  * guarantee Kubernetes' Service-IP allocator gets from its IPAddress objects.
  */
 export interface IPAMAllocationSpec {
-  range: { name: string; uid: string };
+  /** `kind` absent: IPAMRange (records written before ClusterIPAMRange existed). */
+  range: { name: string; uid: string; kind?: string };
   cidr: string;
   /** The holder; `kind` absent means IPAMRequest (records written before claims existed). */
   request: { namespace: string; name: string; uid: string; kind?: HolderKind };
@@ -129,6 +164,14 @@ export const ipamRangeResource = {
   plural: "ipamranges",
   kind: "IPAMRange",
   namespaced: true,
+} as const;
+
+export const clusterIpamRangeResource = {
+  group: GROUP,
+  version: VERSION,
+  plural: "clusteripamranges",
+  kind: "ClusterIPAMRange",
+  namespaced: false,
 } as const;
 
 export const ipamRequestResource = {

@@ -12,6 +12,7 @@ import {
   validateChunkSize,
   validateMode,
 } from "../ipam/index.ts";
+import { CLUSTER_RANGE_KIND, isPoolKind, type PoolRef, poolRef, RANGE_KIND } from "./pool-ref.ts";
 import type { IPAMRangeSpec, IPAMRequest, RangeMode } from "./types.ts";
 
 /** Upper bound of `spec.reuseCooldownSeconds` (one day). */
@@ -151,16 +152,40 @@ function singleCidrPrefix(ranges: readonly string[]): number | undefined {
   return Cidr.tryParse(ranges[0] as string)?.prefix;
 }
 
-export interface RangeRef {
-  namespace: string;
-  name: string;
+/** The range a request names (a pool reference). */
+export type RangeRef = PoolRef;
+
+/**
+ * The range a request names: `spec.ipam.kind` (default IPAMRange) and name; for an IPAMRange an empty
+ * `spec.ipam.namespace` means the request's own namespace, a ClusterIPAMRange takes none.
+ */
+export function rangeRefOf(request: IPAMRequest): RangeRef | InvalidSpec {
+  const ipam = request.spec?.ipam;
+  const kind = ipam?.kind || RANGE_KIND;
+  if (!isPoolKind(kind)) {
+    return {
+      ok: false,
+      message: `invalid spec.ipam.kind "${kind}": use ${RANGE_KIND} or ${CLUSTER_RANGE_KIND}`,
+    };
+  }
+  const name = ipam?.name;
+  if (!name) return { ok: false, message: `${kind} object not specified` };
+  if (kind === CLUSTER_RANGE_KIND && ipam.namespace) {
+    return {
+      ok: false,
+      message: `spec.ipam.namespace must be empty for a ${CLUSTER_RANGE_KIND} (it is cluster-scoped): remove "${ipam.namespace}"`,
+    };
+  }
+  return poolRef(kind, ipam.namespace || request.metadata.namespace || "default", name);
 }
 
-/** The range a request names; `spec.ipam.namespace` empty means the request's own namespace. */
-export function rangeRefOf(request: IPAMRequest): RangeRef | InvalidSpec {
-  const name = request.spec?.ipam?.name;
-  if (!name) return { ok: false, message: "IPAMRange object not specified" };
-  return { namespace: request.spec.ipam.namespace || request.metadata.namespace || "default", name };
+/** The name of the record of `cidr` in a pool (see recordNamespace in pool-ref.ts for where it lives). */
+export function recordName(ref: PoolRef, cidr: string): string {
+  // A ClusterIPAMRange's `<range>.cluster-<block>`: its last label has letters that no block part (hex
+  // digits and dashes) has, so it never equals the record name of an IPAMRange of any name.
+  return ref.kind === CLUSTER_RANGE_KIND
+    ? allocationName(ref.name, cidr, "cluster-")
+    : allocationName(ref.name, cidr);
 }
 
 export function isInvalid<T extends object>(v: T | InvalidSpec): v is InvalidSpec {
@@ -181,12 +206,14 @@ export function admitsNamespace(
 /**
  * Deterministic name of the IPAMAllocation object holding `cidr` in range `rangeName`, so that two
  * writers claiming one block collide at the API server. `10.0.0.0/24` → `<range>.10-0-0-0-24`,
- * `fd00::/64` → `<range>.fd00---64`.
+ * `fd00::/64` → `<range>.fd00---64`. Callers name records through recordName (pool-ref.ts).
  */
-export function allocationName(rangeName: string, cidr: string): string {
+export function allocationName(rangeName: string, cidr: string, mark = ""): string {
   let key = cidr.replace(/[.:/]/g, "-");
   // A DNS label starts with an alphanumeric; `::1/128` gives `--1-128`.
   if (key.startsWith("-")) key = `0${key}`;
+  // A mark (see recordName in pool-ref.ts) sets records of another kind of pool apart.
+  key = `${mark}${key}`;
   const limit = 253;
   if (rangeName.length + 1 + key.length <= limit) return `${rangeName}.${key}`;
   const hash = fnv1a(rangeName);

@@ -3,41 +3,34 @@
 // (the original kubipam, or a record removed by hand) only when it is inside the range, admitted and
 // free — otherwise the request is flagged and holds nothing.
 
-import type { IPAMRange, IPAMRequest } from "../api/types.ts";
-import {
-  admitsNamespace,
-  allocationName,
-  type InvalidSpec,
-  isInvalid,
-  type RangeRef,
-  rangeRefOf,
-} from "../api/validation.ts";
+import { describePool, poolKey } from "../api/pool-ref.ts";
+import type { IPAMRequest, RangeObject } from "../api/types.ts";
+import { type InvalidSpec, isInvalid, type RangeRef, rangeRefOf, recordName } from "../api/validation.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
-import { type Context, FENCE_RETRY_MS } from "./context.ts";
+import { admits, notAdmittedMessage } from "./consent.ts";
+import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
 import type { Outcome } from "./request-reconciler.ts";
-import { notAdmittedMessage } from "./request-reconciler.ts";
 import type { RequestStatusOutcome } from "./status.ts";
 
 /** Where a published block stands against its range now: inside it, and admitted by it? */
 function standing(
   request: IPAMRequest,
-  range: IPAMRange,
+  admitted: boolean,
   state: PoolState,
   cidr: Cidr,
 ): RequestStatusOutcome {
   const cidrText = cidr.toString();
   const allocator = state.currentAllocator();
   const outside = allocator ? !allocator.contains(cidr) : false;
-  const admitted = admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "");
   const kept = `${cidrText} stays allocated until this request is deleted`;
   const message = outside
-    ? `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`
+    ? `${cidrText} is no longer inside ${describePool(state.ref)}; it stays allocated until this request is deleted`
     : admitted
       ? ""
-      : `${notAdmittedMessage(state.key, request)}; ${kept}`;
+      : `${notAdmittedMessage(state.ref, request.metadata.namespace)}; ${kept}`;
   return { state: "Ready", message, placement: { outside, admitted } };
 }
 
@@ -64,23 +57,24 @@ export class Adoption {
       return { status: { state: request.status?.state ?? "Ready", message } };
     }
     const { d, ledger } = this.c;
-    const state = ledger.state(ref.namespace, ref.name);
+    const state = ledger.state(ref);
     state.busy.delete(objectKey(request));
-    const range = d.ranges.get(state.key);
-    if (!range) return { status: { state: "Ready", message: `IPAMRange ${state.key} not found` } };
+    const range = rangeObject(d, ref);
+    if (!range) return { status: { state: "Ready", message: `${describePool(ref)} not found` } };
     const block = state.held(cidr);
     if (!block || block.requestUid !== request.metadata.uid || block.phase === "claiming") {
       const problem = await this.adopt(request, range, state, cidr, block);
       if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
       if (problem) {
-        d.metrics.failed(state.key, "conflict");
+        d.metrics.failed(state.ref, "conflict");
         const message = `status.cidr ${cidrText} was not allocated by kubipam and ${problem}: delete this request and create a new one`;
         // Looked at again later: the conflict may go (its other holder released, the range grown).
         return { status: { state: "Invalid", message }, requeueAfter: FLAGGED_RETRY_MS };
       }
     }
     this.dropExtras(request, cidrText);
-    return { status: standing(request, range, state, cidr) };
+    const admitted = admits(d, ref, range, request.metadata.namespace ?? "");
+    return { status: standing(request, admitted, state, cidr) };
   }
 
   /**
@@ -90,15 +84,15 @@ export class Adoption {
    */
   private async adopt(
     request: IPAMRequest,
-    range: IPAMRange,
+    range: RangeObject,
     state: PoolState,
     cidr: Cidr,
     block: HeldBlock | undefined,
   ): Promise<string | undefined> {
     const uid = request.metadata.uid ?? "";
     const object = await this.c.d.writer.getAllocation(
-      state.namespace,
-      allocationName(state.name, cidr.toString()),
+      state.recordNamespace,
+      recordName(state.ref, cidr.toString()),
     );
     if (object && object.spec.request.uid !== uid) {
       return `${cidr} is held by request ${object.spec.request.namespace}/${object.spec.request.name}`;
@@ -106,11 +100,11 @@ export class Adoption {
     if (object) {
       return this.records.record(state, object)
         ? undefined
-        : `overlaps a block held by another request of IPAMRange ${state.key}`;
+        : `overlaps a block held by another request of ${describePool(state.ref)}`;
     }
     const own = block?.requestUid === uid;
-    if (!own && !admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "")) {
-      return `IPAMRange ${state.key} does not admit namespace ${request.metadata.namespace}`;
+    if (!own && !admits(this.c.d, state.ref, range, request.metadata.namespace ?? "")) {
+      return `${describePool(state.ref)} does not admit namespace ${request.metadata.namespace}`;
     }
     const claim = this.reserve(request, state, cidr, block);
     if (typeof claim === "string") return claim;
@@ -128,23 +122,23 @@ export class Adoption {
     // Its own block whose record went: kubipam published it, so it is written again wherever it lies.
     if (block?.requestUid === uid) return block;
     const allocator = this.c.ledger.allocator(state);
-    if (!allocator?.contains(cidr)) return `is outside IPAMRange ${state.key}`;
+    if (!allocator?.contains(cidr)) return `is outside ${describePool(state.ref)}`;
     if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
     try {
       allocator.reserve(cidr);
     } catch {
-      return `overlaps a block held by another request of IPAMRange ${state.key}`;
+      return `overlaps a block held by another request of ${describePool(state.ref)}`;
     }
     return this.c.ledger.claim(
       state,
       { uid, key: objectKey(request) },
       cidr,
-      allocationName(state.name, cidr.toString()),
+      recordName(state.ref, cidr.toString()),
     );
   }
 
   /** Writes the adopted block's record and confirms the fence; undefined once it stands. */
-  private async record(range: IPAMRange, state: PoolState, claim: HeldBlock): Promise<string | undefined> {
+  private async record(range: RangeObject, state: PoolState, claim: HeldBlock): Promise<string | undefined> {
     const { d } = this.c;
     claim.phase = "claiming";
     const created = await this.records.create(range, state, claim);
@@ -165,11 +159,11 @@ export class Adoption {
     const cidr = parseHeldCidr(request.status?.cidr ?? "");
     const ref = rangeRefOf(request);
     if (!cidr || isInvalid(ref) || request.metadata.deletionTimestamp) return;
-    const state = this.c.ledger.find(`${ref.namespace}/${ref.name}`);
+    const state = this.c.ledger.find(poolKey(ref));
     const allocator = state?.currentAllocator();
-    const range = this.c.d.ranges.get(`${ref.namespace}/${ref.name}`);
+    const range = rangeObject(this.c.d, ref);
     if (!state || !allocator || !range || state.held(cidr)) return;
-    if (!admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "")) return;
+    if (!admits(this.c.d, ref, range, request.metadata.namespace ?? "")) return;
     if (!allocator.contains(cidr)) return;
     try {
       allocator.reserve(cidr);
@@ -177,6 +171,6 @@ export class Adoption {
       return; // not free: the request's reconcile flags it
     }
     const holder = { uid: request.metadata.uid ?? "", key: objectKey(request) };
-    this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+    this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
   }
 }

@@ -4,6 +4,7 @@
 // stale writer can still publish it. Watches: IPAMAllocation (every record once at start, malformed or
 // conflicting ones, records whose request this process has not seen); queued also when a request goes.
 
+import { poolKey, poolOfRecord } from "../api/pool-ref.ts";
 import type { IPAMAllocation } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
@@ -26,7 +27,8 @@ export class AllocationCollector {
     const request = allocation.spec?.request;
     if (!request?.uid) return this.collect(allocation);
     const cidr = parseHeldCidr(allocation.spec.cidr);
-    const state = ledger.find(`${allocation.metadata.namespace ?? ""}/${allocation.spec.range?.name}`);
+    const pool = poolOfRecord(allocation, ledger.clusterAllocationNamespace);
+    const state = pool && ledger.find(poolKey(pool));
     const entry = cidr && state?.held(cidr);
     if (entry && entry.requestUid === request.uid && entry.phase === "claiming") return; // ours, in flight
     if (entry && state && isEntryOf(entry, allocation)) {

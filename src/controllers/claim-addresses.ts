@@ -10,10 +10,11 @@ import {
   type IPAddressClaim,
   PROTECT_ADDRESS_FINALIZER,
 } from "../api/cluster-api.ts";
+import type { PoolRef } from "../api/pool-ref.ts";
 import { API_VERSION } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { isAlreadyExists, objectKey } from "../runtime/kube.ts";
-import type { ClaimPool } from "./claim-pool.ts";
+
 import type { ClaimDeps } from "./claim-ports.ts";
 
 export interface AddressFacts {
@@ -28,7 +29,7 @@ export interface AddressFacts {
 /** `ok`: the IPAddress stands as it must; `waiting`: a deleted one is going (its delete queues the claim). */
 export type AddressOutcome = { kind: "ok" } | { kind: "waiting" } | { kind: "problem"; message: string };
 
-export function desiredAddress(claim: IPAddressClaim, pool: ClaimPool, facts: AddressFacts): IPAddress {
+export function desiredAddress(claim: IPAddressClaim, pool: PoolRef, facts: AddressFacts): IPAddress {
   const cluster = claim.metadata.labels?.[CLUSTER_NAME_LABEL];
   const name = claim.metadata.name ?? "";
   return {

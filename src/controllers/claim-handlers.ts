@@ -11,8 +11,9 @@ import {
   isClusterPaused,
   publishedAddressOf,
 } from "../api/cluster-api.ts";
-import type { IPAMRange } from "../api/types.ts";
-import { allocationName } from "../api/validation.ts";
+import { poolKey, poolOfObject } from "../api/pool-ref.ts";
+import type { RangeObject } from "../api/types.ts";
+import { recordName } from "../api/validation.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
@@ -69,7 +70,7 @@ export class ClaimProvider {
     const pool = claimPoolOf(claim);
     const cidr = parseHeldCidr(publishedAddressOf(claim) ?? "");
     if (!pool || !cidr || claim.metadata.deletionTimestamp) return;
-    const state = this.c.ledger.find(pool.key);
+    const state = this.c.ledger.find(poolKey(pool));
     const allocator = state?.currentAllocator();
     if (!state || !allocator || state.held(cidr) || !allocator.contains(cidr)) return;
     try {
@@ -78,7 +79,7 @@ export class ClaimProvider {
       return; // not free: the claim's reconcile flags it
     }
     const holder = { uid: claim.metadata.uid ?? "", key: objectKey(claim), kind: "IPAddressClaim" as const };
-    this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+    this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
   }
 
   /** Space freed in a pool (`all`: or the pool changed): its waiting (all: every) claims are queued. */
@@ -102,14 +103,14 @@ export class ClaimProvider {
     const pool = claimPoolOf(claim);
     if (!pool) return;
     const { d, ledger } = this.c;
-    this.reconciler.busy.get(pool.key)?.delete(objectKey(claim));
-    d.rangeQueue.add(pool.key);
+    this.reconciler.busy.get(poolKey(pool))?.delete(objectKey(claim));
+    d.rangeQueue.add(poolKey(pool));
     const uid = claim.metadata.uid ?? "";
     ledger.releaseUnrecorded(uid);
     for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) d.allocationQueue.add(objectKey(a));
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
-      if (state) d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+      if (state) d.allocationQueue.add(state.recordKey(block.objectName));
     }
   }
 
@@ -128,9 +129,9 @@ export class ClaimProvider {
   }
 
   /** A pool's paused annotation or its claim-relevant spec changed: its claims look again. */
-  onPool(range: IPAMRange, old?: IPAMRange): void {
+  onPool(range: RangeObject, old?: RangeObject): void {
     if (old && hasPausedAnnotation(old) === hasPausedAnnotation(range)) return;
-    const key = `${range.metadata.namespace}/${range.metadata.name}`;
+    const key = poolKey(poolOfObject(range));
     for (const claim of this.p.claims.byIndex(CLAIMS_BY_POOL, key)) this.p.claimQueue.add(objectKey(claim));
   }
 }

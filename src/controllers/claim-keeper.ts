@@ -9,17 +9,18 @@ import {
   publishedAddressOf,
   RELEASE_ADDRESS_FINALIZER,
 } from "../api/cluster-api.ts";
-import type { IPAMRange } from "../api/types.ts";
-import { allocationName, claimPrefix } from "../api/validation.ts";
+import { describePool, type PoolRef, poolKey } from "../api/pool-ref.ts";
+import type { RangeObject } from "../api/types.ts";
+import { claimPrefix, recordName } from "../api/validation.ts";
 import type { Cidr } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type AddressFacts, AddressKeeper, desiredAddress, isAddressOf } from "./claim-addresses.ts";
-import { type ClaimPool, describePool } from "./claim-pool.ts";
+
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimStatus } from "./claim-status.ts";
-import { type Context, FENCE_RETRY_MS } from "./context.ts";
+import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
@@ -45,7 +46,7 @@ export class ClaimKeeper {
     return publishedAddressOf(claim);
   }
 
-  async keep(claim: IPAddressClaim, pool: ClaimPool, cidrText: string): Promise<Step> {
+  async keep(claim: IPAddressClaim, pool: PoolRef, cidrText: string): Promise<Step> {
     const failed = (message: string) => ({
       ready: false,
       reason: ClaimReadyReason.AllocationFailed,
@@ -59,19 +60,19 @@ export class ClaimKeeper {
       );
       return undefined;
     }
-    const range = pool.kind === "IPAMRange" ? this.c.d.ranges.get(pool.key) : undefined;
+    const range = rangeObject(this.c.d, pool);
     if (!range) {
       const message = `${describePool(pool)} not found; ${cidrText} stays with this claim until it is deleted`;
       await this.status.ready(claim, { ready: false, reason: ClaimReadyReason.PoolNotReady, message });
       return undefined;
     }
-    const state = this.c.ledger.state(pool.namespace, pool.name);
+    const state = this.c.ledger.state(pool);
     const block = state.held(cidr);
     if (!block || block.requestUid !== claim.metadata.uid || block.phase === "claiming") {
       const problem = await this.rerecord(claim, range, state, cidr, block);
       if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
       if (problem) {
-        this.c.d.metrics.failed(state.key, "conflict");
+        this.c.d.metrics.failed(state.ref, "conflict");
         await this.status.ready(
           claim,
           failed(`${cidrText} was not allocated by kubipam and ${problem}: delete this claim`),
@@ -86,9 +87,9 @@ export class ClaimKeeper {
   /** The IPAddress as it must be, then Ready. */
   private async stand(
     claim: IPAddressClaim,
-    pool: ClaimPool,
+    pool: PoolRef,
     state: PoolState,
-    range: IPAMRange,
+    range: RangeObject,
     cidr: Cidr,
   ): Promise<Step> {
     const facts = this.facts(pool, state, range, cidr);
@@ -114,7 +115,7 @@ export class ClaimKeeper {
     return undefined;
   }
 
-  private facts(pool: ClaimPool, state: PoolState, range: IPAMRange, cidr: Cidr): AddressFacts | string {
+  private facts(pool: PoolRef, state: PoolState, range: RangeObject, cidr: Cidr): AddressFacts | string {
     if (!state.spec) return `${describePool(pool)} not valid: ${state.invalidMessage}`;
     const prefix = claimPrefix(state.spec);
     if (!prefix.ok) return `${describePool(pool)}: ${prefix.message}`;
@@ -128,14 +129,14 @@ export class ClaimKeeper {
    */
   private async rerecord(
     claim: IPAddressClaim,
-    range: IPAMRange,
+    range: RangeObject,
     state: PoolState,
     cidr: Cidr,
     block: HeldBlock | undefined,
   ): Promise<string | undefined> {
     const uid = claim.metadata.uid ?? "";
-    const name = allocationName(state.name, cidr.toString());
-    const object = await this.c.d.writer.getAllocation(state.namespace, name);
+    const name = recordName(state.ref, cidr.toString());
+    const object = await this.c.d.writer.getAllocation(state.recordNamespace, name);
     const heldBy = (o: { spec: { request: { namespace: string; name: string; kind?: string } } }) =>
       `${cidr} is held by ${o.spec.request.kind ?? "IPAMRequest"} ${o.spec.request.namespace}/${o.spec.request.name}`;
     if (object && object.spec.request.uid !== uid) return heldBy(object);
@@ -184,12 +185,12 @@ export class ClaimKeeper {
     for (const block of this.c.ledger.blocksOf(claim.metadata.uid ?? "")) {
       if (block.cidr.toString() === cidr) continue;
       const state = this.c.ledger.stateForBlock(block);
-      if (state) this.c.d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+      if (state) this.c.d.allocationQueue.add(state.recordKey(block.objectName));
     }
   }
 
   /** A deleted claim: IPAddress first, then its blocks, then the finalizer. */
-  async release(claim: IPAddressClaim, pool: ClaimPool): Promise<Step> {
+  async release(claim: IPAddressClaim, pool: PoolRef): Promise<Step> {
     if (!hasFinalizer(claim, RELEASE_ADDRESS_FINALIZER)) return undefined;
     await this.addresses.remove(claim);
     const { d, ledger } = this.c;
@@ -200,7 +201,7 @@ export class ClaimKeeper {
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
       // Without a known record uid nothing is deleted by name (the name may hold another's record).
-      if (state && block.objectUid) records.set(`${state.namespace}/${block.objectName}`, block.objectUid);
+      if (state && block.objectUid) records.set(state.recordKey(block.objectName), block.objectUid);
     }
     for (const [key, objectUid] of records) {
       const [namespace = "", name = ""] = key.split("/");
@@ -211,7 +212,7 @@ export class ClaimKeeper {
       if (state) ledger.release(state, block);
     }
     await this.p.writer.setClaimFinalizer(claim, false);
-    d.rangeQueue.add(pool.key);
+    d.rangeQueue.add(poolKey(pool));
     return undefined;
   }
 }

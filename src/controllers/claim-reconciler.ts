@@ -15,17 +15,19 @@ import {
   isClusterPaused,
   RELEASE_ADDRESS_FINALIZER,
 } from "../api/cluster-api.ts";
-import { FINALIZER, type IPAMRange } from "../api/types.ts";
-import { allocationName, claimPrefix } from "../api/validation.ts";
+import { describePool, type PoolRef, poolKey } from "../api/pool-ref.ts";
+import { FINALIZER, type RangeObject } from "../api/types.ts";
+import { claimPrefix, recordName } from "../api/validation.ts";
 import { type Allocator, IpamError } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { ClaimKeeper } from "./claim-keeper.ts";
-import { type ClaimPool, claimPoolOf, describePool } from "./claim-pool.ts";
+import { claimPoolOf } from "./claim-pool.ts";
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimHolders, ClaimReadiness, ClaimStatus } from "./claim-status.ts";
-import { type Context, FENCE_RETRY_MS } from "./context.ts";
+import { admits, notAdmittedMessage } from "./consent.ts";
+import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import type { Records } from "./records.ts";
@@ -59,7 +61,7 @@ export class ClaimReconciler {
     const claim = this.p.claims.get(key);
     const pool = claim && claimPoolOf(claim);
     if (!claim || !pool) return undefined;
-    this.busy.get(pool.key)?.delete(key);
+    this.busy.get(poolKey(pool))?.delete(key);
     const gate = this.gate(claim, pool);
     if (gate === "paused") return undefined;
     if (gate === "unknown") return { requeueAfter: FENCE_RETRY_MS };
@@ -79,7 +81,7 @@ export class ClaimReconciler {
    * `serve`; `paused` (pool or Cluster); `unknown` (Clusters not known yet); or, for a claim whose
    * Cluster is missing, why it is not served (its deletion still is).
    */
-  private gate(claim: IPAddressClaim, pool: ClaimPool): "serve" | "paused" | "unknown" | string {
+  private gate(claim: IPAddressClaim, pool: PoolRef): "serve" | "paused" | "unknown" | string {
     const range = this.poolObject(pool);
     if (range && hasPausedAnnotation(range)) return "paused";
     const clusterName = clusterNameOf(claim);
@@ -92,8 +94,8 @@ export class ClaimReconciler {
     return isClusterPaused(cluster) ? "paused" : "serve";
   }
 
-  private poolObject(pool: ClaimPool): IPAMRange | undefined {
-    return pool.kind === "IPAMRange" ? this.c.d.ranges.get(pool.key) : undefined;
+  private poolObject(pool: PoolRef): RangeObject | undefined {
+    return rangeObject(this.c.d, pool);
   }
 
   private async say(claim: IPAddressClaim, r: ClaimReadiness): Promise<Step> {
@@ -102,11 +104,18 @@ export class ClaimReconciler {
   }
 
   /** Why the pool cannot serve the claim now (reason PoolNotReady), or its state and spec. */
-  private usablePool(pool: ClaimPool): { state: PoolState; range: IPAMRange } | string {
+  private usablePool(
+    claim: IPAddressClaim,
+    pool: PoolRef,
+  ): { state: PoolState; range: RangeObject } | string {
     const what = describePool(pool);
     const range = this.poolObject(pool);
     if (!range) return `${what} not found: create it, or correct the claim's spec.poolRef`;
-    const state = this.c.ledger.state(pool.namespace, pool.name);
+    const namespace = claim.metadata.namespace ?? "";
+    if (!admits(this.c.d, pool, range, namespace)) {
+      return notAdmittedMessage(pool, namespace).replace("admit requests", "admit claims");
+    }
+    const state = this.c.ledger.state(pool);
     if (!state.spec) return `${what} not valid: ${state.invalidMessage}`;
     if (range.metadata.deletionTimestamp) return `${what} is being deleted`;
     const prefix = claimPrefix(state.spec);
@@ -114,8 +123,8 @@ export class ClaimReconciler {
     return { state, range };
   }
 
-  private async allocate(claim: IPAddressClaim, pool: ClaimPool): Promise<Step> {
-    const usable = this.usablePool(pool);
+  private async allocate(claim: IPAddressClaim, pool: PoolRef): Promise<Step> {
+    const usable = this.usablePool(claim, pool);
     if (typeof usable === "string") return this.say(claim, notReady(ClaimReadyReason.PoolNotReady, usable));
     const { state, range } = usable;
     const allocator = this.c.ledger.allocator(state);
@@ -151,11 +160,11 @@ export class ClaimReconciler {
     return this.publish(current, pool, state, claimed, version);
   }
 
-  private wait(pool: ClaimPool, claim: IPAddressClaim): void {
-    let set = this.busy.get(pool.key);
+  private wait(pool: PoolRef, claim: IPAddressClaim): void {
+    let set = this.busy.get(poolKey(pool));
     if (!set) {
       set = new Set();
-      this.busy.set(pool.key, set);
+      this.busy.set(poolKey(pool), set);
     }
     set.add(objectKey(claim));
   }
@@ -163,9 +172,9 @@ export class ClaimReconciler {
   /** Takes a free address and creates its record; or says why not. */
   private async claim(
     claim: IPAddressClaim,
-    pool: ClaimPool,
+    pool: PoolRef,
     state: PoolState,
-    range: IPAMRange,
+    range: RangeObject,
     allocator: Allocator,
   ): Promise<HeldBlock | { step: Step }> {
     const key = objectKey(claim);
@@ -176,7 +185,7 @@ export class ClaimReconciler {
         cidr = allocator.allocate(state.spec?.family === 6 ? 128 : 32);
       } catch (err) {
         const busy = err instanceof IpamError && err.code === "Busy";
-        this.c.d.metrics.failed(state.key, busy ? "busy" : "invalid");
+        this.c.d.metrics.failed(state.ref, busy ? "busy" : "invalid");
         if (!busy)
           return {
             step: await this.say(claim, notReady(ClaimReadyReason.AllocationFailed, errorMessage(err))),
@@ -185,7 +194,7 @@ export class ClaimReconciler {
         const message = `no free address in ${describePool(pool)}: the claim is served as soon as one is released or the pool grows`;
         return { step: await this.say(claim, notReady(ClaimReadyReason.PoolExhausted, message)) };
       }
-      const block = this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+      const block = this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
       const object = await this.records.create(range, state, block);
       if (object.spec.request.uid === block.requestUid) {
         block.phase = "held";
@@ -201,7 +210,7 @@ export class ClaimReconciler {
   /** Confirms the fence (after the record exists), then publishes conditional on `version`. */
   private async publish(
     claim: IPAddressClaim,
-    pool: ClaimPool,
+    pool: PoolRef,
     state: PoolState,
     block: HeldBlock,
     version: string | undefined,
@@ -220,13 +229,13 @@ export class ClaimReconciler {
       if (statusOf(err) === 404 || statusOf(err) === 409) return { requeueAfter: AGAIN_MS };
       throw err;
     }
-    this.c.d.metrics.allocated(state.key, undefined);
+    this.c.d.metrics.allocated(state.ref, undefined);
     return this.keeper.keep(published, pool, block.cidr.toString());
   }
 
   /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
   private async confirmRecord(claim: IPAddressClaim, state: PoolState, block: HeldBlock): Promise<boolean> {
-    const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+    const existing = await this.c.d.writer.getAllocation(state.recordNamespace, block.objectName);
     if (existing && existing.spec.request.uid !== block.requestUid) {
       this.records.foreign(state, block, existing);
       return false;

@@ -1,7 +1,15 @@
 // What every IPAM reconciler works with: the ports (caches, queues, writer, fence, events, metrics,
 // log), the ledger (the one owner of allocation state) and the status writer.
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import { CLUSTER_RANGE_KIND, type PoolRef, poolKey } from "../api/pool-ref.ts";
+import type {
+  ClusterIPAMRange,
+  IPAMAllocation,
+  IPAMRange,
+  IPAMRequest,
+  ObjectMeta,
+  RangeObject,
+} from "../api/types.ts";
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { HolderRegistry } from "./holders.ts";
 import type { Ledger } from "./ledger.ts";
@@ -10,6 +18,12 @@ import type { StatusWriter } from "./status.ts";
 
 export interface IpamControllerDeps {
   ranges: Cache<IPAMRange>;
+  /** ClusterIPAMRanges, keyed by name (absent: no cluster ranges are served). */
+  clusterRanges?: Cache<ClusterIPAMRange>;
+  /** Namespaces, keyed by name: their labels decide a ClusterIPAMRange's consent. */
+  namespaces?: Cache<{ metadata: ObjectMeta }>;
+  /** Where the records of ClusterIPAMRanges live; the same for every controller (default kube-system). */
+  clusterAllocationNamespace?: string;
   requests: Cache<IPAMRequest>;
   allocations: Cache<IPAMAllocation>;
   rangeQueue: Queue;
@@ -41,3 +55,8 @@ export interface Context {
 
 /** Retry delay when this process does not hold the allocation fence (or could not confirm it). */
 export const FENCE_RETRY_MS = 1000;
+
+/** The range object a pool reference names, from the cache of its kind. */
+export function rangeObject(d: IpamControllerDeps, ref: PoolRef): RangeObject | undefined {
+  return ref.kind === CLUSTER_RANGE_KIND ? d.clusterRanges?.get(poolKey(ref)) : d.ranges.get(poolKey(ref));
+}

@@ -2,8 +2,9 @@
 // and hand what a record says to the ledger through one narrow path (a record seen, a record gone).
 // bootstrap() rebuilds the ledger from the caches before any worker runs.
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
-import { allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
+import { poolKey, poolOfRecord } from "../api/pool-ref.ts";
+import type { IPAMAllocation, IPAMRequest, RangeObject } from "../api/types.ts";
+import { isInvalid, rangeRefOf, recordName } from "../api/validation.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
 import type { Context } from "./context.ts";
@@ -27,7 +28,8 @@ export class Handlers {
    */
   bootstrap(): void {
     const { d, ledger } = this.c;
-    for (const range of d.ranges.list()) this.ranges.applySpec(range);
+    const ranges: RangeObject[] = [...d.ranges.list(), ...(d.clusterRanges?.list() ?? [])];
+    for (const range of ranges) this.ranges.applySpec(range);
     // Records whose request published their block come first, oldest first: they win every overlap,
     // so a forged or stale record can never displace them; losers are conflicts to collect.
     const published = new Set(d.allocations.list().filter((a) => this.publishedBy(a)));
@@ -43,19 +45,19 @@ export class Handlers {
     // reserved before anything is handed out, if inside the range, admitted and free; the request's
     // reconcile then writes the record (or flags the request).
     for (const request of d.requests.list()) this.adoption.reservePublished(request);
-    for (const range of d.ranges.list()) d.rangeQueue.add(objectKey(range));
+    for (const range of ranges) d.rangeQueue.add(objectKey(range));
     for (const request of d.requests.list()) d.requestQueue.add(objectKey(request));
     for (const allocation of d.allocations.list()) d.allocationQueue.add(objectKey(allocation));
   }
 
-  onRangeChange(range: IPAMRange, old?: IPAMRange): void {
+  onRangeChange(range: RangeObject, old?: RangeObject): void {
     const change = rangeChanged(range, old);
     if (change === "now") this.c.d.rangeQueue.add(objectKey(range));
     else if (change === "later")
       this.c.d.rangeQueue.addAfter(objectKey(range), this.c.d.rangeStatusDelayMs ?? 1000);
   }
 
-  onRangeDelete(range: IPAMRange): void {
+  onRangeDelete(range: RangeObject): void {
     this.c.d.rangeQueue.add(objectKey(range));
   }
 
@@ -68,8 +70,8 @@ export class Handlers {
     const ref = rangeRefOf(request);
     if (!isInvalid(ref)) {
       // A range being deleted may have been waiting for this request.
-      d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
-      ledger.find(`${ref.namespace}/${ref.name}`)?.busy.delete(objectKey(request));
+      d.rangeQueue.add(poolKey(ref));
+      ledger.find(poolKey(ref))?.busy.delete(objectKey(request));
     }
     // Gone: its records are garbage now (collected), and claims without a record are released here.
     const uid = request.metadata.uid ?? "";
@@ -79,27 +81,27 @@ export class Handlers {
     }
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
-      if (state) d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+      if (state) d.allocationQueue.add(state.recordKey(block.objectName));
     }
   }
 
   onAllocationUpsert(allocation: IPAMAllocation): void {
     const { d, ledger } = this.c;
     const cidr = parseHeldCidr(allocation.spec?.cidr ?? "");
-    const rangeName = allocation.spec?.range?.name;
+    const pool = this.poolOf(allocation);
     const request = allocation.spec?.request;
     const canonical =
       cidr &&
-      rangeName &&
+      pool &&
       allocation.spec.cidr === cidr.toString() &&
-      allocation.metadata.name === allocationName(rangeName, allocation.spec.cidr);
-    if (!cidr || !rangeName || !request || !canonical) {
+      allocation.metadata.name === recordName(pool, allocation.spec.cidr);
+    if (!cidr || !pool || !request || !canonical) {
       // Only a record named by its block guards it (AlreadyExists); any other name is not kubipam's.
       d.log.warn("ignoring malformed IPAMAllocation", { allocation: objectKey(allocation) });
       d.allocationQueue.add(objectKey(allocation));
       return;
     }
-    const state = ledger.state(allocation.metadata.namespace ?? "", rangeName);
+    const state = ledger.state(pool);
     const entry = ledger.record(state, heldBlockOf(allocation, state.key, cidr));
     // A record that loses an overlap leaves the ledger contested; garbage collection resolves it.
     if (!entry) return;
@@ -115,9 +117,9 @@ export class Handlers {
   onAllocationDelete(allocation: IPAMAllocation): void {
     const { d, ledger } = this.c;
     const cidr = parseHeldCidr(allocation.spec?.cidr ?? "");
-    const rangeName = allocation.spec?.range?.name;
-    if (!cidr || !rangeName) return;
-    const state = ledger.find(`${allocation.metadata.namespace ?? ""}/${rangeName}`);
+    const pool = this.poolOf(allocation);
+    if (!cidr || !pool) return;
+    const state = ledger.find(poolKey(pool));
     const block = state?.held(cidr);
     // A claim in flight is this process's own, not yet visible object: leave it alone.
     if (!state || !block || block.phase === "claiming") return;
@@ -132,6 +134,11 @@ export class Handlers {
       return;
     }
     ledger.release(state, block);
+  }
+
+  /** The pool a record belongs to (undefined: not a record kubipam could have written). */
+  private poolOf(allocation: IPAMAllocation) {
+    return poolOfRecord(allocation, this.c.ledger.clusterAllocationNamespace);
   }
 
   /** Whether the record's live holder published exactly this record's block. */

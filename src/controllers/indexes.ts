@@ -1,16 +1,17 @@
 // Indexes on the informer caches that the reconcilers look things up by.
 
+import { poolKey } from "../api/pool-ref.ts";
 import type { IPAMAllocation, IPAMRequest } from "../api/types.ts";
 import { isInvalid, rangeRefOf } from "../api/validation.ts";
 
-/** Index of requests by the `namespace/name` of the range they name. */
+/** Index of requests by the poolKey of the range they name. */
 export const REQUESTS_BY_RANGE = "range";
 /** Index of allocation objects by the uid of the request holding them. */
 export const ALLOCATIONS_BY_REQUEST = "request";
 
 export function requestRangeIndex(request: IPAMRequest): string[] {
   const ref = rangeRefOf(request);
-  return isInvalid(ref) ? [] : [`${ref.namespace}/${ref.name}`];
+  return isInvalid(ref) ? [] : [poolKey(ref)];
 }
 
 export function allocationRequestIndex(allocation: IPAMAllocation): string[] {

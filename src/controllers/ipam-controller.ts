@@ -5,7 +5,8 @@
 // version, and a CEL rule that keeps status.cidr from ever changing.
 
 import type { Cluster, IPAddress, IPAddressClaim } from "../api/cluster-api.ts";
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import { DEFAULT_CLUSTER_ALLOCATION_NAMESPACE } from "../api/pool-ref.ts";
+import type { IPAMAllocation, IPAMRequest, RangeObject } from "../api/types.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { Adoption } from "./adoption.ts";
@@ -47,19 +48,22 @@ export class IpamController {
         if (!request.status?.cidr) d.requestQueue.add(objectKey(request));
       }
     };
-    this.ledger = new Ledger({
-      wake,
-      touch: (state) => d.rangeQueue.addAfter(state.key, statusDelay),
-      released: (state) => d.metrics.released(state.key),
-      conflict: (state, block) => {
-        d.log.error("IPAMAllocation overlaps another allocation", {
-          range: state.key,
-          cidr: `${block.cidr}`,
-        });
-        d.metrics.failed(state.key, "conflict");
-        d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+    this.ledger = new Ledger(
+      {
+        wake,
+        touch: (state) => d.rangeQueue.addAfter(state.key, statusDelay),
+        released: (state) => d.metrics.released(state.ref),
+        conflict: (state, block) => {
+          d.log.error("IPAMAllocation overlaps another allocation", {
+            range: state.key,
+            cidr: `${block.cidr}`,
+          });
+          d.metrics.failed(state.ref, "conflict");
+          d.allocationQueue.add(state.recordKey(block.objectName));
+        },
       },
-    });
+      d.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+    );
     const status = new StatusWriter({
       writer: d.writer,
       events: d.events,
@@ -90,7 +94,7 @@ export class IpamController {
     this.claims?.bootstrap();
   }
 
-  onRangeChange(range: IPAMRange, old?: IPAMRange): void {
+  onRangeChange(range: RangeObject, old?: RangeObject): void {
     this.handlers.onRangeChange(range, old);
     this.claims?.onPool(range, old);
   }
@@ -121,7 +125,7 @@ export class IpamController {
     return this.claims ? this.claims.reconcile(key) : Promise.resolve(undefined);
   }
 
-  onRangeDelete(range: IPAMRange): void {
+  onRangeDelete(range: RangeObject): void {
     this.handlers.onRangeDelete(range);
   }
 

@@ -3,6 +3,7 @@
 // what follows from a change (wake waiting requests, write the range's usage, count a release) is
 // reported to the listener, which only queues work.
 
+import { type PoolRef, poolKey, recordNamespace } from "../api/pool-ref.ts";
 import type { HolderKind } from "../api/types.ts";
 import type { Allocator, Cidr } from "../ipam/index.ts";
 import { type HeldBlock, PoolState } from "./pool-state.ts";
@@ -32,19 +33,24 @@ export class Ledger {
   /** Blocks per request uid, across ranges: a request normally holds one. */
   private readonly byRequest = new Map<string, Set<HeldBlock>>();
 
-  constructor(private readonly listener: LedgerListener) {}
+  constructor(
+    private readonly listener: LedgerListener,
+    /** Where the records of every ClusterIPAMRange live (shared by all controllers of a cluster). */
+    readonly clusterAllocationNamespace: string,
+  ) {}
 
-  /** The state of a range, created on first use. */
-  state(namespace: string, name: string): PoolState {
-    const key = `${namespace}/${name}`;
+  /** The state of a pool, created on first use. */
+  state(ref: PoolRef): PoolState {
+    const key = poolKey(ref);
     let state = this.states.get(key);
     if (!state) {
-      state = new PoolState(namespace, name);
+      state = new PoolState(ref, recordNamespace(ref, this.clusterAllocationNamespace));
       this.states.set(key, state);
     }
     return state;
   }
 
+  /** The state of a pool by its poolKey, if the ledger has one. */
   find(key: string): PoolState | undefined {
     return this.states.get(key);
   }

@@ -1,17 +1,20 @@
-// kubipam's own Prometheus metrics: per-range usage and allocation outcomes.
+// kubipam's own Prometheus metrics: per-range usage and allocation outcomes. Every per-range series
+// carries `kind` (IPAMRange | ClusterIPAMRange); the usage gauges name a range by `namespace` (empty for
+// a ClusterIPAMRange) and `range`, the counters by its poolKey in `range`.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { type PoolRef, poolKey } from "../api/pool-ref.ts";
 import type { IpamMetrics } from "./ports.ts";
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 export class PrometheusIpamMetrics implements IpamMetrics {
-  private readonly size: Gauge<"namespace" | "range">;
-  private readonly used: Gauge<"namespace" | "range">;
-  private readonly free: Gauge<"namespace" | "range">;
-  private readonly allocations: Counter<"range">;
-  private readonly releases: Counter<"range">;
-  private readonly failures: Counter<"range" | "reason">;
+  private readonly size: Gauge<"kind" | "namespace" | "range">;
+  private readonly used: Gauge<"kind" | "namespace" | "range">;
+  private readonly free: Gauge<"kind" | "namespace" | "range">;
+  private readonly allocations: Counter<"kind" | "range">;
+  private readonly releases: Counter<"kind" | "range">;
+  private readonly failures: Counter<"kind" | "range" | "reason">;
   private readonly latency: Histogram;
 
   constructor(registry: Registry) {
@@ -19,37 +22,37 @@ export class PrometheusIpamMetrics implements IpamMetrics {
     this.size = new Gauge({
       name: "kubipam_range_size_addresses",
       help: "Addresses in the range's pool (IPv6 figures are rounded to float precision).",
-      labelNames: ["namespace", "range"],
+      labelNames: ["kind", "namespace", "range"],
       registers,
     });
     this.used = new Gauge({
       name: "kubipam_range_allocated_addresses",
       help: "Addresses allocated in the range.",
-      labelNames: ["namespace", "range"],
+      labelNames: ["kind", "namespace", "range"],
       registers,
     });
     this.free = new Gauge({
       name: "kubipam_range_free_addresses",
       help: "Addresses free in the range.",
-      labelNames: ["namespace", "range"],
+      labelNames: ["kind", "namespace", "range"],
       registers,
     });
     this.allocations = new Counter({
       name: "kubipam_allocations_total",
       help: "Blocks allocated and published to a request's status.",
-      labelNames: ["range"],
+      labelNames: ["kind", "range"],
       registers,
     });
     this.releases = new Counter({
       name: "kubipam_releases_total",
       help: "Blocks released.",
-      labelNames: ["range"],
+      labelNames: ["kind", "range"],
       registers,
     });
     this.failures = new Counter({
       name: "kubipam_allocation_failures_total",
       help: "Allocation attempts that failed: busy (no space), invalid (bad request), conflict (lost a race).",
-      labelNames: ["range", "reason"],
+      labelNames: ["kind", "range", "reason"],
       registers,
     });
     this.latency = new Histogram({
@@ -60,34 +63,38 @@ export class PrometheusIpamMetrics implements IpamMetrics {
     });
   }
 
-  allocated(rangeKey: string, latencySeconds: number | undefined): void {
-    this.allocations.inc({ range: rangeKey });
+  allocated(pool: PoolRef, latencySeconds: number | undefined): void {
+    this.allocations.inc(counterLabels(pool));
     if (latencySeconds !== undefined) this.latency.observe(latencySeconds);
   }
 
-  released(rangeKey: string): void {
-    this.releases.inc({ range: rangeKey });
+  released(pool: PoolRef): void {
+    this.releases.inc(counterLabels(pool));
   }
 
-  failed(rangeKey: string, reason: "busy" | "invalid" | "conflict"): void {
-    this.failures.inc({ range: rangeKey, reason });
+  failed(pool: PoolRef, reason: "busy" | "invalid" | "conflict"): void {
+    this.failures.inc({ ...counterLabels(pool), reason });
   }
 
-  rangeUsage(
-    namespace: string,
-    name: string,
-    usage: { size: bigint; allocated: bigint; free: bigint },
-  ): void {
-    const labels = { namespace, range: name };
+  rangeUsage(pool: PoolRef, usage: { size: bigint; allocated: bigint; free: bigint }): void {
+    const labels = gaugeLabels(pool);
     this.size.set(labels, Number(usage.size));
     this.used.set(labels, Number(usage.allocated));
     this.free.set(labels, Number(usage.free));
   }
 
-  rangeGone(namespace: string, name: string): void {
-    const labels = { namespace, range: name };
+  rangeGone(pool: PoolRef): void {
+    const labels = gaugeLabels(pool);
     this.size.remove(labels);
     this.used.remove(labels);
     this.free.remove(labels);
   }
+}
+
+function counterLabels(pool: PoolRef): { kind: string; range: string } {
+  return { kind: pool.kind, range: poolKey(pool) };
+}
+
+function gaugeLabels(pool: PoolRef): { kind: string; namespace: string; range: string } {
+  return { kind: pool.kind, namespace: pool.namespace, range: pool.name };
 }

@@ -1,7 +1,8 @@
-// The in-memory picture of one IPAMRange: its parsed spec, a ledger of the blocks held in it, and the
+// The in-memory picture of one pool (an IPAMRange or a ClusterIPAMRange): its parsed spec, a ledger of the blocks held in it, and the
 // allocator derived from both. The ledger mirrors the IPAMAllocation objects (the authority) plus the
 // claims this process is creating; the allocator is only a fast index over the ledger.
 
+import { type PoolRef, poolKey } from "../api/pool-ref.ts";
 import type { HolderKind } from "../api/types.ts";
 import type { ValidRangeSpec } from "../api/validation.ts";
 import { Allocator, Cidr } from "../ipam/index.ts";
@@ -13,9 +14,9 @@ export interface HeldBlock {
   requestKey: string;
   /** What holds it: absent for an IPAMRequest, "IPAddressClaim" for a Cluster API claim. */
   holderKind?: HolderKind;
-  /** Name of the IPAMAllocation object (in the range's namespace). */
+  /** Name of the IPAMAllocation object (in the pool's recordNamespace). */
   objectName: string;
-  /** `namespace/name` of the range whose ledger holds the block. */
+  /** poolKey of the range whose ledger holds the block. */
   rangeKey: string;
   /** `claiming`: this process is creating the object; `held`: the object exists. */
   phase: "claiming" | "held";
@@ -39,13 +40,29 @@ export class PoolState {
   private allocator: Allocator | undefined;
   private cursors: string[] = [];
 
-  constructor(
-    readonly namespace: string,
-    readonly name: string,
-  ) {}
+  /** poolKey(ref): the ledger's, the queues' and the indexes' name for the pool. */
+  readonly key: string;
 
-  get key(): string {
-    return `${this.namespace}/${this.name}`;
+  constructor(
+    readonly ref: PoolRef,
+    /** Where the pool's IPAMAllocation records live (recordNamespace in pool-ref.ts). */
+    readonly recordNamespace: string,
+  ) {
+    this.key = poolKey(ref);
+  }
+
+  /** The range's namespace (empty for a ClusterIPAMRange). */
+  get namespace(): string {
+    return this.ref.namespace;
+  }
+
+  get name(): string {
+    return this.ref.name;
+  }
+
+  /** `namespace/name` of the record of one of its blocks (the allocation cache's key). */
+  recordKey(objectName: string): string {
+    return `${this.recordNamespace}/${objectName}`;
   }
 
   /** Applies a (new) valid spec; returns whether more space may have become allocatable. */

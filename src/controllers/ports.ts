@@ -1,15 +1,16 @@
 // The small interfaces through which the IPAM reconcilers touch the world; setup.ts implements them
 // over the runtime's client, informers and queues (writer.ts, metrics.ts), test/harness/fake-ports.ts fakes them.
 
+import type { PoolRef } from "../api/pool-ref.ts";
 import type {
   IPAMAllocation,
-  IPAMRange,
   IPAMRangeStatus,
   IPAMRequest,
   IPAMRequestStatus,
+  RangeObject,
 } from "../api/types.ts";
 
-/** A read-only view of an informer's store. Keys are `namespace/name`. */
+/** A read-only view of an informer's store. Keys are `namespace/name` (cluster-scoped: `name`). */
 export interface Cache<T> {
   get(key: string): T | undefined;
   list(): T[];
@@ -36,8 +37,8 @@ export interface IpamWriter {
   ): Promise<IPAMRequest>;
   /** Adds or removes kubipam's finalizer; returns the request's resourceVersion afterwards. */
   setRequestFinalizer(request: IPAMRequest, present: boolean): Promise<string | undefined>;
-  setRangeFinalizer(range: IPAMRange, present: boolean): Promise<void>;
-  patchRangeStatus(range: IPAMRange, status: IPAMRangeStatus): Promise<void>;
+  setRangeFinalizer(range: RangeObject, present: boolean): Promise<void>;
+  patchRangeStatus(range: RangeObject, status: IPAMRangeStatus): Promise<void>;
 }
 
 /**
@@ -67,11 +68,11 @@ export interface EventSink {
 }
 
 export interface IpamMetrics {
-  allocated(rangeKey: string, latencySeconds: number | undefined): void;
-  released(rangeKey: string): void;
-  failed(rangeKey: string, reason: "busy" | "invalid" | "conflict"): void;
-  rangeUsage(namespace: string, name: string, usage: { size: bigint; allocated: bigint; free: bigint }): void;
-  rangeGone(namespace: string, name: string): void;
+  allocated(pool: PoolRef, latencySeconds: number | undefined): void;
+  released(pool: PoolRef): void;
+  failed(pool: PoolRef, reason: "busy" | "invalid" | "conflict"): void;
+  rangeUsage(pool: PoolRef, usage: { size: bigint; allocated: bigint; free: bigint }): void;
+  rangeGone(pool: PoolRef): void;
 }
 
 export interface Log {

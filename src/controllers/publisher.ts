@@ -4,6 +4,7 @@
 // workers hand claims over and move on, so under load many publishes share one confirmation.
 
 import { EventReason } from "../api/conditions.ts";
+import { describePool } from "../api/pool-ref.ts";
 import type { IPAMRequest } from "../api/types.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type Context, FENCE_RETRY_MS } from "./context.ts";
@@ -89,11 +90,11 @@ export class Publisher {
     const created = request.metadata.creationTimestamp;
     const t = created ? Date.parse(created) : Number.NaN;
     d.metrics.allocated(
-      state.key,
+      state.ref,
       Number.isNaN(t) ? undefined : Math.max(0, (this.c.now().getTime() - t) / 1000),
     );
     if (d.allocationEvents ?? true) {
-      const note = `allocated ${cidr} from IPAMRange ${state.key}`;
+      const note = `allocated ${cidr} from ${describePool(state.ref)}`;
       d.events.emit(request, "Normal", EventReason.Allocated, note, "low");
     }
     this.dropExtras(request, cidr);
@@ -115,7 +116,7 @@ export class Publisher {
     const fresh = await d.writer.getRequest(request.metadata.namespace ?? "", request.metadata.name ?? "");
     if (!fresh || fresh.metadata.uid !== request.metadata.uid) return this.records.giveBack(state, block);
     if (fresh.status?.cidr && fresh.status.cidr !== block.cidr.toString()) {
-      d.metrics.failed(state.key, "conflict");
+      d.metrics.failed(state.ref, "conflict");
       return this.records.giveBack(state, block);
     }
     throw err;

@@ -1,19 +1,21 @@
-// The range reconciler: parses and validates the spec into the range's state, keeps kubipam's
+// The range reconciler (IPAMRange and ClusterIPAMRange alike, keyed by poolKey): parses and validates the spec into the range's state, keeps kubipam's
 // finalizer on the range while it exists, writes state and usage, and lets the range go once nothing
-// refers to it. Watches: IPAMRange (spec, deletion, finalizers, someone else's status edits); queued
+// refers to it. Watches: IPAMRange and ClusterIPAMRange (spec, deletion, finalizers, someone else's status edits); queued
 // also (debounced) when a range's usage changes and when a request or record of it goes.
 
-import { FINALIZER, type IPAMRange } from "../api/types.ts";
-import { validateRangeSpec } from "../api/validation.ts";
+import { selectorProblem } from "../api/label-selector.ts";
+import { CLUSTER_RANGE_KIND, parsePoolKey, poolOfObject } from "../api/pool-ref.ts";
+import { FINALIZER, type RangeObject } from "../api/types.ts";
+import { type InvalidSpec, type ValidRangeSpec, validateRangeSpec } from "../api/validation.ts";
 import { reconcileWithFinalizer } from "../runtime/finalizers.ts";
-import { objectKey, splitKey } from "../runtime/kube.ts";
-import type { Context } from "./context.ts";
+import { objectKey } from "../runtime/kube.ts";
+import { type Context, rangeObject } from "./context.ts";
 import { REQUESTS_BY_RANGE } from "./indexes.ts";
 import type { PoolState } from "./pool-state.ts";
 import { sameStrings } from "./status.ts";
 
 /** How a range update concerns its reconciler: not at all, at once, or after the status delay. */
-export function rangeChanged(range: IPAMRange, old: IPAMRange | undefined): "no" | "now" | "later" {
+export function rangeChanged(range: RangeObject, old: RangeObject | undefined): "no" | "now" | "later" {
   if (
     !old ||
     old.metadata.generation !== range.metadata.generation ||
@@ -41,9 +43,9 @@ export class RangeReconciler {
 
   async reconcile(key: string): Promise<void> {
     const { d, ledger, status } = this.c;
-    const range = d.ranges.get(key);
-    const { namespace = "", name } = splitKey(key);
-    const state = ledger.state(namespace, name);
+    const ref = parsePoolKey(key);
+    const range = rangeObject(d, ref);
+    const state = ledger.state(ref);
     if (!range) {
       status.rangeGone(state);
       state.exists = false;
@@ -57,8 +59,8 @@ export class RangeReconciler {
     // range that holds blocks is referenced without looking at its requests.
     const requests = () => d.requests.byIndex(REQUESTS_BY_RANGE, key);
     const finalizer = {
-      add: (r: IPAMRange) => d.writer.setRangeFinalizer(r, true),
-      remove: (r: IPAMRange) => d.writer.setRangeFinalizer(r, false),
+      add: (r: RangeObject) => d.writer.setRangeFinalizer(r, true),
+      remove: (r: RangeObject) => d.writer.setRangeFinalizer(r, false),
     };
     // The finalizer is on the range while it exists, so a block may be published the moment after it
     // appears; deletion waits until nothing refers to the range.
@@ -94,15 +96,15 @@ export class RangeReconciler {
   }
 
   /** Applies the range's spec to its state; returns whether waiting requests may get through now. */
-  applySpec(range: IPAMRange): boolean {
-    const state = this.c.ledger.state(range.metadata.namespace ?? "", range.metadata.name ?? "");
+  applySpec(range: RangeObject): boolean {
+    const state = this.c.ledger.state(poolOfObject(range));
     // Any spec change (consent, mode, size, pool) may let waiting requests through.
     const changed = !state.exists || state.generation !== range.metadata.generation;
     state.generation = range.metadata.generation;
     state.exists = true;
     state.uid = range.metadata.uid ?? "";
     state.deleting = Boolean(range.metadata.deletionTimestamp);
-    const spec = validateRangeSpec(range.spec);
+    const spec = validateRange(range);
     if (!spec.ok) {
       const wasValid = state.spec !== undefined;
       state.spec = undefined;
@@ -115,4 +117,13 @@ export class RangeReconciler {
   buildAllocator(state: PoolState): void {
     this.c.ledger.allocator(state);
   }
+}
+
+/** The spec of either kind of range in the engine's terms (a cluster range's selector checked too). */
+function validateRange(range: RangeObject): ValidRangeSpec | InvalidSpec {
+  if (range.kind === CLUSTER_RANGE_KIND) {
+    const problem = selectorProblem(range.spec?.namespaceSelector);
+    if (problem) return { ok: false, message: `invalid namespaceSelector: ${problem}` };
+  }
+  return validateRangeSpec(range.spec);
 }

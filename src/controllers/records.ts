@@ -6,9 +6,10 @@ import {
   ALLOCATION_FINALIZER,
   API_VERSION,
   type IPAMAllocation,
-  type IPAMRange,
   type IPAMRequest,
+  RANGE_KIND_LABEL,
   RANGE_LABEL,
+  type RangeObject,
 } from "../api/types.ts";
 import { rangeLabelValue } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
@@ -47,25 +48,25 @@ export class Records {
   constructor(private readonly c: Context) {}
 
   /** Creates the block's allocation object; returns it, or the object another holder already has. */
-  async create(range: IPAMRange, state: PoolState, block: HeldBlock): Promise<IPAMAllocation> {
+  async create(range: RangeObject, state: PoolState, block: HeldBlock): Promise<IPAMAllocation> {
     const { namespace: requestNamespace = "", name: requestName } = splitKey(block.requestKey);
     const object: IPAMAllocation = {
       apiVersion: API_VERSION,
       kind: "IPAMAllocation",
       metadata: {
         name: block.objectName,
-        namespace: state.namespace,
-        labels: { [RANGE_LABEL]: rangeLabelValue(state.name) },
+        namespace: state.recordNamespace,
+        labels: { [RANGE_LABEL]: rangeLabelValue(state.name), [RANGE_KIND_LABEL]: state.ref.kind },
         // In the create body: no extra write, and the record cannot vanish while its holder lives.
         finalizers: [ALLOCATION_FINALIZER],
         // The cluster's garbage collector may help once the request goes (kubipam does not rely on
         // it: a request in another namespace cannot own the record).
-        ...(requestNamespace === state.namespace
+        ...(requestNamespace === state.recordNamespace
           ? { ownerReferences: [holderOwnerReference(block, requestName)] }
           : {}),
       },
       spec: {
-        range: { name: state.name, uid: range.metadata.uid ?? "" },
+        range: { kind: state.ref.kind, name: state.name, uid: range.metadata.uid ?? "" },
         cidr: block.cidr.toString(),
         request: {
           namespace: requestNamespace,
@@ -85,7 +86,7 @@ export class Records {
     // Either it exists (AlreadyExists) or the outcome is unknown (timeout, 5xx): read it back.
     let existing: IPAMAllocation | undefined;
     try {
-      existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+      existing = await this.c.d.writer.getAllocation(state.recordNamespace, block.objectName);
     } catch (readErr) {
       // Unknown outcome: keep the claim (conservative); the next attempt re-reads before use.
       this.c.d.log.warn("allocation outcome unknown", {
@@ -106,7 +107,7 @@ export class Records {
     // The read may be older than the watch: if the cache no longer (or not yet) has that object,
     // recording it would keep a block the watch already released. Free the claim instead; the
     // watch brings the object in if it still exists, and the API server guards the next try.
-    const cached = this.c.d.allocations.get(`${state.namespace}/${claim.objectName}`);
+    const cached = this.c.d.allocations.get(state.recordKey(claim.objectName));
     if (cached?.metadata.uid !== object.metadata.uid) {
       this.c.ledger.undoClaim(state, claim);
       return;
@@ -126,7 +127,7 @@ export class Records {
     // No record known: nothing to delete (a record of that name may be someone else's now).
     if (!block.objectUid) return this.c.ledger.release(state, block);
     try {
-      await this.c.d.writer.deleteAllocation(state.namespace, block.objectName, block.objectUid);
+      await this.c.d.writer.deleteAllocation(state.recordNamespace, block.objectName, block.objectUid);
     } catch (err) {
       // 409: the name now holds another allocation (ours was already collected); leave it be.
       if (statusOf(err) !== 409) throw err;

@@ -5,14 +5,16 @@
 // IPAMRequest (creation, deletion, status.cidr, someone else's status edits); queued also when space
 // in its range is freed or the range changes.
 
-import { FINALIZER, type IPAMRange, type IPAMRequest } from "../api/types.ts";
-import { admitsNamespace, allocationName, isInvalid, rangeRefOf } from "../api/validation.ts";
+import { describePool, poolKey } from "../api/pool-ref.ts";
+import { FINALIZER, type IPAMRequest, type RangeObject } from "../api/types.ts";
+import { isInvalid, rangeRefOf, recordName } from "../api/validation.ts";
 import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
-import type { Context } from "./context.ts";
+import { admits, notAdmittedMessage } from "./consent.ts";
+import { type Context, rangeObject } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
@@ -49,13 +51,6 @@ export function requestChanged(request: IPAMRequest, old: IPAMRequest | undefine
   );
 }
 
-export function notAdmittedMessage(rangeKey: string, request: IPAMRequest): string {
-  return (
-    `IPAMRange ${rangeKey} does not admit requests from namespace ${request.metadata.namespace}: ` +
-    `add it to the range's spec.allowedNamespaces`
-  );
-}
-
 export class RequestReconciler {
   constructor(
     private readonly c: Context,
@@ -89,16 +84,16 @@ export class RequestReconciler {
 
     const { d, ledger } = this.c;
     const key = objectKey(request);
-    const rangeKey = `${ref.namespace}/${ref.name}`;
-    const range = d.ranges.get(rangeKey);
-    const state = ledger.state(ref.namespace, ref.name);
+    const pool = describePool(ref);
+    const range = rangeObject(d, ref);
+    const state = ledger.state(ref);
     state.busy.delete(key);
-    if (!range) return says("Invalid", `IPAMRange ${rangeKey} not found`);
-    if (!admitsNamespace(range.spec, ref.namespace, request.metadata.namespace ?? "")) {
-      return says("Invalid", notAdmittedMessage(rangeKey, request));
+    if (!range) return says("Invalid", `${pool} not found`);
+    if (!admits(d, ref, range, request.metadata.namespace ?? "")) {
+      return says("Invalid", notAdmittedMessage(ref, request.metadata.namespace));
     }
-    if (!state.spec) return says("Invalid", `IPAMRange ${rangeKey} not valid: ${state.invalidMessage}`);
-    if (range.metadata.deletionTimestamp) return says("Invalid", `IPAMRange ${rangeKey} is being deleted`);
+    if (!state.spec) return says("Invalid", `${pool} not valid: ${state.invalidMessage}`);
+    if (range.metadata.deletionTimestamp) return says("Invalid", `${pool} is being deleted`);
     const allocator = ledger.allocator(state);
     if (state.spec.family === undefined || !allocator) {
       state.busy.add(key);
@@ -119,7 +114,7 @@ export class RequestReconciler {
 
   private async allocate(
     request: IPAMRequest,
-    range: IPAMRange,
+    range: RangeObject,
     state: PoolState,
     plan: RequestPlan,
     allocator: Allocator,
@@ -148,7 +143,7 @@ export class RequestReconciler {
   /** Allocates a block for the request and creates its record; or says why not. */
   private async claim(
     request: IPAMRequest,
-    range: IPAMRange,
+    range: RangeObject,
     state: PoolState,
     plan: RequestPlan,
     allocator: Allocator,
@@ -158,7 +153,7 @@ export class RequestReconciler {
       const cidr = this.take(state, key, plan, allocator);
       if (!("prefix" in cidr)) return cidr;
       const holder = { uid: request.metadata.uid ?? "", key };
-      const block = this.c.ledger.claim(state, holder, cidr, allocationName(state.name, cidr.toString()));
+      const block = this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
       const object = await this.records.create(range, state, block);
       if (object.spec.request.uid === block.requestUid) {
         block.phase = "held";
@@ -189,7 +184,7 @@ export class RequestReconciler {
     } catch (err) {
       const busy = err instanceof IpamError && err.code === "Busy";
       if (busy) state.busy.add(key);
-      this.c.d.metrics.failed(state.key, busy ? "busy" : "invalid");
+      this.c.d.metrics.failed(state.ref, busy ? "busy" : "invalid");
       return says(busy ? "Busy" : "Invalid", errorMessage(err));
     }
   }
@@ -213,7 +208,7 @@ export class RequestReconciler {
 
   /** A claim left over from an attempt with an unknown outcome: is its record there, and ours? */
   private async confirmRecord(request: IPAMRequest, state: PoolState, block: HeldBlock): Promise<boolean> {
-    const existing = await this.c.d.writer.getAllocation(state.namespace, block.objectName);
+    const existing = await this.c.d.writer.getAllocation(state.recordNamespace, block.objectName);
     if (existing && existing.spec.request.uid !== block.requestUid) {
       this.records.foreign(state, block, existing);
       return false;
@@ -234,7 +229,7 @@ export class RequestReconciler {
     for (const block of this.c.ledger.blocksOf(request.metadata.uid ?? "")) {
       if (block.cidr.toString() === cidr) continue;
       const state = this.c.ledger.stateForBlock(block);
-      if (state) this.c.d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+      if (state) this.c.d.allocationQueue.add(state.recordKey(block.objectName));
     }
   }
 
@@ -255,7 +250,7 @@ export class RequestReconciler {
     }
     if (hasFinalizer(request, FINALIZER)) await d.writer.setRequestFinalizer(request, false);
     const ref = rangeRefOf(request);
-    if (!isInvalid(ref)) d.rangeQueue.add(`${ref.namespace}/${ref.name}`);
+    if (!isInvalid(ref)) d.rangeQueue.add(poolKey(ref));
     return undefined;
   }
 
@@ -269,7 +264,7 @@ export class RequestReconciler {
       const state = ledger.stateForBlock(block);
       // A claim without a known record is released below; deleting by name alone could hit a record
       // that someone else holds under that name now.
-      const key = state && block.objectUid && `${state.namespace}/${block.objectName}`;
+      const key = state && block.objectUid && state.recordKey(block.objectName);
       if (key && !names.has(key)) names.set(key, block.objectUid ?? "");
     }
     return names;

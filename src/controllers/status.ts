@@ -11,10 +11,10 @@ import {
   RequestReadyReason as RequestReason,
 } from "../api/conditions.ts";
 import type {
-  IPAMRange,
   IPAMRangeStatus,
   IPAMRequest,
   IPAMRequestStatus,
+  RangeObject,
   RangeState as RangePhase,
   RequestState,
 } from "../api/types.ts";
@@ -131,7 +131,7 @@ export class StatusWriter {
   }
 
   /** Writes the range's state, usage and cursors unless the cache and our last write agree already. */
-  async range(range: IPAMRange, state: PoolState, phase: RangePhase, message: string): Promise<void> {
+  async range(range: RangeObject, state: PoolState, phase: RangePhase, message: string): Promise<void> {
     const status = this.rangeStatus(range, state, phase, message);
     // The cache may not show our last write yet, and a write that failed may have been applied
     // anyway: skip only when the cache and our last write (if any, and if it surely succeeded) agree.
@@ -157,11 +157,11 @@ export class StatusWriter {
   /** The range is gone: forget what was written for it. */
   rangeGone(state: PoolState): void {
     this.writtenRangeStatus.delete(state.key);
-    this.d.metrics.rangeGone(state.namespace, state.name);
+    this.d.metrics.rangeGone(state.ref);
   }
 
   private rangeStatus(
-    range: IPAMRange,
+    range: RangeObject,
     state: PoolState,
     phase: RangePhase,
     message: string,
@@ -176,7 +176,7 @@ export class StatusWriter {
           ? RangeReason.InvalidSpec
           : RangeReason.Deleting;
     if (usage) {
-      this.d.metrics.rangeUsage(state.namespace, state.name, {
+      this.d.metrics.rangeUsage(state.ref, {
         size: usage.total,
         allocated: usage.allocated,
         free: usage.free,

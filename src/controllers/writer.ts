@@ -2,15 +2,16 @@
 
 import {
   ALLOCATION_FINALIZER,
+  clusterIpamRangeResource,
   FINALIZER,
   type IPAMAllocation,
-  type IPAMRange,
   type IPAMRangeStatus,
   type IPAMRequest,
   type IPAMRequestStatus,
   ipamAllocationResource,
   ipamRangeResource,
   ipamRequestResource,
+  type RangeObject,
 } from "../api/types.ts";
 import { addFinalizer, removeFinalizer } from "../runtime/finalizers.ts";
 import { isNotFound, type KubeClient } from "../runtime/kube.ts";
@@ -92,13 +93,13 @@ export class KubeIpamWriter implements IpamWriter {
     return this.setFinalizer(ipamRequestResource, request, present);
   }
 
-  async setRangeFinalizer(range: IPAMRange, present: boolean): Promise<void> {
-    await this.setFinalizer(ipamRangeResource, range, present);
+  async setRangeFinalizer(range: RangeObject, present: boolean): Promise<void> {
+    await this.setFinalizer(rangeResource(range), range, present);
   }
 
-  async patchRangeStatus(range: IPAMRange, status: IPAMRangeStatus): Promise<void> {
+  async patchRangeStatus(range: RangeObject, status: IPAMRangeStatus): Promise<void> {
     await this.client.patchStatus(
-      ipamRangeResource,
+      rangeResource(range),
       range.metadata.name ?? "",
       { status },
       { namespace: range.metadata.namespace, patchType: "merge", fieldManager: FIELD_MANAGER },
@@ -107,8 +108,8 @@ export class KubeIpamWriter implements IpamWriter {
 
   /** Returns the object's resourceVersion after the change (undefined once it is gone). */
   private async setFinalizer(
-    type: typeof ipamRequestResource | typeof ipamRangeResource,
-    object: IPAMRequest | IPAMRange,
+    type: typeof ipamRequestResource | typeof ipamRangeResource | typeof clusterIpamRangeResource,
+    object: IPAMRequest | RangeObject,
     present: boolean,
   ): Promise<string | undefined> {
     const updated = present
@@ -116,4 +117,8 @@ export class KubeIpamWriter implements IpamWriter {
       : await removeFinalizer(this.client, type, object, FINALIZER, { fieldManager: FIELD_MANAGER });
     return updated?.metadata.resourceVersion;
   }
+}
+
+function rangeResource(range: RangeObject): typeof ipamRangeResource | typeof clusterIpamRangeResource {
+  return range.kind === "ClusterIPAMRange" ? clusterIpamRangeResource : ipamRangeResource;
 }
