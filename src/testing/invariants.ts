@@ -11,6 +11,7 @@ import {
 import { admitsNamespace, rangeRefOf, validateRangeSpec } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
 import type { KubeClient } from "../runtime/kube.ts";
+import { claimProblems, isClaimRecord } from "./claim-invariants.ts";
 import { isDeleting, isReady, stateIs } from "./status.ts";
 
 export interface InvariantOptions {
@@ -36,6 +37,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   for (const a of allocations.items.filter(inScope)) {
     const key = `${a.metadata.namespace}/${a.spec.range.name}`;
     allocationsByRange.set(key, [...(allocationsByRange.get(key) ?? []), a]);
+    if (isClaimRecord(a)) continue; // judged by claimProblems
     const request = requestByUid.get(a.spec.request.uid);
     if (!request) problems.push(`allocation ${a.metadata.name} (${a.spec.cidr}) has no live request`);
     else if (request.status?.cidr !== a.spec.cidr) {
@@ -46,6 +48,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
   }
   const allocationOf = new Map(allocations.items.filter(inScope).map((a) => [a.spec.request.uid, a]));
   problems.push(...holderProblems(requests.items.filter(inScope), ranges.items, allocationOf));
+  problems.push(...(await claimProblems(client, inScope, ranges.items, requests.items, allocations.items)));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     if (isDeleting(r)) {

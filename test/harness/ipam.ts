@@ -9,6 +9,7 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../../src/api/types.ts";
+import type { EventSink } from "../../src/controllers/ports.ts";
 import { addIpamControllers, DEFAULT_FENCE_NAME, type IpamControllers } from "../../src/controllers/setup.ts";
 import { isNotFound, KubeClient, type RequestHook } from "../../src/runtime/kube.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
@@ -108,6 +109,8 @@ export interface InProcessOptions {
   hooks?: RequestHook[];
   /** Where the controller's log lines (level error, or debug with KUBIPAM_TEST_LOG_LEVEL=debug) go. */
   log?: (line: string) => void;
+  /** Where the controller's events go (default: nowhere). */
+  events?: EventSink;
 }
 
 /** The allocation fence of test controllers (in-process and processes: see controller-process.ts). */
@@ -124,7 +127,12 @@ export async function runControllerInProcess(
   cluster: Pick<TestCluster, "kubeConfig">,
   options: number | InProcessOptions = {},
 ): Promise<RunningController> {
-  const { workers = 4, hooks = [], log } = typeof options === "number" ? { workers: options } : options;
+  const {
+    workers = 4,
+    hooks = [],
+    log,
+    events,
+  } = typeof options === "number" ? { workers: options } : options;
   const abort = new AbortController();
   const logger = createLogger({
     level: process.env.KUBIPAM_TEST_LOG_LEVEL === "debug" ? "debug" : "error",
@@ -141,7 +149,7 @@ export async function runControllerInProcess(
   const controllers = addIpamControllers(manager, {
     workers,
     rangeStatusDelayMs: 100,
-    events: { emit: () => {} },
+    events: events ?? { emit: () => {} },
     // One fence for every controller of the test run; short, so a killed holder is replaced quickly.
     fence: { ...TEST_FENCE },
   });
