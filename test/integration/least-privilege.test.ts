@@ -26,9 +26,11 @@ import {
 import type { KubeEvent } from "../../src/runtime/events.ts";
 import { ApiError, CoreTypes } from "../../src/runtime/kube.ts";
 import { type ControllerProcess, spawnController } from "../../src/testing/controller-process.ts";
+import { claimFixture } from "../harness/claims.ts";
 import { fakeController } from "../harness/fake-ports.ts";
 import {
   eventually,
+  installClusterApiCrds,
   invariantsHold,
   type Manifest,
   parseManifests,
@@ -273,6 +275,35 @@ describe("least privilege: the controller as a ServiceAccount bound by deploy/rb
       "one start, no restart",
     );
     assert.equal(await controller.kill("SIGTERM"), 0, "graceful stop");
+  });
+
+  it("with exactly the shipped RBAC: serves a Cluster API claim (IPAddress, finalizers, status) and releases it", async (t) => {
+    const ns = await cluster.createNamespace("lp-capi");
+    const f = ipamFixture(cluster, ns);
+    fixtures.push(f);
+    await installClusterApiCrds(cluster);
+    const controller = await startController(t, ns, isolatedRbac(ns));
+    const claims = claimFixture(f.client, ns);
+    await f.range("pool", { ranges: ["10.81.0.0/24"] });
+    await claims.cluster("c1");
+    await claims.claim("claim", { name: "pool" }, { clusterName: "c1" });
+    const claim = await claims.ready("claim");
+    assert.deepEqual(claim.status?.addressRef, { name: "claim" });
+    const address = await claims.getAddress("claim");
+    assert.equal(address?.spec.address, "10.81.0.0");
+    // blockOwnerDeletion on the owner reference to the claim: granted by ipaddressclaims/finalizers.
+    assert.equal(address?.metadata.ownerReferences?.[0]?.blockOwnerDeletion, true);
+    await assertNoProblems(f, true);
+    await claims.deleteClaim("claim");
+    await claims.gone("claim");
+    assert.equal(await claims.getAddress("claim"), undefined);
+    await f.rangeSettled("pool", (r) => r.status?.allocated === "0");
+    assertAlive(controller);
+    const forbidden = controller
+      .output()
+      .split("\n")
+      .filter((line) => /forbidden|"status":403/i.test(line));
+    assert.deepEqual(forbidden, [], "no forbidden errors in the controller's log");
   });
 
   it("without create on ipamallocations: a clear error on the request and in the log, backoff, recovery", async (t) => {
