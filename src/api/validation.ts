@@ -9,8 +9,9 @@ import {
   validateChunkSize,
   validateMode,
 } from "../ipam/index.ts";
+import { selectorProblem } from "./label-selector.ts";
 import { CLUSTER_RANGE_KIND, isPoolKind, type PoolRef, poolRef, RANGE_KIND } from "./pool-ref.ts";
-import type { IPAMRangeSpec, IPAMRequest, RangeMode } from "./types.ts";
+import type { IPAMRangeSpec, IPAMRequest, RangeMode, RangeObject } from "./types.ts";
 
 export interface ValidRangeSpec {
   ok: true;
@@ -43,6 +44,15 @@ export function validateRangeSpec(spec: IPAMRangeSpec | undefined): ValidRangeSp
   } catch (err) {
     return { ok: false, message: messageOf(err) };
   }
+}
+
+/** The spec of either kind of range in the engine's terms (a cluster range's selector checked too). */
+export function validateRangeObject(range: RangeObject): ValidRangeSpec | InvalidSpec {
+  if (range.kind === CLUSTER_RANGE_KIND) {
+    const problem = selectorProblem(range.spec?.namespaceSelector);
+    if (problem) return { ok: false, message: `invalid namespaceSelector: ${problem}` };
+  }
+  return validateRangeSpec(range.spec);
 }
 
 /** The range a request names (a pool reference). */
