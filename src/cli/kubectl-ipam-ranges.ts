@@ -58,7 +58,7 @@ export async function resolveRange(client: KubeClient, namespace: string, arg: s
   throw new RangeNotFound(
     clusterPrefix
       ? `ClusterIPAMRange ${name} not found`
-      : `neither IPAMRange ${namespace}/${name} nor ClusterIPAMRange ${name} found`,
+      : `IPAMRange ${namespace}/${name} not found, nor a ClusterIPAMRange ${name}`,
   );
 }
 
