@@ -76,26 +76,26 @@ export function clusterRangeFixture(client: KubeClient): ClusterRangeFixture {
     },
     cleanup: async () => {
       const requests = await client.listAll<IPAMRequest>(ipamRequestResource);
-      for (const r of requests.items) {
+      const holders = requests.items.filter((r) => {
         const ref = rangeRefOf(r);
-        if (isInvalid(ref) || ref.kind !== "ClusterIPAMRange" || !created.has(ref.name)) continue;
-        try {
-          await client.delete(ipamRequestResource, r.metadata.name ?? "", {
-            namespace: r.metadata.namespace,
-          });
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
+        return !isInvalid(ref) && ref.kind === "ClusterIPAMRange" && created.has(ref.name);
+      });
+      for (const r of holders) {
+        await ignoreNotFound(
+          client.delete(ipamRequestResource, r.metadata.name ?? "", { namespace: r.metadata.namespace }),
+        );
       }
-      for (const name of created) {
-        try {
-          await fixture.delete(name);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-      }
+      for (const name of created) await ignoreNotFound(fixture.delete(name));
       for (const name of created) await fixture.gone(name);
     },
   };
   return fixture;
+}
+
+async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
 }

@@ -243,6 +243,18 @@ describe("ClusterIPAMRange", { concurrency: false }, () => {
     await invariants();
   });
 
+  it("rebuilds a cluster range's blocks from its records after a restart: nothing twice", async () => {
+    await controller.stop();
+    controller = await runControllerInProcess(cluster);
+    await f.request("after-restart", { ipam: { kind: "ClusterIPAMRange", name: pool } }, c);
+    const fresh = await f.settled("after-restart", ready, c);
+    assert.equal(fresh.status?.cidr, "10.200.4.0/24");
+    await cr.settled(pool, (r) => r.status?.allocated === "1280");
+    await invariants();
+    await f.deleteRequest("after-restart", c);
+    await cr.settled(pool, (r) => r.status?.allocated === "1024");
+  });
+
   it("waits for every holder before a deleted range goes", async () => {
     await cr.delete(pool);
     const deleting = await cr.settled(pool, (r) => r.status?.state === "Deleting");
