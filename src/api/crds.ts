@@ -165,6 +165,43 @@ const ipamRangeSchema: JsonSchema = {
   },
 };
 
+const labelSelectorSchema: JsonSchema = {
+  type: "object",
+  description:
+    "Namespaces whose requests may use this range (a standard label selector; absent: every namespace).",
+  "x-kubernetes-map-type": "atomic",
+  properties: {
+    matchLabels: { type: "object", additionalProperties: { type: "string" } },
+    matchExpressions: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["key", "operator"],
+        properties: {
+          key: { type: "string" },
+          operator: { type: "string", enum: ["In", "NotIn", "Exists", "DoesNotExist"] },
+          values: { type: "array", items: { type: "string" }, "x-kubernetes-list-type": "atomic" },
+        },
+      },
+      "x-kubernetes-list-type": "atomic",
+    },
+  },
+};
+
+/**
+ * ClusterIPAMRange: the IPAMRange schema itself (so every spec field added there is here too) without
+ * allowedNamespaces, plus namespaceSelector.
+ */
+function clusterRangeSchema(): JsonSchema {
+  const schema = structuredClone(ipamRangeSchema) as {
+    properties: { spec: { properties: Record<string, JsonSchema> } };
+  };
+  const spec = schema.properties.spec.properties;
+  delete spec.allowedNamespaces;
+  spec.namespaceSelector = labelSelectorSchema;
+  return schema as JsonSchema;
+}
+
 const ipamRequestSchema: JsonSchema = {
   type: "object",
   // Without it, removing spec as a whole would bypass the rules that live inside spec.
@@ -286,6 +323,8 @@ const ipamAllocationSchema: JsonSchema = {
 
 interface CrdOptions {
   kind: string;
+  /** Default: Namespaced. */
+  scope?: "Namespaced" | "Cluster";
   plural: string;
   singular: string;
   shortNames: string[];
@@ -301,7 +340,7 @@ function crd(o: CrdOptions): JsonSchema {
     metadata: { name: `${o.plural}.${GROUP}` },
     spec: {
       group: GROUP,
-      scope: "Namespaced",
+      scope: o.scope ?? "Namespaced",
       names: {
         kind: o.kind,
         listKind: `${o.kind}List`,
@@ -328,6 +367,22 @@ function crd(o: CrdOptions): JsonSchema {
 }
 
 /** The CRD manifests as objects, in install order. */
+/** The printer columns of both kinds of range. */
+const rangeColumns: CrdOptions["columns"] = [
+  { name: "Mode", type: "string", jsonPath: ".spec.mode" },
+  { name: "State", type: "string", jsonPath: ".status.state" },
+  {
+    name: "Allocated",
+    type: "string",
+    jsonPath: ".status.allocated",
+    description: "Addresses allocated",
+  },
+  { name: "Size", type: "string", jsonPath: ".status.size", description: "Addresses in the pool" },
+  { name: "Free", type: "string", jsonPath: ".status.free", priority: 1 },
+  { name: "Ranges", type: "string", jsonPath: ".spec.ranges", priority: 1 },
+  { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
+];
+
 export function crdManifests(): JsonSchema[] {
   return [
     crd({
@@ -337,20 +392,17 @@ export function crdManifests(): JsonSchema[] {
       shortNames: ["iprange"],
       schema: ipamRangeSchema,
       status: true,
-      columns: [
-        { name: "Mode", type: "string", jsonPath: ".spec.mode" },
-        { name: "State", type: "string", jsonPath: ".status.state" },
-        {
-          name: "Allocated",
-          type: "string",
-          jsonPath: ".status.allocated",
-          description: "Addresses allocated",
-        },
-        { name: "Size", type: "string", jsonPath: ".status.size", description: "Addresses in the pool" },
-        { name: "Free", type: "string", jsonPath: ".status.free", priority: 1 },
-        { name: "Ranges", type: "string", jsonPath: ".spec.ranges", priority: 1 },
-        { name: "Message", type: "string", jsonPath: ".status.message", priority: 1 },
-      ],
+      columns: rangeColumns,
+    }),
+    crd({
+      kind: "ClusterIPAMRange",
+      plural: "clusteripamranges",
+      singular: "clusteripamrange",
+      shortNames: ["ciprange"],
+      scope: "Cluster",
+      schema: clusterRangeSchema(),
+      status: true,
+      columns: rangeColumns,
     }),
     crd({
       kind: "IPAMRequest",
@@ -361,6 +413,7 @@ export function crdManifests(): JsonSchema[] {
       status: true,
       columns: [
         { name: "IPAM", type: "string", jsonPath: ".spec.ipam.name" },
+        { name: "Kind", type: "string", jsonPath: ".spec.ipam.kind", priority: 1 },
         { name: "Size", type: "integer", jsonPath: ".spec.size" },
         { name: "State", type: "string", jsonPath: ".status.state" },
         { name: "CIDR", type: "string", jsonPath: ".status.cidr" },
@@ -377,6 +430,7 @@ export function crdManifests(): JsonSchema[] {
       status: false,
       columns: [
         { name: "Range", type: "string", jsonPath: ".spec.range.name" },
+        { name: "Kind", type: "string", jsonPath: ".spec.range.kind", priority: 1 },
         { name: "CIDR", type: "string", jsonPath: ".spec.cidr" },
         { name: "Request-Namespace", type: "string", jsonPath: ".spec.request.namespace" },
         { name: "Request", type: "string", jsonPath: ".spec.request.name" },

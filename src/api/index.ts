@@ -5,4 +5,6 @@
  */
 export * from "./conditions.ts";
 export { crdManifests, crdYaml, type JsonSchema, MAX_RANGE_ENTRIES } from "./crds.ts";
+export { selectorMatches, selectorProblem } from "./label-selector.ts";
+export * from "./pool-ref.ts";
 export * from "./types.ts";

@@ -12,8 +12,9 @@ import {
   validateChunkSize,
   validateMode,
 } from "../ipam/index.ts";
+import { selectorProblem } from "./label-selector.ts";
 import { CLUSTER_RANGE_KIND, isPoolKind, type PoolRef, poolRef, RANGE_KIND } from "./pool-ref.ts";
-import type { IPAMRangeSpec, IPAMRequest, RangeMode } from "./types.ts";
+import type { IPAMRangeSpec, IPAMRequest, RangeMode, RangeObject } from "./types.ts";
 
 /** Upper bound of `spec.reuseCooldownSeconds` (one day). */
 export const MAX_COOLDOWN_SECONDS = 86400;
@@ -150,6 +151,15 @@ function checkGatewayNetwork(
 function singleCidrPrefix(ranges: readonly string[]): number | undefined {
   if (ranges.length !== 1 || !String(ranges[0]).includes("/")) return undefined;
   return Cidr.tryParse(ranges[0] as string)?.prefix;
+}
+
+/** The spec of either kind of range in the engine's terms (a cluster range's selector checked too). */
+export function validateRangeObject(range: RangeObject): ValidRangeSpec | InvalidSpec {
+  if (range.kind === CLUSTER_RANGE_KIND) {
+    const problem = selectorProblem(range.spec?.namespaceSelector);
+    if (problem) return { ok: false, message: `invalid namespaceSelector: ${problem}` };
+  }
+  return validateRangeSpec(range.spec);
 }
 
 /** The range a request names (a pool reference). */

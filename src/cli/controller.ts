@@ -17,6 +17,8 @@ export interface ControllerFlags {
   /** Namespace of the allocation fence Lease; every writer of a cluster must use the same. */
   allocationFenceNamespace: string;
   allocationFenceName: string;
+  /** Where the records of ClusterIPAMRanges live (default: the fence's namespace); shared like the fence. */
+  clusterAllocationNamespace?: string;
   leaseDurationSeconds: number;
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;
@@ -76,6 +78,7 @@ export async function runController(flags: ControllerFlags, signal: AbortSignal)
   addIpamControllers(manager, {
     workers: flags.workers,
     allocationEvents: flags.allocationEvents,
+    clusterAllocationNamespace: flags.clusterAllocationNamespace || flags.allocationFenceNamespace,
     fence: {
       namespace: flags.allocationFenceNamespace,
       name: flags.allocationFenceName,
@@ -132,6 +135,10 @@ export function controllerCommand(): Command {
       "--allocation-fence-name <name>",
       "name of the allocation fence Lease every writer must share",
       d.allocationFenceName,
+    )
+    .option(
+      "--cluster-allocation-namespace <ns>",
+      "namespace of the IPAMAllocation records of ClusterIPAMRanges (default: the allocation fence's); every kubipam controller of a cluster must use the same",
     )
     .option(
       "--leader-elect-lease-duration <s>",

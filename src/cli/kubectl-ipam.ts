@@ -10,18 +10,31 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { stringify } from "yaml";
 import {
+  CLUSTER_RANGE_KIND,
+  DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+  type PoolRef,
+  poolKey,
+  poolOfObject,
+} from "../api/pool-ref.ts";
+import {
   type IPAMAllocation,
   type IPAMRange,
   type IPAMRequest,
   ipamAllocationResource,
   ipamRangeResource,
   ipamRequestResource,
-  RANGE_LABEL,
+  type RangeObject,
 } from "../api/types.ts";
-import { isInvalid, rangeLabelValue, rangeRefOf } from "../api/validation.ts";
+import { isInvalid, rangeRefOf } from "../api/validation.ts";
 import { ApiError, KubeClient, loadKubeConfig } from "../runtime/kube.ts";
 import {
-  allocationsOf,
+  clusterRecords,
+  listClusterRanges,
+  poolRecords,
+  RangeNotFound,
+  resolveRange,
+} from "./kubectl-ipam-ranges.ts";
+import {
   findingsData,
   findProblems,
   qualified,
@@ -52,12 +65,14 @@ interface GlobalOptions {
   namespace?: string;
   allNamespaces?: boolean;
   output?: "json" | "yaml" | "wide";
+  clusterAllocationNamespace?: string;
 }
 
-/** Where to look: one namespace, or all of them. */
+/** Where to look: one namespace, or all of them (and where cluster ranges' records live). */
 interface Scope {
   all: boolean;
   namespace: string;
+  clusterNs: string;
 }
 
 class UserError extends Error {}
@@ -71,7 +86,8 @@ async function connect(options: GlobalOptions): Promise<{ client: KubeClient; sc
   const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
   const namespace = options.namespace || context?.namespace || "default";
   const client = new KubeClient(kubeConfig, { userAgent: "kubectl-ipam/0.1.0" });
-  return { client, scope: { all: options.allNamespaces === true, namespace } };
+  const clusterNs = options.clusterAllocationNamespace || DEFAULT_CLUSTER_ALLOCATION_NAMESPACE;
+  return { client, scope: { all: options.allNamespaces === true, namespace, clusterNs } };
 }
 
 function outputOf(options: GlobalOptions): Output {
@@ -90,7 +106,7 @@ function isStatus(err: unknown, status: number): boolean {
 async function listIn<T extends IPAMRange | IPAMRequest | IPAMAllocation>(
   client: KubeClient,
   type: typeof ipamRangeResource | typeof ipamRequestResource | typeof ipamAllocationResource,
-  scope: Scope,
+  scope: Pick<Scope, "all" | "namespace">,
   labelSelector?: string,
 ): Promise<T[]> {
   const list = await client.listAll<T>(type, {
@@ -100,11 +116,12 @@ async function listIn<T extends IPAMRange | IPAMRequest | IPAMAllocation>(
   return list.items;
 }
 
-async function getRange(client: KubeClient, namespace: string, name: string): Promise<IPAMRange | undefined> {
+/** The range a request refers to, if it exists (a request's reference may name either kind). */
+async function getPool(client: KubeClient, ref: PoolRef): Promise<RangeObject | undefined> {
   try {
-    return await client.get<IPAMRange>(ipamRangeResource, name, { namespace });
+    return await resolveRange(client, ref.namespace, `${ref.kind}/${ref.name}`);
   } catch (err) {
-    if (isStatus(err, 404)) return undefined;
+    if (err instanceof RangeNotFound) return undefined;
     throw err;
   }
 }
@@ -122,20 +139,14 @@ async function getRequest(
   }
 }
 
-/** The allocation objects of one range (by label; allocationsOf keeps exactly that range's). */
-async function allocationsOfRange(
-  client: KubeClient,
-  namespace: string,
-  name: string,
-): Promise<IPAMAllocation[]> {
-  const selector = `${RANGE_LABEL}=${rangeLabelValue(name)}`;
-  const items = await listIn<IPAMAllocation>(
-    client,
-    ipamAllocationResource,
-    { all: false, namespace },
-    selector,
-  );
-  return allocationsOf(namespace, name, items);
+/** A range argument, or a UserError saying what was not found. */
+async function rangeArg(client: KubeClient, scope: Scope, arg: string): Promise<RangeObject> {
+  try {
+    return await resolveRange(client, scope.namespace, arg);
+  } catch (err) {
+    if (err instanceof RangeNotFound) throw new UserError(err.message);
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- usage
@@ -143,20 +154,28 @@ async function allocationsOfRange(
 async function usageCommand(io: Io, options: GlobalOptions, rangeName: string | undefined): Promise<number> {
   const { client, scope } = await connect(options);
   try {
-    let ranges: IPAMRange[];
+    const warn = (text: string) => io.stderr(text);
+    let ranges: RangeObject[];
     let allocations: IPAMAllocation[];
     if (rangeName) {
-      const range = await getRange(client, scope.namespace, rangeName);
-      if (!range) throw new UserError(`IPAMRange ${scope.namespace}/${rangeName} not found`);
+      const range = await rangeArg(client, scope, rangeName);
       ranges = [range];
-      allocations = await allocationsOfRange(client, scope.namespace, rangeName);
+      allocations = await poolRecords(client, poolOfObject(range), scope.clusterNs, warn);
     } else {
-      [ranges, allocations] = await Promise.all([
+      // Cluster ranges belong to every namespace's view: they are listed with the namespace's own.
+      const [own, cluster, records] = await Promise.all([
         listIn<IPAMRange>(client, ipamRangeResource, scope),
+        listClusterRanges(client, warn),
         listIn<IPAMAllocation>(client, ipamAllocationResource, scope),
       ]);
+      const clusterOnes =
+        cluster.length > 0 && !scope.all && scope.namespace !== scope.clusterNs
+          ? await clusterRecords(client, scope.clusterNs, warn)
+          : [];
+      ranges = [...own.map((r): RangeObject => ({ ...r, kind: "IPAMRange" })), ...cluster];
+      allocations = [...records, ...clusterOnes];
     }
-    const rows = usageRows(ranges, allocations);
+    const rows = usageRows(ranges, allocations, scope.clusterNs);
     const output = outputOf(options);
     if (output === "json" || output === "yaml") {
       emitData(io, output, usageData(rows));
@@ -164,7 +183,9 @@ async function usageCommand(io: Io, options: GlobalOptions, rangeName: string | 
     }
     if (rows.length === 0) {
       io.stderr(
-        scope.all ? "No IPAMRanges found.\n" : `No IPAMRanges found in ${scope.namespace} namespace.\n`,
+        scope.all
+          ? "No IPAMRanges or ClusterIPAMRanges found.\n"
+          : `No IPAMRanges found in ${scope.namespace} namespace, and no ClusterIPAMRanges.\n`,
       );
       return EXIT_OK;
     }
@@ -180,9 +201,8 @@ async function usageCommand(io: Io, options: GlobalOptions, rangeName: string | 
 async function showCommand(io: Io, options: GlobalOptions, rangeName: string): Promise<number> {
   const { client, scope } = await connect(options);
   try {
-    const range = await getRange(client, scope.namespace, rangeName);
-    if (!range) throw new UserError(`IPAMRange ${scope.namespace}/${rangeName} not found`);
-    const allocations = await allocationsOfRange(client, scope.namespace, rangeName);
+    const range = await rangeArg(client, scope, rangeName);
+    const allocations = await poolRecords(client, poolOfObject(range), scope.clusterNs, (t) => io.stderr(t));
     const requests = await requestsFor(io, client, range, allocations);
     const view = showRange(range, allocations, requests);
     const output = outputOf(options);
@@ -198,11 +218,12 @@ async function showCommand(io: Io, options: GlobalOptions, rangeName: string): P
 async function requestsFor(
   io: Io,
   client: KubeClient,
-  range: IPAMRange,
+  range: RangeObject,
   allocations: readonly IPAMAllocation[],
 ): Promise<IPAMRequest[]> {
   const home = range.metadata.namespace ?? "";
-  const allowed = range.spec?.allowedNamespaces ?? [];
+  // A cluster range may serve any namespace: look everywhere (or, if not allowed, where it can).
+  const allowed = range.kind === CLUSTER_RANGE_KIND ? ["*"] : (range.spec?.allowedNamespaces ?? []);
   const found = new Map<string, IPAMRequest>();
   const add = (items: IPAMRequest[]) => {
     for (const r of items) found.set(qualified(r.metadata.namespace, r.metadata.name), r);
@@ -248,11 +269,14 @@ async function requestsFor(
 async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
   const { client, scope } = await connect(options);
   try {
-    const [ranges, allocations, requests] = await Promise.all([
+    const warn = (text: string) => io.stderr(text);
+    const [own, cluster, allocations, requests] = await Promise.all([
       listIn<IPAMRange>(client, ipamRangeResource, scope),
+      scope.all ? listClusterRanges(client, warn) : Promise.resolve([]),
       listIn<IPAMAllocation>(client, ipamAllocationResource, scope),
       listIn<IPAMRequest>(client, ipamRequestResource, scope),
     ]);
+    const ranges: RangeObject[] = [...own.map((r): RangeObject => ({ ...r, kind: "IPAMRange" })), ...cluster];
     if (!scope.all) {
       // Objects in other namespaces that objects here refer to (cross-namespace ranges).
       const requestKeys = new Set(requests.map((r) => qualified(r.metadata.namespace, r.metadata.name)));
@@ -265,21 +289,23 @@ async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
         const request = await getRequest(client, ref.namespace, ref.name);
         if (request) requests.push(request);
       }
-      const rangeKeys = new Set(ranges.map((r) => qualified(r.metadata.namespace, r.metadata.name)));
+      const rangeKeys = new Set(ranges.map((r) => poolKey(poolOfObject(r))));
       for (const r of [...requests]) {
         if (!r.status?.cidr) continue;
         const ref = rangeRefOf(r);
-        if (isInvalid(ref) || ref.namespace === scope.namespace) continue;
-        const key = qualified(ref.namespace, ref.name);
+        if (isInvalid(ref) || (ref.kind !== CLUSTER_RANGE_KIND && ref.namespace === scope.namespace))
+          continue;
+        const key = poolKey(ref);
         if (rangeKeys.has(key)) continue;
         rangeKeys.add(key);
-        const range = await getRange(client, ref.namespace, ref.name);
+        const range = await getPool(client, ref);
         if (!range) continue;
         ranges.push(range);
-        allocations.push(...(await allocationsOfRange(client, ref.namespace, ref.name)));
+        allocations.push(...(await poolRecords(client, ref, scope.clusterNs, warn)));
       }
     }
-    let findings = findProblems({ ranges, allocations, requests });
+    const clusterAllocationNamespace = scope.clusterNs;
+    let findings = findProblems({ ranges, allocations, requests, clusterAllocationNamespace });
     // Objects fetched from other namespaces only serve as references: report on this namespace only.
     if (!scope.all) findings = findings.filter((f) => f.namespace === scope.namespace);
     const output = outputOf(options);
@@ -296,7 +322,7 @@ async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
 function program(io: Io, done: (code: number) => void): Command {
   const root = new Command("kubectl-ipam")
     .description(
-      "Inspect kubipam IP address management: usage of IPAMRanges, who holds which block, consistency.\n" +
+      "Inspect kubipam IP address management: usage of IPAMRanges and ClusterIPAMRanges, who holds which block, consistency.\n" +
         "Read-only. Exit status: 0 ok, 1 `check` found problems, 2 error.",
     )
     .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
@@ -304,6 +330,11 @@ function program(io: Io, done: (code: number) => void): Command {
     .option("-n, --namespace <namespace>", "namespace (default: the context's, else default)")
     .option("-A, --all-namespaces", "all namespaces")
     .addOption(new Option("-o, --output <format>", "output format").choices(["json", "yaml", "wide"]))
+    .option(
+      "--cluster-allocation-namespace <ns>",
+      "where the controller keeps the records of ClusterIPAMRanges (its flag of that name)",
+      DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+    )
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
@@ -311,7 +342,10 @@ function program(io: Io, done: (code: number) => void): Command {
   root
     .command("usage")
     .description("per range: size, allocated, free, percent used (exact, also for IPv6)")
-    .argument("[range]", "only this IPAMRange (in the namespace given by -n)")
+    .argument(
+      "[range]",
+      "only this range: an IPAMRange (in the namespace given by -n) or a ClusterIPAMRange by name; ciprange/<name> or iprange/<name> say which",
+    )
     .action(async (rangeName: string | undefined, _opts: unknown, cmd: Command) => {
       done(await usageCommand(io, cmd.optsWithGlobals<GlobalOptions>(), rangeName));
     });
@@ -321,7 +355,10 @@ function program(io: Io, done: (code: number) => void): Command {
     .description(
       "one range: which request holds which block, free blocks, pending removals, waiting requests",
     )
-    .argument("<range>", "the IPAMRange (in the namespace given by -n)")
+    .argument(
+      "<range>",
+      "an IPAMRange (in the namespace given by -n) or a ClusterIPAMRange by name; ciprange/<name> or iprange/<name> say which",
+    )
     .action(async (rangeName: string, _opts: unknown, cmd: Command) => {
       done(await showCommand(io, cmd.optsWithGlobals<GlobalOptions>(), rangeName));
     });

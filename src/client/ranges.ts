@@ -1,17 +1,12 @@
 // getRange: a range with its state and usage as numbers.
 
-import { type IPAMRange, ipamRangeResource } from "../api/types.ts";
+import { clusterIpamRangeResource, type IPAMRange, ipamRangeResource } from "../api/types.ts";
 import { isNotFound, type ResourceType } from "../runtime/kube.ts";
 import { type ConnectionOptions, withClient } from "./connection.ts";
 import { type RangeKind, type RangeUsage, rangeUsage } from "./spec.ts";
 
-/** Cluster-scoped ranges of kubipam versions that serve them (same group and version). */
-export const clusterIpamRangeResource = {
-  ...ipamRangeResource,
-  plural: "clusteripamranges",
-  kind: "ClusterIPAMRange",
-  namespaced: false,
-} as const;
+/** Cluster-scoped ranges (the API's descriptor, exported here too for callers of kubipam/client). */
+export { clusterIpamRangeResource };
 
 export interface GetRangeOptions extends ConnectionOptions {
   name: string;

@@ -3,13 +3,13 @@
 // bootstrap() rebuilds the ledger from the caches before any worker runs.
 
 import { poolKey, poolOfRecord } from "../api/pool-ref.ts";
-import type { IPAMAllocation, IPAMRequest, RangeObject } from "../api/types.ts";
+import type { IPAMAllocation, IPAMRequest, ObjectMeta, RangeObject } from "../api/types.ts";
 import { isInvalid, rangeRefOf, recordName } from "../api/validation.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
 import type { Context } from "./context.ts";
 import { holderOfRecord, type LiveHolder } from "./holders.ts";
-import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { ALLOCATIONS_BY_REQUEST, REQUESTS_BY_CLUSTER_NAMESPACE } from "./indexes.ts";
 import { parseHeldCidr } from "./pool-state.ts";
 import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
 import { heldBlockOf } from "./records.ts";
@@ -59,6 +59,15 @@ export class Handlers {
 
   onRangeDelete(range: RangeObject): void {
     this.c.d.rangeQueue.add(objectKey(range));
+  }
+
+  /** A namespace's labels decide a ClusterIPAMRange's consent: its requests of cluster ranges decide again. */
+  onNamespaceChange(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
+    if (old && sameLabels(old.metadata.labels, namespace.metadata.labels)) return;
+    const { d } = this.c;
+    for (const request of d.requests.byIndex(REQUESTS_BY_CLUSTER_NAMESPACE, namespace.metadata.name ?? "")) {
+      d.requestQueue.add(objectKey(request));
+    }
   }
 
   onRequestChange(request: IPAMRequest, old?: IPAMRequest): void {
@@ -151,4 +160,9 @@ export class Handlers {
     const ref = allocation.spec?.request;
     return ref && holderOfRecord(this.c, allocation).cached(`${ref.namespace}/${ref.name}`, ref.uid);
   }
+}
+
+function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const x = Object.entries(a ?? {});
+  return x.length === Object.keys(b ?? {}).length && x.every(([k, v]) => b?.[k] === v);
 }

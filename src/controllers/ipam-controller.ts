@@ -6,7 +6,7 @@
 
 import type { Cluster, IPAddress, IPAddressClaim } from "../api/cluster-api.ts";
 import { DEFAULT_CLUSTER_ALLOCATION_NAMESPACE } from "../api/pool-ref.ts";
-import type { IPAMAllocation, IPAMRequest, RangeObject } from "../api/types.ts";
+import type { IPAMAllocation, IPAMRequest, ObjectMeta, RangeObject } from "../api/types.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { Adoption } from "./adoption.ts";
@@ -127,6 +127,10 @@ export class IpamController {
 
   onRangeDelete(range: RangeObject): void {
     this.handlers.onRangeDelete(range);
+  }
+
+  onNamespaceChange(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
+    this.handlers.onNamespaceChange(namespace, old);
   }
 
   onRequestChange(request: IPAMRequest, old?: IPAMRequest): void {

@@ -3,10 +3,9 @@
 // refers to it. Watches: IPAMRange and ClusterIPAMRange (spec, deletion, finalizers, someone else's status edits); queued
 // also (debounced) when a range's usage changes and when a request or record of it goes.
 
-import { selectorProblem } from "../api/label-selector.ts";
-import { CLUSTER_RANGE_KIND, parsePoolKey, poolOfObject } from "../api/pool-ref.ts";
+import { parsePoolKey, poolOfObject } from "../api/pool-ref.ts";
 import { FINALIZER, type RangeObject } from "../api/types.ts";
-import { type InvalidSpec, type ValidRangeSpec, validateRangeSpec } from "../api/validation.ts";
+import { validateRangeObject } from "../api/validation.ts";
 import { reconcileWithFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type Context, rangeObject } from "./context.ts";
@@ -104,7 +103,7 @@ export class RangeReconciler {
     state.exists = true;
     state.uid = range.metadata.uid ?? "";
     state.deleting = Boolean(range.metadata.deletionTimestamp);
-    const spec = validateRange(range);
+    const spec = validateRangeObject(range);
     if (!spec.ok) {
       const wasValid = state.spec !== undefined;
       state.spec = undefined;
@@ -117,13 +116,4 @@ export class RangeReconciler {
   buildAllocator(state: PoolState): void {
     this.c.ledger.allocator(state);
   }
-}
-
-/** The spec of either kind of range in the engine's terms (a cluster range's selector checked too). */
-function validateRange(range: RangeObject): ValidRangeSpec | InvalidSpec {
-  if (range.kind === CLUSTER_RANGE_KIND) {
-    const problem = selectorProblem(range.spec?.namespaceSelector);
-    if (problem) return { ok: false, message: `invalid namespaceSelector: ${problem}` };
-  }
-  return validateRangeSpec(range.spec);
 }

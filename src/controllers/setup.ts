@@ -4,22 +4,30 @@
 // record committed under earlier holders is in the cache) → ledgers and allocators rebuilt → workers
 // started. Runs only while leading (with leader election) and only while holding the fence.
 
+import { DEFAULT_CLUSTER_ALLOCATION_NAMESPACE } from "../api/pool-ref.ts";
 import {
+  API_VERSION,
+  type ClusterIPAMRange,
+  clusterIpamRangeResource,
   type IPAMAllocation,
   type IPAMRange,
   type IPAMRequest,
   ipamAllocationResource,
   ipamRangeResource,
   ipamRequestResource,
+  type ObjectMeta,
 } from "../api/types.ts";
 import { Controller, type Reconciler } from "../runtime/controller.ts";
+import { CoreTypes } from "../runtime/kube.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
 import { addClaimInformers } from "./claim-setup.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
+  REQUESTS_BY_CLUSTER_NAMESPACE,
   REQUESTS_BY_RANGE,
+  requestClusterNamespaceIndex,
   requestRangeIndex,
 } from "./indexes.ts";
 import { IpamController } from "./ipam-controller.ts";
@@ -54,6 +62,11 @@ export interface IpamControllerOptions {
   fence?: FenceOptions;
   /** How often discovery is asked whether Cluster API's resources are served (default 2000 ms). */
   clusterApiPollMs?: number;
+  /**
+   * Where the IPAMAllocation records of ClusterIPAMRanges live; like the fence, the same for every
+   * kubipam controller of a cluster (default kube-system).
+   */
+  clusterAllocationNamespace?: string;
 }
 
 export interface IpamControllers {
@@ -68,9 +81,24 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   const side = Math.max(1, Math.ceil(workers / 4));
   const fenceOptions = options.fence ?? { namespace: "kube-system", name: DEFAULT_FENCE_NAME };
   const ranges = mgr.informer<IPAMRange>(ipamRangeResource);
+  const clusterRanges = mgr.informer<ClusterIPAMRange>(clusterIpamRangeResource, {
+    // List items may come without kind; the kind is what tells the two range kinds apart.
+    transform: (r) => ({
+      ...r,
+      apiVersion: API_VERSION,
+      kind: "ClusterIPAMRange",
+      metadata: lean(r.metadata),
+    }),
+  });
+  // Only the labels matter (a ClusterIPAMRange's namespaceSelector): keep nothing else in memory.
+  const namespaces = mgr.informer<{ apiVersion: string; kind: string; metadata: ObjectMeta }>(
+    CoreTypes.namespace,
+    { transform: (n) => ({ apiVersion: "v1", kind: "Namespace", metadata: namespaceMeta(n.metadata) }) },
+  );
   const requests = mgr.informer<IPAMRequest>(ipamRequestResource);
   const allocations = mgr.informer<IPAMAllocation>(ipamAllocationResource);
   requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
+  requests.addIndex(REQUESTS_BY_CLUSTER_NAMESPACE, requestClusterNamespaceIndex);
   allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
   const recorder = options.events ? undefined : mgr.eventRecorder();
   const metrics = new PrometheusIpamMetrics(mgr.registry);
@@ -95,6 +123,9 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     });
     const controller = new IpamController({
       ranges,
+      clusterRanges,
+      namespaces,
+      clusterAllocationNamespace: options.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
       requests,
       allocations,
       rangeQueue: queueOf(rangeController),
@@ -145,6 +176,15 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     onAdd: (r) => current?.onRangeChange(r),
     onUpdate: (old, r) => current?.onRangeChange(r, old),
     onDelete: (r) => current?.onRangeDelete(r),
+  });
+  clusterRanges.addEventHandler({
+    onAdd: (r) => current?.onRangeChange(r),
+    onUpdate: (old, r) => current?.onRangeChange(r, old),
+    onDelete: (r) => current?.onRangeDelete(r),
+  });
+  namespaces.addEventHandler({
+    onUpdate: (old, n) => current?.onNamespaceChange(n, old),
+    onAdd: (n) => current?.onNamespaceChange(n),
   });
   requests.addEventHandler({
     onAdd: (r) => current?.onRequestChange(r),
@@ -214,4 +254,13 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     },
     bootstrapped,
   };
+}
+
+function lean(meta: ObjectMeta): ObjectMeta {
+  return { ...meta, managedFields: undefined };
+}
+
+/** What consent needs of a namespace: its name and labels (plus what the informer keys on). */
+function namespaceMeta(meta: ObjectMeta): ObjectMeta {
+  return { name: meta.name, uid: meta.uid, resourceVersion: meta.resourceVersion, labels: meta.labels };
 }

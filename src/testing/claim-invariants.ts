@@ -10,7 +10,7 @@ import {
   ipAddressResource,
   publishedAddressOf,
 } from "../api/cluster-api.ts";
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import type { IPAMAllocation, IPAMRequest, RangeObject } from "../api/types.ts";
 import { isInvalid, rangeRefOf, validateRangeSpec } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
 import { isNotFound, type KubeClient, type KubeObject } from "../runtime/kube.ts";
@@ -43,8 +43,9 @@ export function isClaimRecord(record: IPAMAllocation): boolean {
 export async function claimProblems(
   client: KubeClient,
   inScope: (o: { metadata: { namespace?: string } }) => boolean,
-  ranges: IPAMRange[],
+  ranges: RangeObject[],
   requests: IPAMRequest[],
+  /** The records of the pools in scope (wherever they live). */
   allocations: IPAMAllocation[],
 ): Promise<string[]> {
   const claims = (await listOrNone<IPAddressClaim>(client, ipAddressClaimResource)).filter(inScope);
@@ -52,9 +53,11 @@ export async function claimProblems(
   const problems: string[] = [];
   const claimByUid = new Map(claims.map((c) => [c.metadata.uid ?? "", c]));
   const recordsOf = new Map<string, IPAMAllocation[]>();
-  for (const a of allocations.filter((x) => inScope(x) && isClaimRecord(x))) {
+  for (const a of allocations.filter(isClaimRecord)) {
     recordsOf.set(a.spec.request.uid, [...(recordsOf.get(a.spec.request.uid) ?? []), a]);
     const claim = claimByUid.get(a.spec.request.uid);
+    // A cluster range's record of a claim outside the namespaces in scope: not this check's business.
+    if (!claim && !inScope({ metadata: { namespace: a.spec.request.namespace } })) continue;
     if (!claim) problems.push(`allocation ${a.metadata.name} (${a.spec.cidr}) has no live claim`);
     else if (publishedAddressOf(claim) !== a.spec.cidr) {
       problems.push(

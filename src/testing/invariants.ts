@@ -1,22 +1,36 @@
-// One invariant checker for every scenario (and the fault suite): reads ranges, requests and
-// allocation objects from the API server and lists every violation it finds.
+// One invariant checker for every scenario (and the fault suite): reads ranges (both kinds),
+// requests and allocation objects from the API server and lists every violation it finds.
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../api/types.ts";
+import { selectorMatches } from "../api/label-selector.ts";
+import {
+  CLUSTER_RANGE_KIND,
+  DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+  type PoolRef,
+  poolKey,
+  poolOfObject,
+  poolOfRecord,
+} from "../api/pool-ref.ts";
+import type { ClusterIPAMRange, IPAMAllocation, IPAMRange, IPAMRequest, RangeObject } from "../api/types.ts";
 import {
   ALLOCATION_FINALIZER,
+  clusterIpamRangeResource,
   ipamAllocationResource,
   ipamRangeResource,
   ipamRequestResource,
 } from "../api/types.ts";
 import { admitsNamespace, rangeRefOf, validateRangeSpec } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
-import type { KubeClient } from "../runtime/kube.ts";
+import { CoreTypes, type KubeClient, type ObjectMeta } from "../runtime/kube.ts";
 import { claimProblems, isClaimRecord } from "./claim-invariants.ts";
 import { isDeleting, isReady, stateIs } from "./status.ts";
 
 export interface InvariantOptions {
   /** Only these namespaces (ranges, requests and allocations in them). */
   namespaces: string[];
+  /** And these ClusterIPAMRanges (with their records in the cluster allocation namespace). */
+  clusterRanges?: string[];
+  /** Where the records of ClusterIPAMRanges live (default kube-system). */
+  clusterAllocationNamespace?: string;
   /** Every live request must be Ready (scenarios that allocate for all). */
   allReady?: boolean;
   /** No request may be left half-deleted (deletionTimestamp set, finalizer still there). */
@@ -24,21 +38,43 @@ export interface InvariantOptions {
 }
 
 export async function checkInvariants(client: KubeClient, options: InvariantOptions): Promise<string[]> {
+  const clusterNs = options.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE;
+  const clusterScope = options.clusterRanges ?? [];
   const inScope = (o: { metadata: { namespace?: string } }) =>
     options.namespaces.includes(o.metadata.namespace ?? "");
-  const [ranges, requests, allocations] = await Promise.all([
+  const poolInScope = (ref: PoolRef | undefined) =>
+    ref !== undefined &&
+    (ref.kind === CLUSTER_RANGE_KIND
+      ? clusterScope.includes(ref.name)
+      : options.namespaces.includes(ref.namespace));
+  const [namespacedRanges, clusterRanges, requests, allocationList, namespaces] = await Promise.all([
     client.listAll<IPAMRange>(ipamRangeResource),
+    clusterScope.length ? client.listAll<ClusterIPAMRange>(clusterIpamRangeResource) : { items: [] },
     client.listAll<IPAMRequest>(ipamRequestResource),
     client.listAll<IPAMAllocation>(ipamAllocationResource),
+    clusterScope.length ? client.listAll<{ metadata: ObjectMeta }>(CoreTypes.namespace) : { items: [] },
   ]);
+  const ranges: RangeObject[] = [
+    ...namespacedRanges.items.map((r): RangeObject => ({ ...r, kind: "IPAMRange" })),
+    ...clusterRanges.items.map((r): RangeObject => ({ ...r, kind: CLUSTER_RANGE_KIND })),
+  ];
+  const labelsOf = new Map(namespaces.items.map((n) => [n.metadata.name ?? "", n.metadata.labels ?? {}]));
+  const allocations = allocationList.items.filter((a) => poolInScope(poolOfRecord(a, clusterNs)));
   const problems: string[] = [];
   const requestByUid = new Map(requests.items.filter(inScope).map((r) => [r.metadata.uid ?? "", r]));
   const allocationsByRange = new Map<string, IPAMAllocation[]>();
-  for (const a of allocations.items.filter(inScope)) {
-    const key = `${a.metadata.namespace}/${a.spec.range.name}`;
+  for (const a of allocations) {
+    const key = poolKey(poolOfRecord(a, clusterNs) as PoolRef);
     allocationsByRange.set(key, [...(allocationsByRange.get(key) ?? []), a]);
     if (isClaimRecord(a)) continue; // judged by claimProblems
     const request = requestByUid.get(a.spec.request.uid);
+    // A cluster range's record of a request outside the namespaces in scope: not this check's business.
+    if (
+      !request &&
+      a.spec.range.kind === CLUSTER_RANGE_KIND &&
+      !options.namespaces.includes(a.spec.request.namespace)
+    )
+      continue;
     if (!request) problems.push(`allocation ${a.metadata.name} (${a.spec.cidr}) has no live request`);
     else if (request.status?.cidr !== a.spec.cidr) {
       problems.push(
@@ -46,9 +82,13 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
       );
     }
   }
-  const allocationOf = new Map(allocations.items.filter(inScope).map((a) => [a.spec.request.uid, a]));
-  problems.push(...holderProblems(requests.items.filter(inScope), ranges.items, allocationOf));
-  problems.push(...(await claimProblems(client, inScope, ranges.items, requests.items, allocations.items)));
+  const allocationOf = new Map(allocations.map((a) => [a.spec.request.uid, a]));
+  const admits = (range: RangeObject, namespace: string) =>
+    range.kind === CLUSTER_RANGE_KIND
+      ? selectorMatches(range.spec.namespaceSelector, labelsOf.get(namespace))
+      : admitsNamespace(range.spec, range.metadata.namespace ?? "", namespace);
+  problems.push(...holderProblems(requests.items.filter(inScope), ranges, allocationOf, admits));
+  problems.push(...(await claimProblems(client, inScope, ranges, requests.items, allocations)));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     if (isDeleting(r)) {
@@ -66,12 +106,12 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
         problems.push(`request ${name} has ${r.status.cidr} without allocation`);
     }
   }
-  for (const range of ranges.items.filter(inScope)) {
-    const key = `${range.metadata.namespace}/${range.metadata.name}`;
+  for (const range of ranges.filter((r) => poolInScope(poolOfObject(r)))) {
+    const key = poolKey(poolOfObject(range));
     if (stateIs("Deleting")(range) && isDeleting(range)) {
       const referred = requests.items.some((r) => {
         const ref = rangeRefOf(r);
-        return !("ok" in ref) && `${ref.namespace}/${ref.name}` === key;
+        return !("ok" in ref) && poolKey(ref) === key;
       });
       if (!referred && !allocationsByRange.get(key)?.length) {
         problems.push(`range ${key} is still Deleting with nothing referring to it`);
@@ -122,18 +162,19 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
  */
 function holderProblems(
   requests: IPAMRequest[],
-  ranges: IPAMRange[],
+  ranges: RangeObject[],
   allocationOf: Map<string, IPAMAllocation>,
+  admits: (range: RangeObject, namespace: string) => boolean,
 ): string[] {
   const problems: string[] = [];
-  const rangeByKey = new Map(ranges.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
+  const rangeByKey = new Map(ranges.map((r) => [poolKey(poolOfObject(r)), r]));
   const held = new Map<string, { cidr: Cidr; name: string }[]>();
   for (const r of requests) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     const cidr = Cidr.tryParse(r.status?.cidr ?? "");
     const ref = rangeRefOf(r);
     if (!cidr || !isReady(r) || isDeleting(r) || "ok" in ref) continue;
-    const key = `${ref.namespace}/${ref.name}`;
+    const key = poolKey(ref);
     held.set(key, [...(held.get(key) ?? []), { cidr, name }]);
     const record = allocationOf.get(r.metadata.uid ?? "");
     if (record && !record.metadata.finalizers?.includes(ALLOCATION_FINALIZER)) {
@@ -141,20 +182,17 @@ function holderProblems(
     }
     const range = rangeByKey.get(key);
     if (!range) {
-      problems.push(`request ${name} holds ${cidr} of IPAMRange ${key}, which is gone`);
+      problems.push(`request ${name} holds ${cidr} of ${ref.kind} ${key}, which is gone`);
       continue;
     }
     const condition = (type: string) => r.status?.conditions?.find((c) => c.type === type)?.status;
     const spec = validateRangeSpec(range.spec);
     if (spec.ok && !spec.blocks.some((b) => b.contains(cidr)) && condition("InRange") !== "False") {
-      problems.push(`request ${name} holds ${cidr} outside IPAMRange ${key} without InRange=False`);
+      problems.push(`request ${name} holds ${cidr} outside ${ref.kind} ${key} without InRange=False`);
     }
-    if (
-      !admitsNamespace(range.spec, ref.namespace, r.metadata.namespace ?? "") &&
-      condition("Admitted") !== "False"
-    ) {
+    if (!admits(range, r.metadata.namespace ?? "") && condition("Admitted") !== "False") {
       problems.push(
-        `request ${name} holds ${cidr} of IPAMRange ${key}, which does not admit it, without Admitted=False`,
+        `request ${name} holds ${cidr} of ${ref.kind} ${key}, which does not admit it, without Admitted=False`,
       );
     }
   }

@@ -381,14 +381,12 @@ describe("connections and kinds", () => {
     }).catch((err: unknown) => err);
     assert.ok(missingNamespace instanceof ApiError);
     assert.match(missingNamespace.message, /namespaces "no-such-namespace" not found/);
-    // What the API server answers for a resource it does not serve (here: ClusterIPAMRange, not yet).
+    // What the API server answers for a resource it does not serve.
     const unserved = await client
-      .create(clusterIpamRangeResource, {
-        apiVersion: API_VERSION,
-        kind: "ClusterIPAMRange",
-        metadata: { name: "x" },
-        spec: { ranges: ["10.0.0.0/8"] },
-      })
+      .create(
+        { ...clusterIpamRangeResource, plural: "nosuchpools", kind: "NoSuchPool" },
+        { apiVersion: API_VERSION, kind: "NoSuchPool", metadata: { name: "x" } },
+      )
       .catch((err: unknown) => err);
     const explained = explainNotFound(unserved, "IPAMRequest n/x");
     assert.ok(explained instanceof Error);
@@ -398,17 +396,19 @@ describe("connections and kinds", () => {
     );
   });
 
-  it("says so when the cluster's kubipam does not know ClusterIPAMRange, leaving nothing behind", async () => {
+  it("asks a kubipam that serves ClusterIPAMRange: a missing one is Invalid, not Unsupported", async () => {
+    // (Unsupported is for a kubipam whose CRD prunes spec.ipam.kind; this cluster's serves the kind.)
     const err = await rejection(
       requestAddress({
         client,
         namespace: ns,
         name: "cluster-kind",
-        range: { name: "x", kind: "ClusterIPAMRange" },
+        range: { name: "no-such-cluster-range", kind: "ClusterIPAMRange" },
+        deleteOnFailure: true,
       }),
     );
-    assert.ok(isAddressRequestError(err, "Unsupported"));
-    assert.match(err.message, /does not support spec\.ipam\.kind ClusterIPAMRange/);
+    assert.ok(isAddressRequestError(err, "Invalid"), String(err));
+    assert.match(err.message, /ClusterIPAMRange no-such-cluster-range not found/);
     await eventually(async () => assert.equal(await f.getRequest("cluster-kind"), undefined));
   });
 });

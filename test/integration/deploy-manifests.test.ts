@@ -99,6 +99,8 @@ function assertHardenedController(spec: { replicas: number; template: PodTemplat
   assert.ok(container.args?.includes("--leader-election-namespace=$(POD_NAMESPACE)"));
   assert.ok(container.args?.includes("--metrics-bind-address=:8080"));
   assert.ok(container.args?.includes("--health-probe-bind-address=:8081"));
+  // Records of ClusterIPAMRanges in the fence's namespace, as every kubipam controller of a cluster has it.
+  assert.ok(container.args?.includes("--cluster-allocation-namespace=kube-system"));
   assert.deepEqual(
     container.ports?.map((p) => [p.name, p.containerPort]),
     [
@@ -130,6 +132,7 @@ describe("deploy: manifests accepted by the API server", { concurrency: false },
     const objects = plainManifests();
     assert.deepEqual(kindsOf(objects), [
       "CustomResourceDefinition/ipamranges.ipam.mandelsoft.org",
+      "CustomResourceDefinition/clusteripamranges.ipam.mandelsoft.org",
       "CustomResourceDefinition/ipamrequests.ipam.mandelsoft.org",
       "CustomResourceDefinition/ipamallocations.ipam.mandelsoft.org",
       "Namespace/kubipam-system",
@@ -167,6 +170,7 @@ describe("deploy: manifests accepted by the API server", { concurrency: false },
       [
         "ClusterRole",
         "ClusterRoleBinding",
+        "CustomResourceDefinition",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
         "CustomResourceDefinition",

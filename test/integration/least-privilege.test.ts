@@ -27,6 +27,7 @@ import type { KubeEvent } from "../../src/runtime/events.ts";
 import { ApiError, CoreTypes } from "../../src/runtime/kube.ts";
 import { type ControllerProcess, spawnController } from "../../src/testing/controller-process.ts";
 import { claimFixture } from "../harness/claims.ts";
+import { clusterRangeFixture } from "../harness/cluster-ranges.ts";
 import { fakeController } from "../harness/fake-ports.ts";
 import {
   eventually,
@@ -252,6 +253,33 @@ describe("least privilege: the controller as a ServiceAccount bound by deploy/rb
     for (const name of ["a", "c", "d", "dedicated"]) await gone(f, "request", name);
     await gone(f, "range", "pool");
     assert.deepEqual(await allocationsIn(f), []);
+
+    // A ClusterIPAMRange: namespaces (labels) and cluster ranges read, its records in kube-system.
+    const cr = clusterRangeFixture(f.client);
+    try {
+      await cr.label(ns, { "kubipam-test/lp": "yes" });
+      const shared = (
+        await cr.create("lp", {
+          ranges: ["10.82.0.0/24"],
+          chunkSize: 28,
+          namespaceSelector: { matchLabels: { "kubipam-test/lp": "yes" } },
+        })
+      ).metadata.name as string;
+      await f.request("shared-a", { ipam: { kind: "ClusterIPAMRange", name: shared } });
+      assert.equal((await f.settled("shared-a", ready)).status?.cidr, "10.82.0.0/28");
+      await cr.settled(shared, (r) => r.status?.state === "Ready" && r.status.allocated === "16");
+      const records = await f.client.list<IPAMAllocation>(ipamAllocationResource, {
+        namespace: "kube-system",
+      });
+      assert.ok(
+        records.items.some((x) => x.spec.range.name === shared && x.spec.range.kind === "ClusterIPAMRange"),
+      );
+      await invariantsHold(f.client, { namespaces: [ns], clusterRanges: [shared] }, 30_000);
+      await cr.delete(shared);
+      await cr.settled(shared, (r) => r.status?.state === "Deleting");
+    } finally {
+      await cr.cleanup();
+    }
 
     // The account's controller did (part of) this work itself: events under its identity.
     const identity = logLines(controller).find((l) =>

@@ -277,6 +277,7 @@ describe("kubipam/api", () => {
     const names = api.crdManifests().map((c) => (c.metadata as { name: string }).name);
     assert.deepEqual(names, [
       "ipamranges.ipam.mandelsoft.org",
+      "clusteripamranges.ipam.mandelsoft.org",
       "ipamrequests.ipam.mandelsoft.org",
       "ipamallocations.ipam.mandelsoft.org",
     ]);

@@ -1,10 +1,19 @@
 // `kubectl ipam check`: consistency findings over ranges, allocation objects and requests. Pure: the
 // caller lists the objects (and fetches the ones referenced across namespaces).
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../api/types.ts";
-import { isInvalid, rangeRefOf, validateRangeSpec } from "../../api/validation.ts";
+import {
+  CLUSTER_RANGE_KIND,
+  DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+  type PoolRef,
+  poolOfObject,
+  poolOfRecord,
+  rangePool,
+} from "../../api/pool-ref.ts";
+import type { IPAMAllocation, IPAMRequest, RangeObject } from "../../api/types.ts";
+import { isInvalid, rangeRefOf, validateRangeObject } from "../../api/validation.ts";
 import { Cidr } from "../../ipam/index.ts";
 import { qualified, renderTable } from "./format.ts";
+import { rangeLabel } from "./range-model.ts";
 
 export type FindingKind =
   /** Two allocation objects (or two requests' CIDRs) of one range overlap. */
@@ -26,16 +35,19 @@ export interface Finding {
   objectKind: "IPAMAllocation" | "IPAMRequest";
   namespace: string;
   name: string;
-  /** `namespace/name` of the range concerned. */
+  /** The range concerned: `namespace/name`, or `ClusterIPAMRange/name`. */
   range: string;
   cidr: string;
   message: string;
 }
 
 export interface CheckInput {
-  ranges: readonly IPAMRange[];
+  /** IPAMRanges and ClusterIPAMRanges. */
+  ranges: readonly RangeObject[];
   allocations: readonly IPAMAllocation[];
   requests: readonly IPAMRequest[];
+  /** Where the records of ClusterIPAMRanges live (default kube-system). */
+  clusterAllocationNamespace?: string;
 }
 
 interface Located<T> {
@@ -81,8 +93,9 @@ const KIND_ORDER: FindingKind[] = [
 /** Every finding, ordered by range, kind and object. An empty list means consistent. */
 export function findProblems(input: CheckInput): Finding[] {
   const findings: Finding[] = [];
-  const ranges = new Map<string, IPAMRange>();
-  for (const r of input.ranges) ranges.set(qualified(r.metadata.namespace, r.metadata.name), r);
+  const clusterNs = input.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE;
+  const ranges = new Map<string, RangeObject>();
+  for (const r of input.ranges) ranges.set(rangeLabel(poolOfObject(r)), r);
   const requests = new Map<string, IPAMRequest>();
   for (const r of input.requests) requests.set(qualified(r.metadata.namespace, r.metadata.name), r);
 
@@ -90,8 +103,8 @@ export function findProblems(input: CheckInput): Finding[] {
   const allocationsByRange = new Map<string, Located<IPAMAllocation>[]>();
   for (const a of input.allocations) {
     const { namespace, name } = meta(a);
-    const rangeName = a.spec?.range?.name ?? a.metadata.labels?.["ipam.mandelsoft.org/range"] ?? "";
-    const rangeKey = qualified(namespace, rangeName);
+    const pool = recordPool(a, clusterNs);
+    const rangeKey = rangeLabel(pool);
     const text = a.spec?.cidr ?? "";
     const base = { objectKind: "IPAMAllocation" as const, namespace, name, range: rangeKey, cidr: text };
     const cidr = Cidr.tryParse(text);
@@ -118,17 +131,23 @@ export function findProblems(input: CheckInput): Finding[] {
         kind: "OrphanAllocation",
         message: `held for request ${requestKey} with uid ${ref?.uid ?? ""}, but that request is another object now (uid ${request.metadata.uid ?? ""})`,
       });
+    } else if (pool.kind === CLUSTER_RANGE_KIND && namespace !== clusterNs) {
+      findings.push({
+        ...base,
+        kind: "OrphanAllocation",
+        message: `a record of ${pool.kind} ${pool.name} outside the cluster allocation namespace ${clusterNs}: kubipam does not count it`,
+      });
     } else if (!range) {
       findings.push({
         ...base,
         kind: "OrphanAllocation",
-        message: `its IPAMRange ${rangeKey} does not exist`,
+        message: `its ${pool.kind} ${rangeKey} does not exist`,
       });
     } else if (a.spec?.range?.uid && range.metadata.uid && a.spec.range.uid !== range.metadata.uid) {
       findings.push({
         ...base,
         kind: "OrphanAllocation",
-        message: `made for an earlier IPAMRange ${rangeKey} (uid ${a.spec.range.uid}, now ${range.metadata.uid})`,
+        message: `made for an earlier ${pool.kind} ${rangeKey} (uid ${a.spec.range.uid}, now ${range.metadata.uid})`,
       });
     }
   }
@@ -155,7 +174,7 @@ export function findProblems(input: CheckInput): Finding[] {
     if (!text) continue;
     const { namespace, name } = meta(r);
     const ref = rangeRefOf(r);
-    const rangeKey = isInvalid(ref) ? "" : qualified(ref.namespace, ref.name);
+    const rangeKey = isInvalid(ref) ? "" : rangeLabel(ref);
     const base = { objectKind: "IPAMRequest" as const, namespace, name, range: rangeKey, cidr: text };
     const cidr = Cidr.tryParse(text);
     if (cidr === undefined) {
@@ -171,7 +190,7 @@ export function findProblems(input: CheckInput): Finding[] {
       findings.push({
         ...base,
         kind: "MissingRange",
-        message: `holds ${cidr} of IPAMRange ${rangeKey}, which does not exist`,
+        message: `holds ${cidr} of ${ref.kind} ${rangeKey}, which does not exist`,
       });
       continue;
     }
@@ -187,12 +206,12 @@ export function findProblems(input: CheckInput): Finding[] {
           : `no IPAMAllocation of range ${rangeKey} guards ${cidr}`,
       });
     }
-    const spec = validateRangeSpec(range.spec);
+    const spec = validateRangeObject(range);
     if (spec.ok && !spec.blocks.some((b) => b.contains(cidr))) {
       findings.push({
         ...base,
         kind: "OutsideRange",
-        message: `${cidr} is outside the ranges of IPAMRange ${rangeKey} (${(range.spec?.ranges ?? []).join(", ") || "none"})`,
+        message: `${cidr} is outside the ranges of ${ref.kind} ${rangeKey} (${(range.spec?.ranges ?? []).join(", ") || "none"})`,
       });
     }
   }
@@ -215,6 +234,15 @@ export function findProblems(input: CheckInput): Finding[] {
       x.objectKind.localeCompare(y.objectKind) ||
       qualified(x.namespace, x.name).localeCompare(qualified(y.namespace, y.name)),
   );
+}
+
+/** The pool a record names (a ClusterIPAMRange's also when it lies outside the cluster allocation namespace). */
+function recordPool(a: IPAMAllocation, clusterNs: string): PoolRef {
+  const counted = poolOfRecord(a, clusterNs);
+  if (counted) return counted;
+  const name = a.spec?.range?.name ?? a.metadata.labels?.["ipam.mandelsoft.org/range"] ?? "";
+  if (a.spec?.range?.kind === CLUSTER_RANGE_KIND) return { kind: CLUSTER_RANGE_KIND, namespace: "", name };
+  return rangePool(a.metadata.namespace ?? "", name);
 }
 
 export function renderFindings(findings: readonly Finding[]): string {

@@ -8,7 +8,14 @@ export {
   renderFindings,
 } from "./check.ts";
 export { type Column, formatPercent, percentNumber, qualified, renderTable, usageBar } from "./format.ts";
-export { allocationsOf, familyLabel, type RangeModel, rangeModel } from "./range-model.ts";
+export {
+  allocationsOf,
+  allocationsOfPool,
+  familyLabel,
+  type RangeModel,
+  rangeLabel,
+  rangeModel,
+} from "./range-model.ts";
 export {
   type HolderState,
   renderShow,

@@ -2,8 +2,17 @@
 // into an Allocator (allocations outside the pool kept as pending removals), so that the views show
 // the true state even when the range's status lags behind.
 
-import type { IPAMAllocation, IPAMRange } from "../../api/types.ts";
-import { validateRangeSpec } from "../../api/validation.ts";
+import {
+  CLUSTER_RANGE_KIND,
+  DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+  type PoolKind,
+  type PoolRef,
+  poolKey,
+  poolOfObject,
+  poolOfRecord,
+} from "../../api/pool-ref.ts";
+import type { IPAMAllocation, RangeObject } from "../../api/types.ts";
+import { validateRangeObject } from "../../api/validation.ts";
 import { Allocator, Cidr, type Family } from "../../ipam/index.ts";
 
 export interface HeldAllocation {
@@ -19,6 +28,8 @@ export interface RejectedAllocation {
 }
 
 export interface RangeModel {
+  kind: PoolKind;
+  /** Empty for a ClusterIPAMRange. */
   namespace: string;
   name: string;
   /** `Invalid` when the spec does not parse, whatever the status says. */
@@ -46,7 +57,10 @@ export function familyLabel(family: Family | undefined): string {
   return family === 4 ? "IPv4" : family === 6 ? "IPv6" : "-";
 }
 
-/** Allocation objects of range `namespace/name` among `allocations` (by spec.range.name, else label). */
+/**
+ * Allocation objects of IPAMRange `namespace/name` among `allocations` (by spec.range.name, else
+ * label); records of a ClusterIPAMRange of the same name in that namespace are not its.
+ */
 export function allocationsOf(
   namespace: string,
   name: string,
@@ -55,8 +69,30 @@ export function allocationsOf(
   return allocations.filter(
     (a) =>
       (a.metadata.namespace ?? "") === namespace &&
+      a.spec?.range?.kind !== CLUSTER_RANGE_KIND &&
       (a.spec?.range?.name ?? a.metadata.labels?.["ipam.mandelsoft.org/range"]) === name,
   );
+}
+
+/** Allocation objects of a pool of either kind (a ClusterIPAMRange's in the cluster allocation namespace). */
+export function allocationsOfPool(
+  ref: PoolRef,
+  allocations: readonly IPAMAllocation[],
+  clusterAllocationNamespace = DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+): IPAMAllocation[] {
+  if (ref.kind !== CLUSTER_RANGE_KIND) return allocationsOf(ref.namespace, ref.name, allocations);
+  const key = poolKey(ref);
+  return allocations.filter((a) => {
+    const pool = poolOfRecord(a, clusterAllocationNamespace);
+    return pool !== undefined && pool.kind === CLUSTER_RANGE_KIND && poolKey(pool) === key;
+  });
+}
+
+/** How the views name a range: `namespace/name`, or `ClusterIPAMRange/name`. */
+export function rangeLabel(ref: PoolRef): string {
+  return ref.kind === CLUSTER_RANGE_KIND
+    ? `${CLUSTER_RANGE_KIND}/${ref.name}`
+    : `${ref.namespace}/${ref.name}`;
 }
 
 function compareCidrs(a: Cidr, b: Cidr): number {
@@ -68,12 +104,12 @@ function compareCidrs(a: Cidr, b: Cidr): number {
  * Builds the model of `range` from its spec and its allocation objects (`allocations` must be the
  * range's own; see `allocationsOf`). Objects being deleted still hold their block.
  */
-export function rangeModel(range: IPAMRange, allocations: readonly IPAMAllocation[]): RangeModel {
-  const namespace = range.metadata.namespace ?? "";
-  const name = range.metadata.name ?? "";
+export function rangeModel(range: RangeObject, allocations: readonly IPAMAllocation[]): RangeModel {
+  const { kind, namespace, name } = poolOfObject(range);
   const ranges = Array.isArray(range.spec?.ranges) ? [...range.spec.ranges] : [];
-  const valid = validateRangeSpec(range.spec);
+  const valid = validateRangeObject(range);
   const base = {
+    kind,
     namespace,
     name,
     ranges,

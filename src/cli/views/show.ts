@@ -1,7 +1,8 @@
 // `kubectl ipam show <range>`: which request holds which block, the free blocks, pending removals and
 // the requests still waiting for space.
 
-import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../api/types.ts";
+import { CLUSTER_RANGE_KIND, type PoolKind, poolKey, poolOfObject } from "../../api/pool-ref.ts";
+import type { IPAMAllocation, IPAMRequest, RangeObject } from "../../api/types.ts";
 import { isInvalid, rangeRefOf } from "../../api/validation.ts";
 import { formatPercent, percentNumber, qualified, renderTable, usageBar } from "./format.ts";
 import { familyLabel, rangeModel } from "./range-model.ts";
@@ -30,6 +31,8 @@ export interface WaitingRequest {
 }
 
 export interface ShowView {
+  kind: PoolKind;
+  /** Empty for a ClusterIPAMRange. */
   namespace: string;
   name: string;
   state: string;
@@ -52,7 +55,7 @@ export interface ShowView {
  * that may refer to it (others are ignored).
  */
 export function showRange(
-  range: IPAMRange,
+  range: RangeObject,
   allocations: readonly IPAMAllocation[],
   requests: readonly IPAMRequest[],
 ): ShowView {
@@ -80,10 +83,11 @@ export function showRange(
     if (object) blocks.push(shown(object, r.cidr, r.reason));
   }
   const waiting: WaitingRequest[] = [];
+  const key = poolKey(poolOfObject(range));
   for (const r of requests) {
     if (r.status?.cidr || r.metadata.deletionTimestamp) continue;
     const ref = rangeRefOf(r);
-    if (isInvalid(ref) || ref.namespace !== model.namespace || ref.name !== model.name) continue;
+    if (isInvalid(ref) || poolKey(ref) !== key) continue;
     waiting.push({
       namespace: r.metadata.namespace ?? "",
       name: r.metadata.name ?? "",
@@ -93,6 +97,7 @@ export function showRange(
   }
   waiting.sort((a, b) => qualified(a.namespace, a.name).localeCompare(qualified(b.namespace, b.name)));
   return {
+    kind: model.kind,
     namespace: model.namespace,
     name: model.name,
     state: model.state,
@@ -131,7 +136,8 @@ export function renderShow(view: ShowView, options: ShowRenderOptions = {}): str
       ? "-"
       : `${view.allocated}/${view.size} allocated, ${view.free} free (${formatPercent(view.allocated, view.size)}) ${usageBar(view.allocated, view.size)}`;
   out.push(`Name:       ${view.name}\n`);
-  out.push(`Namespace:  ${view.namespace}\n`);
+  if (view.kind === CLUSTER_RANGE_KIND) out.push(`Kind:       ${view.kind} (cluster-scoped)\n`);
+  else out.push(`Namespace:  ${view.namespace}\n`);
   out.push(`State:      ${view.state}${view.message ? ` (${view.message})` : ""}\n`);
   out.push(`Family:     ${view.family}\n`);
   out.push(`Mode:       ${view.mode}\n`);
@@ -194,7 +200,8 @@ function indent(text: string): string {
 /** Plain data for -o json|yaml. */
 export function showData(view: ShowView): Record<string, unknown> {
   return {
-    namespace: view.namespace,
+    kind: view.kind,
+    ...(view.kind === CLUSTER_RANGE_KIND ? {} : { namespace: view.namespace }),
     name: view.name,
     state: view.state,
     ...(view.message !== undefined ? { message: view.message } : {}),

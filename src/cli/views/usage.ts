@@ -1,10 +1,13 @@
 // `kubectl ipam usage`: per range size, allocated, free, percent and a bar, exact for IPv6.
 
-import type { IPAMAllocation, IPAMRange } from "../../api/types.ts";
+import { CLUSTER_RANGE_KIND, type PoolKind, poolOfObject } from "../../api/pool-ref.ts";
+import type { IPAMAllocation, RangeObject } from "../../api/types.ts";
 import { type Column, formatPercent, percentNumber, renderTable, usageBar } from "./format.ts";
-import { allocationsOf, familyLabel, type RangeModel, rangeModel } from "./range-model.ts";
+import { allocationsOfPool, familyLabel, type RangeModel, rangeModel } from "./range-model.ts";
 
 export interface UsageRow {
+  kind: PoolKind;
+  /** Empty for a ClusterIPAMRange. */
   namespace: string;
   name: string;
   state: string;
@@ -27,6 +30,7 @@ export interface UsageRow {
 
 export function usageRowOf(model: RangeModel): UsageRow {
   return {
+    kind: model.kind,
     namespace: model.namespace,
     name: model.name,
     state: model.state,
@@ -44,22 +48,27 @@ export function usageRowOf(model: RangeModel): UsageRow {
   };
 }
 
-function compareRanges(a: IPAMRange, b: IPAMRange): number {
-  const ka = `${a.metadata.namespace ?? ""}/${a.metadata.name ?? ""}`;
-  const kb = `${b.metadata.namespace ?? ""}/${b.metadata.name ?? ""}`;
+/** Cluster ranges first (they have no namespace), then by namespace and name. */
+function compareRanges(a: RangeObject, b: RangeObject): number {
+  const ka = `${a.kind === CLUSTER_RANGE_KIND ? "" : "~"}${a.metadata.namespace ?? ""}/${a.metadata.name ?? ""}`;
+  const kb = `${b.kind === CLUSTER_RANGE_KIND ? "" : "~"}${b.metadata.namespace ?? ""}/${b.metadata.name ?? ""}`;
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
-/** One row per range, by namespace and name; `allocations` may hold those of other ranges too. */
-export function usageRows(ranges: readonly IPAMRange[], allocations: readonly IPAMAllocation[]): UsageRow[] {
+/**
+ * One row per range (IPAMRanges and ClusterIPAMRanges); `allocations` may hold those of other ranges
+ * too. A ClusterIPAMRange's records are those in `clusterAllocationNamespace`.
+ */
+export function usageRows(
+  ranges: readonly RangeObject[],
+  allocations: readonly IPAMAllocation[],
+  clusterAllocationNamespace?: string,
+): UsageRow[] {
   return [...ranges]
     .sort(compareRanges)
     .map((range) =>
       usageRowOf(
-        rangeModel(
-          range,
-          allocationsOf(range.metadata.namespace ?? "", range.metadata.name ?? "", allocations),
-        ),
+        rangeModel(range, allocationsOfPool(poolOfObject(range), allocations, clusterAllocationNamespace)),
       ),
     );
 }
@@ -71,7 +80,10 @@ export interface TableOptions {
 }
 
 export function renderUsage(rows: readonly UsageRow[], options: TableOptions = {}): string {
+  // With cluster ranges among the rows, a KIND column tells the two kinds apart.
+  const kinds = rows.some((r) => r.kind === CLUSTER_RANGE_KIND);
   const columns: Column[] = [
+    ...(kinds ? [{ header: "KIND" }] : []),
     ...(options.namespaces ? [{ header: "NAMESPACE" }] : []),
     { header: "NAME" },
     { header: "FAMILY" },
@@ -95,6 +107,7 @@ export function renderUsage(rows: readonly UsageRow[], options: TableOptions = {
   const body = rows.map((r) => {
     const invalid = r.message !== undefined;
     return [
+      ...(kinds ? [r.kind] : []),
       ...(options.namespaces ? [r.namespace] : []),
       r.name,
       r.family,
@@ -123,7 +136,8 @@ export function renderUsage(rows: readonly UsageRow[], options: TableOptions = {
 export function usageData(rows: readonly UsageRow[]): { items: Record<string, unknown>[] } {
   return {
     items: rows.map((r) => ({
-      namespace: r.namespace,
+      kind: r.kind,
+      ...(r.kind === CLUSTER_RANGE_KIND ? {} : { namespace: r.namespace }),
       name: r.name,
       state: r.state,
       ...(r.message !== undefined ? { message: r.message } : {}),
