@@ -11,11 +11,11 @@ import {
   isClusterPaused,
   publishedAddressOf,
 } from "../api/cluster-api.ts";
-import { poolKey, poolOfObject } from "../api/pool-ref.ts";
+import { CLUSTER_RANGE_KIND, poolKey, poolOfObject } from "../api/pool-ref.ts";
 import type { RangeObject } from "../api/types.ts";
 import { recordName } from "../api/validation.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
-import { objectKey } from "../runtime/kube.ts";
+import { type ObjectMeta, objectKey } from "../runtime/kube.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
 import { claimPoolOf } from "./claim-pool.ts";
 import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
@@ -128,12 +128,27 @@ export class ClaimProvider {
     }
   }
 
+  /** A namespace's labels changed: its claims on cluster ranges look again (consent may have changed). */
+  onNamespace(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
+    if (old && !labelsDiffer(old.metadata.labels, namespace.metadata.labels)) return;
+    for (const claim of this.p.claims.list()) {
+      if (claim.metadata.namespace !== namespace.metadata.name) continue;
+      if (claimPoolOf(claim)?.kind === CLUSTER_RANGE_KIND) this.p.claimQueue.add(objectKey(claim));
+    }
+  }
+
   /** A pool's paused annotation or its claim-relevant spec changed: its claims look again. */
   onPool(range: RangeObject, old?: RangeObject): void {
     if (old && hasPausedAnnotation(old) === hasPausedAnnotation(range)) return;
     const key = poolKey(poolOfObject(range));
     for (const claim of this.p.claims.byIndex(CLAIMS_BY_POOL, key)) this.p.claimQueue.add(objectKey(claim));
   }
+}
+
+/** Whether two label sets differ (a namespace's labels decide ClusterIPAMRange consent). */
+function labelsDiffer(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const x = Object.entries(a ?? {});
+  return x.length !== Object.keys(b ?? {}).length || x.some(([k, v]) => b?.[k] !== v);
 }
 
 /** Whether a claim update may need a reconcile (kubipam's own status writes alone do not). */

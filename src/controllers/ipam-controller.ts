@@ -131,6 +131,7 @@ export class IpamController {
 
   onNamespaceChange(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
     this.handlers.onNamespaceChange(namespace, old);
+    this.claims?.onNamespace(namespace, old);
   }
 
   onRequestChange(request: IPAMRequest, old?: IPAMRequest): void {

@@ -47,6 +47,8 @@ export async function claimProblems(
   requests: IPAMRequest[],
   /** The records of the pools in scope (wherever they live). */
   allocations: IPAMAllocation[],
+  /** The ClusterIPAMRanges in scope (claims on others have records out of scope). */
+  clusterRanges: readonly string[],
 ): Promise<string[]> {
   const claims = (await listOrNone<IPAddressClaim>(client, ipAddressClaimResource)).filter(inScope);
   const addresses = (await listOrNone<IPAddress>(client, ipAddressResource)).filter(inScope);
@@ -85,6 +87,7 @@ export async function claimProblems(
     }
     if (ready && !published) problems.push(`claim ${key} is Ready without a published address`);
     if (!published || isDeleting(claim)) continue;
+    if (ref?.kind === "ClusterIPAMRange" && !clusterRanges.includes(ref.name)) continue;
     const records = recordsOf.get(claim.metadata.uid ?? "") ?? [];
     if (records.length !== 1 || records[0]?.spec.cidr !== published) {
       problems.push(

@@ -88,7 +88,7 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
       ? selectorMatches(range.spec.namespaceSelector, labelsOf.get(namespace))
       : admitsNamespace(range.spec, range.metadata.namespace ?? "", namespace);
   problems.push(...holderProblems(requests.items.filter(inScope), ranges, allocationOf, admits));
-  problems.push(...(await claimProblems(client, inScope, ranges, requests.items, allocations)));
+  problems.push(...(await claimProblems(client, inScope, ranges, requests.items, allocations, clusterScope)));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     if (isDeleting(r)) {

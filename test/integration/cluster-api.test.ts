@@ -15,6 +15,7 @@ import {
 } from "../../src/api/cluster-api.ts";
 import { type IPAMAllocation, ipamAllocationResource, ipamRangeResource } from "../../src/api/types.ts";
 import { type ClaimFixture, claimFixture, readyCondition } from "../harness/claims.ts";
+import { clusterRangeFixture } from "../harness/cluster-ranges.ts";
 import {
   eventually,
   installClusterApiCrds,
@@ -157,6 +158,44 @@ describe("Cluster API provider", () => {
       { namespace: ns, patchType: "merge" },
     );
     await claims.ready("np");
+  });
+
+  it("serves claims on a ClusterIPAMRange to the namespaces its selector admits", async () => {
+    const ranges = clusterRangeFixture(f.client);
+    await ranges.label(ns, { "capi-test": "yes" });
+    const range = await ranges.create("cpool", {
+      ranges: ["10.20.0.0/24"],
+      namespaceSelector: { matchLabels: { "capi-test": "yes" } },
+    });
+    const name = range.metadata.name ?? "";
+    await claims.claim("on-cluster-range", { kind: "ClusterIPAMRange", name });
+    await claims.ready("on-cluster-range");
+    const address = await claims.getAddress("on-cluster-range");
+    assert.equal(address?.spec.address, "10.20.0.0");
+    assert.equal(address?.spec.prefix, 24);
+    assert.deepEqual(address?.spec.poolRef, {
+      apiGroup: "ipam.mandelsoft.org",
+      kind: "ClusterIPAMRange",
+      name,
+    });
+    assert.deepEqual(address?.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]).at(1), [
+      "ClusterIPAMRange",
+      name,
+      range.metadata.uid,
+    ]);
+    // Another namespace is not admitted until its labels match.
+    const other = await cluster.createNamespace("capi-other");
+    const outsiders = claimFixture(f.client, other);
+    await outsiders.claim("outsider", { kind: "ClusterIPAMRange", name });
+    const refused = await outsiders.ready("outsider", reasonIs("PoolNotReady"));
+    assert.match(
+      readyCondition(refused)?.message ?? "",
+      new RegExp(`ClusterIPAMRange ${name} does not admit claims from namespace ${other}`),
+    );
+    await ranges.label(other, { "capi-test": "yes" });
+    await outsiders.ready("outsider");
+    assert.equal((await outsiders.getAddress("outsider"))?.spec.address, "10.20.0.1");
+    await invariantsHold(f.client, { namespaces: [ns, other], clusterRanges: [name] });
   });
 
   it("leaves claims of other providers untouched", async () => {
