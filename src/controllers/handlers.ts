@@ -124,7 +124,7 @@ export class Handlers {
   }
 
   onAllocationDelete(allocation: IPAMAllocation): void {
-    const { d, ledger } = this.c;
+    const { ledger } = this.c;
     const cidr = parseHeldCidr(allocation.spec?.cidr ?? "");
     const pool = this.poolOf(allocation);
     if (!cidr || !pool) return;
