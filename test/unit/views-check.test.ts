@@ -111,6 +111,18 @@ describe("views: check", () => {
     assert.match(messages[1] ?? "", /uid uid-old-a, but that request is another object now \(uid uid-a\)/);
   });
 
+  it("takes a Cluster API claim's allocation as held (claims are not read), still checking its range", () => {
+    const world = clean();
+    const claimRecord = allocation("v4", "10.0.7.5/32", "node-1");
+    claimRecord.spec.request.kind = "IPAddressClaim";
+    world.allocations.push(claimRecord);
+    assert.deepEqual(kinds(world), []);
+    const overlapping = allocation("v4", "10.0.0.7/32", "node-2");
+    overlapping.spec.request.kind = "IPAddressClaim";
+    world.allocations.push(overlapping);
+    assert.deepEqual(kinds(world), [`Overlap IPAMAllocation/ns/${allocationName("v4", "10.0.0.7/32")}`]);
+  });
+
   it("finds allocations of a range that is gone or was re-created", () => {
     const world = clean();
     world.allocations.push(allocation("deleted", "10.9.0.0/24", "a"));

@@ -112,6 +112,14 @@ describe("views: show", () => {
     );
   });
 
+  it("names a Cluster API claim as the holder of its block", () => {
+    const record = allocation("pool", "10.0.0.9/32", "node-1");
+    record.spec.request.kind = "IPAddressClaim";
+    const withClaim = showRange(pool, [record], []);
+    assert.equal(withClaim.blocks[0]?.holder, "Live");
+    assert.match(renderShow(withClaim), /10\.0\.0\.9\/32\s+IPAddressClaim ns\/node-1/);
+  });
+
   it("limits the listed free blocks unless asked for all", () => {
     const big = showRange(range("big", ["10.0.0.0/16"]), [allocation("big", "10.0.0.0/32", "x")], []);
     assert.equal(big.freeBlocks.length, 16);

@@ -119,13 +119,15 @@ export function findProblems(input: CheckInput): Finding[] {
     const requestKey = qualified(ref?.namespace, ref?.name);
     const request = requests.get(requestKey);
     const range = ranges.get(rangeKey);
-    if (!request) {
+    // A Cluster API claim's record: claims are not read here, so only its range is checked.
+    const claim = ref?.kind === "IPAddressClaim";
+    if (!request && !claim) {
       findings.push({
         ...base,
         kind: "OrphanAllocation",
         message: `held for request ${requestKey}, which does not exist`,
       });
-    } else if (request.metadata.uid !== ref?.uid) {
+    } else if (request && request.metadata.uid !== ref?.uid) {
       findings.push({
         ...base,
         kind: "OrphanAllocation",

@@ -13,7 +13,7 @@ export type HolderState = "Live" | "Missing" | "Replaced";
 export interface ShownBlock {
   cidr: string;
   allocation: string;
-  request: { namespace: string; name: string; uid: string };
+  request: { namespace: string; name: string; uid: string; kind?: string };
   holder: HolderState;
   /** The holder's status.state when live. */
   requestState: string | undefined;
@@ -65,12 +65,15 @@ export function showRange(
   const pending = new Set(model.pendingRemovals.map(String));
   const shown = (object: IPAMAllocation, cidr: string, conflict: string | undefined): ShownBlock => {
     const ref = object.spec?.request ?? { namespace: "", name: "", uid: "" };
-    const live = byKey.get(qualified(ref.namespace, ref.name));
-    const holder: HolderState = !live ? "Missing" : live.metadata.uid === ref.uid ? "Live" : "Replaced";
+    // A Cluster API claim's record: claims are not read here; the record is the controller's word.
+    const claim = ref.kind === "IPAddressClaim";
+    const live = claim ? undefined : byKey.get(qualified(ref.namespace, ref.name));
+    const replaced = live?.metadata.uid === ref.uid ? "Live" : "Replaced";
+    const holder: HolderState = claim ? "Live" : !live ? "Missing" : replaced;
     return {
       cidr,
       allocation: object.metadata.name ?? "",
-      request: { namespace: ref.namespace, name: ref.name, uid: ref.uid },
+      request: { namespace: ref.namespace, name: ref.name, uid: ref.uid, ...(claim ? { kind: ref.kind } : {}) },
       holder,
       requestState: holder === "Live" ? (live?.status?.state ?? "") : undefined,
       pendingRemoval: pending.has(cidr),
@@ -117,7 +120,8 @@ export function showRange(
 }
 
 function holderText(b: ShownBlock): string {
-  const who = qualified(b.request.namespace, b.request.name);
+  const name = qualified(b.request.namespace, b.request.name);
+  const who = b.request.kind ? `${b.request.kind} ${name}` : name;
   if (b.holder === "Missing") return `${who} (request missing)`;
   if (b.holder === "Replaced") return `${who} (request re-created: uid differs)`;
   return who;
