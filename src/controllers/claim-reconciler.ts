@@ -67,9 +67,11 @@ export class ClaimReconciler {
     if (gate === "unknown") return { requeueAfter: FENCE_RETRY_MS };
     try {
       if (claim.metadata.deletionTimestamp) return await this.keeper.release(claim, pool);
-      if (gate !== "serve") return await this.say(claim, notReady(ClaimReadyReason.AllocationFailed, gate));
+      // A claim that has its address keeps it (and its IPAddress) when its Cluster goes: it is
+      // released when the claim is deleted, not flagged.
       const published = this.keeper.publishedCidr(claim);
       if (published) return await this.keeper.keep(claim, pool, published);
+      if (gate !== "serve") return await this.say(claim, notReady(ClaimReadyReason.AllocationFailed, gate));
       return await this.allocate(claim, pool);
     } catch (err) {
       if (statusOf(err) === 409) return { requeueAfter: AGAIN_MS };

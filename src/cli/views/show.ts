@@ -73,7 +73,12 @@ export function showRange(
     return {
       cidr,
       allocation: object.metadata.name ?? "",
-      request: { namespace: ref.namespace, name: ref.name, uid: ref.uid, ...(claim ? { kind: ref.kind } : {}) },
+      request: {
+        namespace: ref.namespace,
+        name: ref.name,
+        uid: ref.uid,
+        ...(claim ? { kind: ref.kind } : {}),
+      },
       holder,
       requestState: holder === "Live" ? (live?.status?.state ?? "") : undefined,
       pendingRemoval: pending.has(cidr),
