@@ -236,6 +236,47 @@ describe("Cluster API provider", () => {
     await invariantsHold(f.client, { namespaces: [ns] });
   });
 
+  it("writes a claim's record again when it is removed by hand, and undoes an edit of its IPAddress", async () => {
+    await claims.claim("tampered", { name: "pool" });
+    const claim = await claims.ready("tampered");
+    const address = await claims.getAddress("tampered");
+    assert.ok(address);
+    const recordOf = async () =>
+      (await f.client.list<IPAMAllocation>(ipamAllocationResource, { namespace: ns })).items.find(
+        (r) => r.spec.request.uid === claim.metadata.uid,
+      );
+    const record = await recordOf();
+    assert.ok(record);
+    await f.client.patch(
+      ipamAllocationResource,
+      record.metadata.name ?? "",
+      { metadata: { finalizers: null } },
+      { namespace: ns, patchType: "merge" },
+    );
+    await f.client.delete(ipamAllocationResource, record.metadata.name ?? "", { namespace: ns });
+    await eventually(
+      async () => {
+        const again = await recordOf();
+        assert.ok(again && again.metadata.uid !== record.metadata.uid);
+        assert.equal(again.spec.cidr, record.spec.cidr);
+      },
+      { timeoutMs: 30_000 },
+    );
+    await f.client.patch(
+      ipAddressResource,
+      "tampered",
+      { spec: { address: "10.10.0.250" } },
+      { namespace: ns, patchType: "merge" },
+    );
+    await eventually(
+      async () => assert.equal((await claims.getAddress("tampered"))?.spec.address, address.spec.address),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await invariantsHold(f.client, { namespaces: [ns] });
+  });
+
   it("does not serve claims of a paused pool or a paused Cluster, and serves them once unpaused", async () => {
     await f.range("paused", { ranges: ["10.10.6.0/24"] });
     await f.client.patch(
