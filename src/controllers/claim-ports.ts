@@ -37,8 +37,11 @@ export interface ClaimDeps {
   claims: Cache<IPAddressClaim>;
   addresses: Cache<IPAddress>;
   clusters: Cache<Cluster>;
-  /** Whether the Clusters cache is complete (false until Cluster API's Cluster resource is served). */
-  clustersSynced(): boolean;
+  /**
+   * `synced`: the Clusters cache is complete; `absent`: Cluster API's Cluster resource is not served
+   * (no Cluster exists); `pending`: not known yet (a complete cache queues every claim again).
+   */
+  clustersState(): "synced" | "absent" | "pending";
   claimQueue: Queue;
   writer: ClaimWriter;
 }

@@ -64,7 +64,8 @@ export class ClaimReconciler {
     this.busy.get(poolKey(pool))?.delete(key);
     const gate = this.gate(claim, pool);
     if (gate === "paused") return undefined;
-    if (gate === "unknown") return { requeueAfter: FENCE_RETRY_MS };
+    // Clusters not known yet: once their cache is complete every claim is queued again.
+    if (gate === "unknown") return undefined;
     try {
       if (claim.metadata.deletionTimestamp) return await this.keeper.release(claim, pool);
       // A claim that has its address keeps it (and its IPAddress) when its Cluster goes: it is
@@ -88,10 +89,13 @@ export class ClaimReconciler {
     if (range && hasPausedAnnotation(range)) return "paused";
     const clusterName = clusterNameOf(claim);
     if (!clusterName) return "serve";
-    if (!this.p.clustersSynced()) return "unknown";
-    const cluster = this.p.clusters.get(`${claim.metadata.namespace}/${clusterName}`);
+    const clusters = this.p.clustersState();
+    if (clusters === "pending") return "unknown";
+    const cluster =
+      clusters === "synced" ? this.p.clusters.get(`${claim.metadata.namespace}/${clusterName}`) : undefined;
     if (!cluster) {
-      return `Cluster ${claim.metadata.namespace}/${clusterName} not found: create it, or correct spec.clusterName or the ${CLUSTER_NAME_LABEL} label`;
+      const why = clusters === "absent" ? " (Cluster API's Cluster resource is not installed)" : "";
+      return `Cluster ${claim.metadata.namespace}/${clusterName} not found${why}: create it, or correct spec.clusterName or the ${CLUSTER_NAME_LABEL} label`;
     }
     return isClusterPaused(cluster) ? "paused" : "serve";
   }

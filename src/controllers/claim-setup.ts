@@ -70,7 +70,8 @@ export function addClaimInformers(
       claims,
       addresses,
       clusters,
-      clustersSynced: () => clusters.hasSynced(),
+      clustersState: () =>
+        clusters.state === "synced" || clusters.state === "absent" ? clusters.state : "pending",
       claimQueue,
       writer,
     }),

@@ -32,6 +32,12 @@ export async function isServed(
   return (list?.resources ?? []).some((r) => r.name === type.plural);
 }
 
+/**
+ * `looking`: discovery not answered yet; `absent`: the resource was not served at the last look;
+ * `starting`: served, its informer not synced yet; `synced`: a complete cache.
+ */
+export type DeferredState = "looking" | "absent" | "starting" | "synced";
+
 export class DeferredInformer<T extends KubeObject = KubeObject> {
   readonly name: string;
   private current: Informer<T> | undefined;
@@ -39,6 +45,7 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
   private readonly indexes: [string, IndexFunc<T>][] = [];
   private readonly servedCallbacks: ((informer: Informer<T>) => void)[] = [];
   private readonly logger: Logger;
+  private phase: DeferredState = "looking";
   private settledOnce = false;
   private settledWaiters: (() => void)[] = [];
 
@@ -95,6 +102,10 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
     for (const w of this.settledWaiters.splice(0)) w();
   }
 
+  get state(): DeferredState {
+    return this.phase;
+  }
+
   hasSynced(): boolean {
     return this.current?.hasSynced() ?? false;
   }
@@ -123,17 +134,20 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
         this.logger.warn("discovery failed; asking again", { error: err });
       }
       if (served) break;
+      if (!signal.aborted) this.phase = "absent";
       this.settle();
       await sleep(interval, signal);
     }
     if (signal.aborted) return this.settle();
     this.logger.info("resource is served; starting its informer");
+    this.phase = "starting";
     const informer = new Informer<T>(this.client, this.type, this.options);
     for (const [name, fn] of this.indexes) informer.addIndex(name, fn);
     for (const h of this.handlers) informer.addEventHandler(h);
     this.current = informer;
     const running = informer.start(signal);
     if (await informer.waitForSync(signal)) {
+      this.phase = "synced";
       this.settle();
       for (const callback of this.servedCallbacks) callback(informer);
     }

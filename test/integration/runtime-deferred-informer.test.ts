@@ -57,7 +57,10 @@ describe("DeferredInformer", () => {
     deferred.addEventHandler({ onAdd: (w) => seen.push(`add ${w.metadata.name}`) });
     let servedCalls = 0;
     deferred.onServed(() => servedCalls++);
+    assert.equal(deferred.state, "looking");
     const running = deferred.start(stop.signal);
+    await deferred.settled();
+    assert.equal(deferred.state, "absent");
     assert.equal(deferred.hasSynced(), false);
     assert.deepEqual(deferred.list(), []);
     assert.equal(deferred.get("x/y"), undefined);
@@ -75,6 +78,7 @@ describe("DeferredInformer", () => {
     deferred.addIndex("color", (w) => (w.spec?.color ? [w.spec.color] : []));
     await eventually(() => {
       assert.equal(deferred.hasSynced(), true);
+      assert.equal(deferred.state, "synced");
       assert.equal(servedCalls, 1);
       assert.deepEqual(seen, ["add w1"]);
     });
