@@ -4,7 +4,7 @@
 // reports the contract's messages for whatever gets through.
 
 import { stringify } from "yaml";
-import { GROUP, VERSION } from "./types.ts";
+import { GROUP, MAX_COOLDOWN_SECONDS, VERSION } from "./types.ts";
 
 export type JsonSchema = { [key: string]: unknown };
 
@@ -50,13 +50,11 @@ function entryItems(what: string): JsonSchema {
         rule: rangeEntryRule,
         // Used when the expression cannot render the entry (a line break in it, say).
         message: "each entry must be a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)",
-        messageExpression: `'invalid ${what} \"' + self + '\": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'`,
+        messageExpression: `'invalid ${what} "' + self + '": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'`,
       },
     ],
   };
 }
-
-export const MAX_COOLDOWN_SECONDS = 86400;
 
 /**
  * The spec properties every range kind shares (IPAMRange; ClusterIPAMRange adds its own consent field

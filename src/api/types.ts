@@ -23,6 +23,9 @@ export const ALLOCATION_FINALIZER = `${GROUP}/held`;
  */
 export const RANGE_LABEL = `${GROUP}/range`;
 
+/** Upper bound of `IPAMRange.spec.reuseCooldownSeconds` (one day). */
+export const MAX_COOLDOWN_SECONDS = 86400;
+
 export type RangeMode = "FirstMatch" | "RoundRobin";
 export type RangeState = "Ready" | "Invalid" | "Deleting";
 export type RequestState = "Ready" | "Invalid" | "Busy";

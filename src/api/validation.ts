@@ -12,10 +12,7 @@ import {
   validateChunkSize,
   validateMode,
 } from "../ipam/index.ts";
-import type { IPAMRangeSpec, IPAMRequest, RangeMode } from "./types.ts";
-
-/** Upper bound of `spec.reuseCooldownSeconds` (one day). */
-export const MAX_COOLDOWN_SECONDS = 86400;
+import { type IPAMRangeSpec, type IPAMRequest, MAX_COOLDOWN_SECONDS, type RangeMode } from "./types.ts";
 
 export interface ValidRangeSpec {
   ok: true;
