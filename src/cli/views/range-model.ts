@@ -94,9 +94,7 @@ export function rangeModel(range: IPAMRange, allocations: readonly IPAMAllocatio
     allocated: 0n,
     largestFree: undefined,
     pendingRemovals: [] as Cidr[],
-    exclude: Array.isArray(range.spec?.exclude) ? [...range.spec.exclude] : [],
-    gateway: range.spec?.gateway || undefined,
-    cooldownSeconds: valid.ok ? valid.cooldownSeconds : 0,
+    ...poolFields(range, valid),
     excluded: 0n,
     cooling: [] as CoolingBlock[],
     coolingAddresses: 0n,
@@ -175,6 +173,15 @@ export function rangeModel(range: IPAMRange, allocations: readonly IPAMAllocatio
     excluded: usage.excluded,
     cooling: allocator.coolingBlocks(),
     coolingAddresses: usage.cooling,
+  };
+}
+
+/** The §7 fields as written (the cooldown only when the spec is valid). */
+function poolFields(range: IPAMRange, valid: ReturnType<typeof validateRangeSpec>) {
+  return {
+    exclude: Array.isArray(range.spec?.exclude) ? [...range.spec.exclude] : [],
+    gateway: range.spec?.gateway || undefined,
+    cooldownSeconds: valid.ok ? valid.cooldownSeconds : 0,
   };
 }
 
