@@ -44,7 +44,7 @@ function standing(
 }
 
 /** The first exclusion (entry as written) a held block overlaps, if any. */
-function excludedEntry(allocator: Allocator | undefined, cidr: Cidr): string | undefined {
+export function excludedEntry(allocator: Allocator | undefined, cidr: Cidr): string | undefined {
   if (!allocator) return undefined;
   const span = { first: cidr.start, last: cidr.end };
   return allocator.exclusionEntries().find((e) => e.first <= span.last && span.first <= e.last)?.entry;

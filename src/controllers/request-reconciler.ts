@@ -11,7 +11,7 @@ import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } 
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
-import type { Adoption } from "./adoption.ts";
+import { type Adoption, excludedEntry } from "./adoption.ts";
 import type { Context } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
@@ -289,7 +289,7 @@ export class RequestReconciler {
 
 /** Whether a block someone else recorded for a request is what the request asks for. */
 function fitsPlan(cidr: Cidr, plan: RequestPlan, allocator: Allocator): boolean {
-  if (!allocator.contains(cidr)) return false;
+  if (!allocator.contains(cidr) || excludedEntry(allocator, cidr) !== undefined) return false;
   if (plan.kind === "block") return cidr.equals(plan.cidr);
   return cidr.prefix === plan.size;
 }
