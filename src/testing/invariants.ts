@@ -85,7 +85,13 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
     range.kind === CLUSTER_RANGE_KIND
       ? selectorMatches(range.spec.namespaceSelector, labelsOf.get(namespace))
       : admitsNamespace(range.spec, range.metadata.namespace ?? "", namespace);
-  problems.push(...holderProblems(requests.items.filter(inScope), ranges, allocationOf, admits));
+  // Holders of a ClusterIPAMRange out of scope are that range's business (its objects are not read).
+  const clusterOutOfScope = (r: IPAMRequest) => {
+    const ref = rangeRefOf(r);
+    return !("ok" in ref) && ref.kind === CLUSTER_RANGE_KIND && !clusterScope.includes(ref.name);
+  };
+  const holders = requests.items.filter((r) => inScope(r) && !clusterOutOfScope(r));
+  problems.push(...holderProblems(holders, ranges, allocationOf, admits));
   for (const r of requests.items.filter(inScope)) {
     const name = `${r.metadata.namespace}/${r.metadata.name}`;
     if (isDeleting(r)) {
@@ -97,7 +103,8 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
       problems.push(`request ${name} is ${r.status?.state ?? "unprocessed"}: ${r.status?.message ?? ""}`);
     }
     // A request flagged for a status.cidr kubipam never published (state not Ready) holds nothing.
-    if (r.status?.cidr && isReady(r)) {
+    // The record of a block of a ClusterIPAMRange out of scope is not among those read.
+    if (r.status?.cidr && isReady(r) && !clusterOutOfScope(r)) {
       const a = allocationOf.get(r.metadata.uid ?? "");
       if (!a || a.spec.cidr !== r.status.cidr)
         problems.push(`request ${name} has ${r.status.cidr} without allocation`);
