@@ -4,7 +4,7 @@
 // reports the contract's messages for whatever gets through.
 
 import { stringify } from "yaml";
-import { GROUP, VERSION } from "./types.ts";
+import { GROUP, MAX_COOLDOWN_SECONDS, VERSION } from "./types.ts";
 
 export type JsonSchema = { [key: string]: unknown };
 
@@ -55,8 +55,6 @@ function entryItems(what: string): JsonSchema {
     ],
   };
 }
-
-export const MAX_COOLDOWN_SECONDS = 86400;
 
 /**
  * The spec properties every range kind shares (IPAMRange; ClusterIPAMRange adds its own consent field
@@ -189,18 +187,25 @@ const labelSelectorSchema: JsonSchema = {
 };
 
 /**
- * ClusterIPAMRange: the IPAMRange schema itself (so every spec field added there is here too) without
- * allowedNamespaces, plus namespaceSelector.
+ * ClusterIPAMRange: the spec and status of an IPAMRange from the same builders (so every field added
+ * there is here too), with namespaceSelector in place of allowedNamespaces.
  */
-function clusterRangeSchema(): JsonSchema {
-  const schema = structuredClone(ipamRangeSchema) as {
-    properties: { spec: { properties: Record<string, JsonSchema> } };
-  };
-  const spec = schema.properties.spec.properties;
-  delete spec.allowedNamespaces;
-  spec.namespaceSelector = labelSelectorSchema;
-  return schema as JsonSchema;
-}
+const clusterRangeSchema: JsonSchema = {
+  type: "object",
+  // Without it, removing spec as a whole would bypass the rules that live inside spec.
+  required: ["spec"],
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { type: "object" },
+    spec: {
+      type: "object",
+      required: ["ranges"],
+      properties: { ...rangeSpecProperties(), namespaceSelector: labelSelectorSchema },
+    },
+    status: { type: "object", properties: rangeStatusProperties() },
+  },
+};
 
 const ipamRequestSchema: JsonSchema = {
   type: "object",
@@ -400,7 +405,7 @@ export function crdManifests(): JsonSchema[] {
       singular: "clusteripamrange",
       shortNames: ["ciprange"],
       scope: "Cluster",
-      schema: clusterRangeSchema(),
+      schema: clusterRangeSchema,
       status: true,
       columns: rangeColumns,
     }),

@@ -25,6 +25,9 @@ export const RANGE_LABEL = `${GROUP}/range`;
 /** Label on IPAMAllocation objects naming the kind of their range (IPAMRange or ClusterIPAMRange). */
 export const RANGE_KIND_LABEL = `${GROUP}/range-kind`;
 
+/** Upper bound of `IPAMRange.spec.reuseCooldownSeconds` (one day). */
+export const MAX_COOLDOWN_SECONDS = 86400;
+
 export type RangeMode = "FirstMatch" | "RoundRobin";
 export type RangeState = "Ready" | "Invalid" | "Deleting";
 export type RequestState = "Ready" | "Invalid" | "Busy";

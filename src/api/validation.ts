@@ -14,10 +14,13 @@ import {
 } from "../ipam/index.ts";
 import { selectorProblem } from "./label-selector.ts";
 import { CLUSTER_RANGE_KIND, isPoolKind, type PoolRef, poolRef, RANGE_KIND } from "./pool-ref.ts";
-import type { IPAMRangeSpec, IPAMRequest, RangeMode, RangeObject } from "./types.ts";
-
-/** Upper bound of `spec.reuseCooldownSeconds` (one day). */
-export const MAX_COOLDOWN_SECONDS = 86400;
+import {
+  type IPAMRangeSpec,
+  type IPAMRequest,
+  MAX_COOLDOWN_SECONDS,
+  type RangeMode,
+  type RangeObject,
+} from "./types.ts";
 
 export interface ValidRangeSpec {
   ok: true;
@@ -77,6 +80,15 @@ export function validateRangeSpec(spec: IPAMRangeSpec | undefined): ValidRangeSp
     if (err instanceof SpecError) return { ok: false, message: err.message };
     return { ok: false, message: messageOf(err) };
   }
+}
+
+/** The spec of either kind of range in the engine's terms (a cluster range's selector checked too). */
+export function validateRangeObject(range: RangeObject): ValidRangeSpec | InvalidSpec {
+  if (range.kind === CLUSTER_RANGE_KIND) {
+    const problem = selectorProblem(range.spec?.namespaceSelector);
+    if (problem) return { ok: false, message: `invalid namespaceSelector: ${problem}` };
+  }
+  return validateRangeSpec(range.spec);
 }
 
 /**
@@ -151,15 +163,6 @@ function checkGatewayNetwork(
 function singleCidrPrefix(ranges: readonly string[]): number | undefined {
   if (ranges.length !== 1 || !String(ranges[0]).includes("/")) return undefined;
   return Cidr.tryParse(ranges[0] as string)?.prefix;
-}
-
-/** The spec of either kind of range in the engine's terms (a cluster range's selector checked too). */
-export function validateRangeObject(range: RangeObject): ValidRangeSpec | InvalidSpec {
-  if (range.kind === CLUSTER_RANGE_KIND) {
-    const problem = selectorProblem(range.spec?.namespaceSelector);
-    if (problem) return { ok: false, message: `invalid namespaceSelector: ${problem}` };
-  }
-  return validateRangeSpec(range.spec);
 }
 
 /** The range a request names (a pool reference). */

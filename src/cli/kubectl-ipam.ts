@@ -34,6 +34,7 @@ import {
   RangeNotFound,
   resolveRange,
 } from "./kubectl-ipam-ranges.ts";
+import { getRequest, listIn, requestsFor } from "./kubectl-ipam-reads.ts";
 import {
   findingsData,
   findProblems,
@@ -99,42 +100,12 @@ function emitData(io: Io, output: Output, data: unknown): void {
   else io.stdout(stringify(data, { lineWidth: 0 }));
 }
 
-function isStatus(err: unknown, status: number): boolean {
-  return err instanceof ApiError && err.status === status;
-}
-
-async function listIn<T extends IPAMRange | IPAMRequest | IPAMAllocation>(
-  client: KubeClient,
-  type: typeof ipamRangeResource | typeof ipamRequestResource | typeof ipamAllocationResource,
-  scope: Pick<Scope, "all" | "namespace">,
-  labelSelector?: string,
-): Promise<T[]> {
-  const list = await client.listAll<T>(type, {
-    ...(scope.all ? {} : { namespace: scope.namespace }),
-    ...(labelSelector ? { labelSelector } : {}),
-  });
-  return list.items;
-}
-
 /** The range a request refers to, if it exists (a request's reference may name either kind). */
 async function getPool(client: KubeClient, ref: PoolRef): Promise<RangeObject | undefined> {
   try {
     return await resolveRange(client, ref.namespace, `${ref.kind}/${ref.name}`);
   } catch (err) {
     if (err instanceof RangeNotFound) return undefined;
-    throw err;
-  }
-}
-
-async function getRequest(
-  client: KubeClient,
-  namespace: string,
-  name: string,
-): Promise<IPAMRequest | undefined> {
-  try {
-    return await client.get<IPAMRequest>(ipamRequestResource, name, { namespace });
-  } catch (err) {
-    if (isStatus(err, 404)) return undefined;
     throw err;
   }
 }
@@ -203,7 +174,7 @@ async function showCommand(io: Io, options: GlobalOptions, rangeName: string): P
   try {
     const range = await rangeArg(client, scope, rangeName);
     const allocations = await poolRecords(client, poolOfObject(range), scope.clusterNs, (t) => io.stderr(t));
-    const requests = await requestsFor(io, client, range, allocations);
+    const requests = await requestsFor((t) => io.stderr(t), client, range, allocations);
     const view = showRange(range, allocations, requests);
     const output = outputOf(options);
     if (output === "json" || output === "yaml") emitData(io, output, showData(view));
@@ -212,56 +183,6 @@ async function showCommand(io: Io, options: GlobalOptions, rangeName: string): P
   } finally {
     client.close();
   }
-}
-
-/** Requests that may refer to `range` or hold one of its blocks. */
-async function requestsFor(
-  io: Io,
-  client: KubeClient,
-  range: RangeObject,
-  allocations: readonly IPAMAllocation[],
-): Promise<IPAMRequest[]> {
-  const home = range.metadata.namespace ?? "";
-  // A cluster range may serve any namespace: look everywhere (or, if not allowed, where it can).
-  const allowed = range.kind === CLUSTER_RANGE_KIND ? ["*"] : (range.spec?.allowedNamespaces ?? []);
-  const found = new Map<string, IPAMRequest>();
-  const add = (items: IPAMRequest[]) => {
-    for (const r of items) found.set(qualified(r.metadata.namespace, r.metadata.name), r);
-  };
-  const listed = new Set<string>();
-  let everywhere = false;
-  if (allowed.includes("*")) {
-    try {
-      add(await listIn<IPAMRequest>(client, ipamRequestResource, { all: true, namespace: "" }));
-      everywhere = true;
-    } catch (err) {
-      if (!isStatus(err, 403)) throw err;
-      io.stderr(
-        "warning: cannot list IPAMRequests in all namespaces; showing those of the range's namespace\n",
-      );
-    }
-  }
-  if (!everywhere) {
-    for (const ns of new Set([home, ...allowed.filter((n) => n !== "*")])) {
-      try {
-        add(await listIn<IPAMRequest>(client, ipamRequestResource, { all: false, namespace: ns }));
-        listed.add(ns);
-      } catch (err) {
-        if (!isStatus(err, 403)) throw err;
-        io.stderr(`warning: cannot list IPAMRequests in namespace ${ns}\n`);
-      }
-    }
-  }
-  // Holders in namespaces not listed: fetch them one by one.
-  for (const a of allocations) {
-    const ref = a.spec?.request;
-    if (!ref || everywhere || listed.has(ref.namespace)) continue;
-    const key = qualified(ref.namespace, ref.name);
-    if (found.has(key)) continue;
-    const request = await getRequest(client, ref.namespace, ref.name);
-    if (request) found.set(key, request);
-  }
-  return [...found.values()];
 }
 
 // ---------------------------------------------------------------------------------------------- check

@@ -6,7 +6,7 @@
 import { describePool, poolKey } from "../api/pool-ref.ts";
 import type { IPAMRequest, RangeObject } from "../api/types.ts";
 import { type InvalidSpec, isInvalid, type RangeRef, rangeRefOf, recordName } from "../api/validation.ts";
-import type { Cidr } from "../ipam/index.ts";
+import { type Allocator, type Cidr, IpamError } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { admits, notAdmittedMessage } from "./consent.ts";
 import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
@@ -15,7 +15,7 @@ import type { Records } from "./records.ts";
 import type { Outcome } from "./request-reconciler.ts";
 import type { RequestStatusOutcome } from "./status.ts";
 
-/** Where a published block stands against its range now: inside it, and admitted by it? */
+/** Where a published block stands against its range now: inside it, not excluded, and admitted by it? */
 function standing(
   request: IPAMRequest,
   admitted: boolean,
@@ -25,13 +25,22 @@ function standing(
   const cidrText = cidr.toString();
   const allocator = state.currentAllocator();
   const outside = allocator ? !allocator.contains(cidr) : false;
+  const excluded = outside ? undefined : excludedEntry(allocator, cidr);
   const kept = `${cidrText} stays allocated until this request is deleted`;
-  const message = outside
-    ? `${cidrText} is no longer inside ${describePool(state.ref)}; it stays allocated until this request is deleted`
-    : admitted
-      ? ""
-      : `${notAdmittedMessage(state.ref, request.metadata.namespace)}; ${kept}`;
-  return { state: "Ready", message, placement: { outside, admitted } };
+  const pool = describePool(state.ref);
+  let message = "";
+  if (outside)
+    message = `${cidrText} is no longer inside ${pool}; it stays allocated until this request is deleted`;
+  else if (excluded !== undefined) message = `${cidrText} overlaps excluded ${excluded} of ${pool}; ${kept}`;
+  else if (!admitted) message = `${notAdmittedMessage(state.ref, request.metadata.namespace)}; ${kept}`;
+  return { state: "Ready", message, placement: { outside, admitted, excluded } };
+}
+
+/** The first exclusion (entry as written) a held block overlaps, if any. */
+export function excludedEntry(allocator: Allocator | undefined, cidr: Cidr): string | undefined {
+  if (!allocator) return undefined;
+  const span = { first: cidr.start, last: cidr.end };
+  return allocator.exclusionEntries().find((e) => e.first <= span.last && span.first <= e.last)?.entry;
 }
 
 /** How often a flagged request is looked at again. */
@@ -126,7 +135,9 @@ export class Adoption {
     if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
     try {
       allocator.reserve(cidr);
-    } catch {
+    } catch (err) {
+      // An exclusion (or the gateway): the engine's message names it.
+      if (err instanceof IpamError && err.code === "Excluded") return `is excluded: ${err.message}`;
       return `overlaps a block held by another request of ${describePool(state.ref)}`;
     }
     return this.c.ledger.claim(

@@ -21,6 +21,7 @@ import { type AddressFacts, AddressKeeper, desiredAddress, isAddressOf } from ".
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimStatus } from "./claim-status.ts";
 import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
+import { announceRelease } from "./cooling-state.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
@@ -202,6 +203,11 @@ export class ClaimKeeper {
       const state = ledger.stateForBlock(block);
       // Without a known record uid nothing is deleted by name (the name may hold another's record).
       if (state && block.objectUid) records.set(state.recordKey(block.objectName), block.objectUid);
+    }
+    // A cooldown on the pool (§7) is announced before the records go, so that it outlives a crash.
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      if (state) await announceRelease(this.c, state, block.cidr);
     }
     for (const [key, objectUid] of records) {
       const [namespace = "", name = ""] = key.split("/");

@@ -18,10 +18,11 @@ import {
 import { describePool, type PoolRef, poolKey } from "../api/pool-ref.ts";
 import { FINALIZER, type RangeObject } from "../api/types.ts";
 import { claimPrefix, recordName } from "../api/validation.ts";
-import { type Allocator, IpamError } from "../ipam/index.ts";
+import { type Allocator, type Cidr, IpamError } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
+import { excludedEntry } from "./adoption.ts";
 import type { ClaimKeeper } from "./claim-keeper.ts";
 import { claimPoolOf } from "./claim-pool.ts";
 import type { ClaimDeps } from "./claim-ports.ts";
@@ -155,7 +156,7 @@ export class ClaimReconciler {
     const version = current.metadata.resourceVersion;
     const uid = claim.metadata.uid ?? "";
     const existing = this.c.ledger.blocksOf(uid).find((b) => this.c.ledger.stateForBlock(b) === state);
-    if (existing && (!allocator.contains(existing.cidr) || existing.cidr.prefix !== existing.cidr.width)) {
+    if (existing && !fitsClaim(existing.cidr, allocator)) {
       await this.holders
         .cached(objectKey(claim), uid)
         ?.revoke(state, existing, `${existing.cidr} is not an address of ${describePool(pool)}`);
@@ -256,4 +257,11 @@ export class ClaimReconciler {
     block.objectUid = existing.metadata.uid;
     return true;
   }
+}
+
+/** Whether a block recorded for a claim (not published yet) is what a claim gets: one free-able address of the pool. */
+function fitsClaim(cidr: Cidr, allocator: Allocator): boolean {
+  return (
+    cidr.prefix === cidr.width && allocator.contains(cidr) && excludedEntry(allocator, cidr) === undefined
+  );
 }

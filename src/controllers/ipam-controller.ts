@@ -63,6 +63,7 @@ export class IpamController {
         },
       },
       d.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+      () => now().getTime(),
     );
     const status = new StatusWriter({
       writer: d.writer,

@@ -4,7 +4,6 @@
 // record committed under earlier holders is in the cache) → ledgers and allocators rebuilt → workers
 // started. Runs only while leading (with leader election) and only while holding the fence.
 
-import { DEFAULT_CLUSTER_ALLOCATION_NAMESPACE } from "../api/pool-ref.ts";
 import {
   API_VERSION,
   type ClusterIPAMRange,
@@ -64,7 +63,7 @@ export interface IpamControllerOptions {
   clusterApiPollMs?: number;
   /**
    * Where the IPAMAllocation records of ClusterIPAMRanges live; like the fence, the same for every
-   * kubipam controller of a cluster (default kube-system).
+   * kubipam controller of a cluster (default: the fence's namespace, kube-system).
    */
   clusterAllocationNamespace?: string;
 }
@@ -125,7 +124,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       ranges,
       clusterRanges,
       namespaces,
-      clusterAllocationNamespace: options.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE,
+      clusterAllocationNamespace: options.clusterAllocationNamespace ?? fenceOptions.namespace,
       requests,
       allocations,
       rangeQueue: queueOf(rangeController),

@@ -255,6 +255,37 @@ describe("ClusterIPAMRange", { concurrency: false }, () => {
     await cr.settled(pool, (r) => r.status?.allocated === "1024");
   });
 
+  it("has the IPAMRange's pool fields too: exclusions and gateway skipped, counted apart", async () => {
+    const edge = (
+      await cr.create("edge", {
+        ranges: ["10.201.0.0/29"],
+        exclude: ["10.201.0.2-10.201.0.3"],
+        gateway: "10.201.0.1",
+      })
+    ).metadata.name as string;
+    const got: string[] = [];
+    for (const n of [1, 2, 3, 4, 5]) {
+      await f.request(`edge-${n}`, { ipam: { kind: "ClusterIPAMRange", name: edge }, size: 32 }, a);
+      got.push((await f.settled(`edge-${n}`, ready, a)).status?.cidr ?? "");
+    }
+    assert.deepEqual(got, [
+      "10.201.0.0/32",
+      "10.201.0.4/32",
+      "10.201.0.5/32",
+      "10.201.0.6/32",
+      "10.201.0.7/32",
+    ]);
+    await f.request("edge-gw", { ipam: { kind: "ClusterIPAMRange", name: edge }, request: "10.201.0.1" }, a);
+    const gw = await f.settled("edge-gw", (r) => r.status?.state === "Invalid", a);
+    assert.equal(gw.status?.message, "10.201.0.1/32 overlaps excluded gateway 10.201.0.1");
+    const range = await cr.settled(edge, (r) => r.status?.allocated === "5");
+    assert.deepEqual(
+      [range.status?.size, range.status?.free, range.status?.excludedAddresses],
+      ["8", "0", "3"],
+    );
+    await invariantsHold(f.client, { namespaces: [a], clusterRanges: [edge] });
+  });
+
   it("waits for every holder before a deleted range goes", async () => {
     await cr.delete(pool);
     const deleting = await cr.settled(pool, (r) => r.status?.state === "Deleting");

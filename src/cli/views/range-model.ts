@@ -13,7 +13,7 @@ import {
 } from "../../api/pool-ref.ts";
 import type { IPAMAllocation, RangeObject } from "../../api/types.ts";
 import { validateRangeObject } from "../../api/validation.ts";
-import { Allocator, Cidr, type Family } from "../../ipam/index.ts";
+import { Allocator, Cidr, type CoolingBlock, type Family, parseCooling } from "../../ipam/index.ts";
 
 export interface HeldAllocation {
   cidr: Cidr;
@@ -50,7 +50,18 @@ export interface RangeModel {
   allocated: bigint;
   free: bigint;
   largestFree: number | undefined;
+  /** Outside the pool, or over an exclusion added after them: kept until released. */
   pendingRemovals: Cidr[];
+  /** spec.exclude as written (§7). */
+  exclude: string[];
+  /** spec.gateway as written. */
+  gateway: string | undefined;
+  cooldownSeconds: number;
+  /** Excluded pool addresses not under an allocation. */
+  excluded: bigint;
+  /** Released blocks cooling down, as the range's status.cooling says. */
+  cooling: CoolingBlock[];
+  coolingAddresses: bigint;
 }
 
 export function familyLabel(family: Family | undefined): string {
@@ -119,6 +130,10 @@ export function rangeModel(range: RangeObject, allocations: readonly IPAMAllocat
     allocated: 0n,
     largestFree: undefined,
     pendingRemovals: [] as Cidr[],
+    ...poolFields(range, valid),
+    excluded: 0n,
+    cooling: [] as CoolingBlock[],
+    coolingAddresses: 0n,
   };
   const parsed: HeldAllocation[] = [];
   for (const object of allocations) {
@@ -151,7 +166,13 @@ export function rangeModel(range: RangeObject, allocations: readonly IPAMAllocat
     return { ...base, state, invalid: undefined, family, pool: [], allocator: undefined, size: 0n, free: 0n };
   }
   const { allocator, rejected } = Allocator.rebuild(
-    { family, blocks: valid.blocks, mode: valid.mode },
+    {
+      family,
+      blocks: valid.blocks,
+      mode: valid.mode,
+      exclusions: valid.exclusions,
+      cooling: coolingOf(range, family),
+    },
     parsed.map((p) => p.cidr),
     { keepOutside: true },
   );
@@ -182,6 +203,33 @@ export function rangeModel(range: RangeObject, allocations: readonly IPAMAllocat
     allocated: usage.allocated,
     free: usage.free,
     largestFree: usage.largestFree,
-    pendingRemovals: allocator.pendingRemovals(),
+    pendingRemovals: [...allocator.pendingRemovals(), ...allocator.excludedAllocations()]
+      .filter((c, i, all) => all.findIndex((d) => d.equals(c)) === i)
+      .sort(compareCidrs),
+    excluded: usage.excluded,
+    cooling: allocator.coolingBlocks(),
+    coolingAddresses: usage.cooling,
   };
+}
+
+/** The §7 fields as written (the cooldown only when the spec is valid). */
+function poolFields(range: RangeObject, valid: ReturnType<typeof validateRangeObject>) {
+  return {
+    exclude: Array.isArray(range.spec?.exclude) ? [...range.spec.exclude] : [],
+    gateway: range.spec?.gateway || undefined,
+    cooldownSeconds: valid.ok ? valid.cooldownSeconds : 0,
+  };
+}
+
+/** The range's status.cooling, entry by entry (junk is left out: the controller drops it too). */
+function coolingOf(range: RangeObject, family: Family): CoolingBlock[] {
+  const blocks: CoolingBlock[] = [];
+  for (const entry of range.status?.cooling ?? []) {
+    try {
+      blocks.push(...parseCooling([entry], family));
+    } catch {
+      // not a cooling entry
+    }
+  }
+  return blocks;
 }
