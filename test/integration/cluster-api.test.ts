@@ -57,9 +57,9 @@ after(async () => {
 
 describe("Cluster API provider", () => {
   it("runs without Cluster API, and serves claims within seconds of its CRDs appearing", async () => {
-    await f.range("pool", { ranges: ["10.10.0.0/24"], gateway: "10.10.0.254" });
+    await f.range("pool", { ranges: ["10.10.0.0/24"], gateway: "10.10.0.1", exclude: ["10.10.0.0"] });
     await f.request("req", { ipam: { name: "pool" }, size: 30 });
-    assert.equal((await f.settled("req", (r) => r.status?.state === "Ready")).status?.cidr, "10.10.0.0/30");
+    assert.equal((await f.settled("req", (r) => r.status?.state === "Ready")).status?.cidr, "10.10.0.4/30");
     await installClusterApiCrds(cluster);
     await claims.cluster("c1");
     await claims.claim("first", { name: "pool" }, { labels: { [CLUSTER_NAME_LABEL]: "c1" } });
@@ -69,11 +69,12 @@ describe("Cluster API provider", () => {
     assert.ok(claim.metadata.finalizers?.includes(RELEASE_ADDRESS_FINALIZER));
     const address = await claims.getAddress("first");
     assert.ok(address);
-    // A /32 of the pool by FirstMatch after the request's /30, with the pool's prefix and gateway.
+    // A /32 of the pool by FirstMatch (best fit: the /31 left by the exclusions), with the pool's
+    // prefix and gateway.
     assert.deepEqual(address.spec, {
-      address: "10.10.0.4",
+      address: "10.10.0.2",
       prefix: 24,
-      gateway: "10.10.0.254",
+      gateway: "10.10.0.1",
       claimRef: { name: "first" },
       poolRef: { apiGroup: "ipam.mandelsoft.org", kind: "IPAMRange", name: "pool" },
     });
@@ -96,13 +97,13 @@ describe("Cluster API provider", () => {
     );
     // The record names the claim as its holder; the pool's usage counts it.
     const records = await f.client.list<IPAMAllocation>(ipamAllocationResource, { namespace: ns });
-    const record = records.items.find((r) => r.spec.cidr === "10.10.0.4/32");
+    const record = records.items.find((r) => r.spec.cidr === "10.10.0.2/32");
     assert.equal(record?.spec.request.kind, "IPAddressClaim");
     assert.equal(record?.spec.request.uid, claim.metadata.uid);
     await f.rangeSettled("pool", (r) => r.status?.allocated === "5");
     assert.equal(
       claim.status?.conditions?.find((c) => c.type === ADDRESS_CONDITION)?.message,
-      "10.10.0.4/32",
+      "10.10.0.2/32",
     );
     await invariantsHold(f.client, { namespaces: [ns] });
   });
