@@ -2,12 +2,13 @@
 // perhaps after this process started. It asks discovery (`/apis/<group>/<version>`) every
 // `pollIntervalMs` whether the resource is served; once it is, it starts a regular Informer, and calls
 // `onServed` once that informer has synced. Until then it reads as an empty cache, so the rest of a
-// controller runs normally without the resource. Handlers and indexes added at any time apply.
+// controller runs normally without the resource. Handlers and indexes added at any time apply. If the
+// resource goes again (its CRD deleted), its objects are reported deleted and it waits once more.
 
 import { type EventHandlers, type IndexFunc, Informer, type InformerOptions } from "./informer.ts";
 import type { KubeClient, KubeObject, ResourceType } from "./kube.ts";
 import { discardLogger, type Logger } from "./logger.ts";
-import { sleep } from "./util.ts";
+import { anySignal, sleep } from "./util.ts";
 
 export interface DeferredInformerOptions<T> extends InformerOptions<T> {
   /** How often discovery is asked while the resource is not served (default 2000 ms). */
@@ -122,35 +123,81 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
     return this.current?.hasSynced() ? this.current.byIndex(name, value) : [];
   }
 
-  /** Waits for the resource to be served, then runs its informer until `signal` aborts. */
+  /**
+   * Until `signal` aborts: waits for the resource to be served, runs its informer, and — should the
+   * resource stop being served (its CRD deleted) — reports every cached object deleted and waits again.
+   */
   async start(signal: AbortSignal): Promise<void> {
-    const interval = this.options.pollIntervalMs ?? 2000;
+    while (!signal.aborted) {
+      if (!(await this.untilServed(signal))) break;
+      await this.whileServed(signal);
+    }
+    this.settle();
+  }
+
+  private get interval(): number {
+    return this.options.pollIntervalMs ?? 2000;
+  }
+
+  /** Asks discovery until the resource is served (true) or `signal` aborts (false). */
+  private async untilServed(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
       let served = false;
       try {
         served = await isServed(this.client, this.type, signal);
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted) return false;
         this.logger.warn("discovery failed; asking again", { error: err });
       }
-      if (served) break;
+      if (served) return true;
       if (!signal.aborted) this.phase = "absent";
       this.settle();
-      await sleep(interval, signal);
+      await sleep(this.interval, signal);
     }
-    if (signal.aborted) return this.settle();
+    return false;
+  }
+
+  /** Runs an informer while discovery keeps serving the resource (looked at every 5 intervals). */
+  private async whileServed(signal: AbortSignal): Promise<void> {
     this.logger.info("resource is served; starting its informer");
     this.phase = "starting";
     const informer = new Informer<T>(this.client, this.type, this.options);
     for (const [name, fn] of this.indexes) informer.addIndex(name, fn);
     for (const h of this.handlers) informer.addEventHandler(h);
     this.current = informer;
-    const running = informer.start(signal);
+    const stop = new AbortController();
+    const running = informer.start(anySignal(signal, stop.signal));
     if (await informer.waitForSync(signal)) {
       this.phase = "synced";
       this.settle();
       for (const callback of this.servedCallbacks) callback(informer);
     }
+    while (!signal.aborted && (await this.stillServed(signal))) await sleep(this.interval * 5, signal);
+    stop.abort();
     await running;
+    if (signal.aborted) return;
+    // The resource went (its CRD deleted), and every object of it with it.
+    this.logger.info("resource is no longer served; its objects are gone");
+    const gone = informer.list();
+    this.current = undefined;
+    this.phase = "absent";
+    for (const object of gone) {
+      for (const h of this.handlers) {
+        try {
+          h.onDelete?.(object, { finalStateUnknown: true });
+        } catch (err) {
+          this.logger.error("delete handler failed", { error: err });
+        }
+      }
+    }
+  }
+
+  /** Whether discovery still serves the resource (a failed look counts as served). */
+  private async stillServed(signal: AbortSignal): Promise<boolean> {
+    try {
+      return await isServed(this.client, this.type, signal);
+    } catch {
+      return true;
+    }
   }
 }

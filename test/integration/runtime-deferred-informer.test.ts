@@ -1,6 +1,6 @@
 // DeferredInformer against a real kube-apiserver: empty and harmless while its resource is not served,
 // then — once a CRD for it is installed after start — informer started, handlers and indexes applied,
-// onServed called, objects and their changes seen.
+// onServed called, objects and their changes seen; and when the CRD is deleted, its objects reported gone.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { DeferredInformer, isServed } from "../../src/runtime/deferred-informer.ts";
@@ -54,7 +54,11 @@ describe("DeferredInformer", () => {
     assert.equal(await isServed(client, type), false);
     const deferred = new DeferredInformer<Widget>(client, type, { pollIntervalMs: 200 });
     const seen: string[] = [];
-    deferred.addEventHandler({ onAdd: (w) => seen.push(`add ${w.metadata.name}`) });
+    deferred.addEventHandler({
+      onAdd: (w) => seen.push(`add ${w.metadata.name}`),
+      onDelete: (w, info) =>
+        seen.push(`delete ${w.metadata.name}${info.finalStateUnknown ? " unknown" : ""}`),
+    });
     let servedCalls = 0;
     deferred.onServed(() => servedCalls++);
     assert.equal(deferred.state, "looking");
@@ -97,6 +101,20 @@ describe("DeferredInformer", () => {
     let late = 0;
     deferred.onServed(() => late++);
     assert.equal(late, 1);
+
+    // The CRD goes: its objects are reported deleted, the cache is empty, and discovery is asked again.
+    await client.raw("DELETE", `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.${group}`);
+    await eventually(
+      () => {
+        assert.equal(deferred.state, "absent");
+        assert.deepEqual(deferred.list(), []);
+        assert.deepEqual(seen.filter((e) => e.startsWith("delete")).sort(), [
+          "delete w1 unknown",
+          "delete w2 unknown",
+        ]);
+      },
+      { timeoutMs: 30_000 },
+    );
     stop.abort();
     await running;
   });
