@@ -83,8 +83,9 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
   }
 
   /**
-   * Resolves once the first look is done: discovery said the resource is not served, or it is and its
-   * informer has synced (or `signal` aborted). What a start-up waits for before it trusts the cache.
+   * Resolves once the first look is done: discovery said the resource is not served (or could not be
+   * asked), or it is served and its informer has synced (or `signal` aborted). What a start-up waits
+   * for before it trusts the cache; a discovery failure never holds it up.
    */
   settled(signal?: AbortSignal): Promise<void> {
     if (this.settledOnce || signal?.aborted) return Promise.resolve();
@@ -143,14 +144,17 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
   private async untilServed(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
       let served = false;
+      let answered = true;
       try {
         served = await isServed(this.client, this.type, signal);
       } catch (err) {
         if (signal.aborted) return false;
+        answered = false;
         this.logger.warn("discovery failed; asking again", { error: err });
       }
+      if (answered && !served) this.phase = "absent";
       if (served) return true;
-      if (!signal.aborted) this.phase = "absent";
+      // A failed look settles too: whoever waits for the first look must not wait on discovery.
       this.settle();
       await sleep(this.interval, signal);
     }
