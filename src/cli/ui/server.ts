@@ -19,6 +19,7 @@ const STATIC_FILES: Record<string, string> = {
   "/list.js": "list.js",
   "/map.js": "map.js",
   "/format.js": "format.js",
+  "/holders.js": "holders.js",
   "/style.css": "style.css",
 };
 
