@@ -107,14 +107,14 @@ describe("kubectl ipam ui in headless Chromium", () => {
     const pods = page.locator(`#ranges tr[data-range="${ns}/pods"]`);
     await pods.waitFor();
     const cells = await pods.locator("th, td").allInnerTexts();
-    // Range, kind, family, state, size, used, free, largest free block, usage.
+    // Range, kind, family, state, size, allocated, free, largest free block, usage.
     assert.equal(cells[0], `${ns}/pods`);
     assert.equal(cells[2], "IPv4");
     assert.equal(cells[4], "65,536");
     assert.equal(cells[5], (256 + 4096).toLocaleString("en-US"));
     assert.equal(cells[6], (65536 - 256 - 4096).toLocaleString("en-US"));
     assert.equal(cells[7], "/17 (32,768)");
-    assert.match(cells[8] ?? "", /6\.6 % used/);
+    assert.match(cells[8] ?? "", /6\.6 % allocated/);
     const v6 = await page.locator(`#ranges tr[data-range="${ns}/v6"] td`).allInnerTexts();
     assert.equal(v6[1], "IPv6");
     assert.equal(v6[3], "2^80");
@@ -128,7 +128,7 @@ describe("kubectl ipam ui in headless Chromium", () => {
     await hover(`${ns}/pods`, cidrs.get("node-b")!);
     const details = page.locator("#details", { hasText: cidrs.get("node-b")! });
     await details.waitFor();
-    const text = await details.innerText();
+    const text = (await details.textContent()) ?? "";
     assert.match(text, /allocated/);
     assert.match(text, new RegExp(`request ${ns}/node-b \\(Ready\\)`));
     assert.match(text, /4,096 addresses/);
@@ -179,7 +179,7 @@ describe("kubectl ipam ui in headless Chromium", () => {
     assert.equal(net, "fd00:20::/64");
     await hover(`${ns}/v6`, net);
     await page.locator("#details", { hasText: `${net} — allocated` }).waitFor();
-    assert.match(await page.locator("#details").innerText(), /2\^64 addresses/);
+    assert.match((await page.locator("#details").textContent()) ?? "", /2\^64 addresses/);
     // The /128 shares a /64 cell with free space: the cell sums them up; a click zooms into it.
     const host = cidrs.get("host-a")!;
     const cell = (await viewOf(`${ns}/v6`)).items.find((i) => i[4] === 6);

@@ -32,7 +32,7 @@ export interface RangeSummary {
   /** Prefix of the largest free block ("/24"), "" when nothing is free. */
   largestFree: string;
   largestFreeAddresses: string;
-  /** Used share in parts per million (for the usage bar). */
+  /** Allocated share in parts per million (for the usage bar). */
   usedPpm: number;
   holders: number;
 }
@@ -90,7 +90,7 @@ export function rangeSummary(model: PoolModel, regions = regionsOf(model)): Rang
   const counts = countByKind(regions);
   const usage = model.allocator?.usage();
   const size = usage?.total ?? 0n;
-  const used = size - counts.free;
+  const used = counts.allocated + counts.pending;
   const width = model.family === 6 ? 128 : 32;
   return {
     key: model.key,
@@ -104,7 +104,7 @@ export function rangeSummary(model: PoolModel, regions = regionsOf(model)): Rang
     exclude: model.exclude,
     gateway: model.gateway?.addressString() ?? "",
     size: size.toString(),
-    allocated: (counts.allocated + counts.pending).toString(),
+    allocated: used.toString(),
     free: counts.free.toString(),
     excluded: (counts.excluded + counts.gateway).toString(),
     cooling: counts.cooling.toString(),

@@ -3,7 +3,7 @@
 import { count, el, percent, rangeHref } from "./format.js";
 
 function usageBar(range) {
-  const label = `${percent(range.usedPpm)} used`;
+  const label = `${percent(range.usedPpm)} allocated`;
   return el(
     "div",
     {
@@ -21,7 +21,6 @@ function usageBar(range) {
 
 function row(range) {
   const name = range.kind === "ClusterIPAMRange" ? range.name : `${range.namespace}/${range.name}`;
-  const used = BigInt(range.size) - BigInt(range.free);
   const largest = range.largestFree ? `${range.largestFree} (${count(range.largestFreeAddresses)})` : "none";
   const tr = el(
     "tr",
@@ -31,7 +30,7 @@ function row(range) {
     el("td", { text: range.family }),
     el("td", { text: range.state, title: range.message || undefined }),
     el("td", { class: "num", text: count(range.size) }),
-    el("td", { class: "num", text: count(used.toString()) }),
+    el("td", { class: "num", text: count(range.allocated) }),
     el("td", { class: "num", text: count(range.free) }),
     el("td", { text: largest }),
     el("td", {}, usageBar(range)),

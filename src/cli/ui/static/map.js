@@ -67,8 +67,11 @@ export function styles(ctx) {
   };
 }
 
-export function holderColor(holder, lightness = 62) {
-  return `hsl(${hueOf(`${holder.kind}/${holder.namespace}/${holder.name}`)} 70% ${lightness}%)`;
+/** A holder's colour: hue and one of three lightness steps from its name (stable across updates). */
+export function holderColor(holder, lightness) {
+  const hash = hueOf(`${holder.kind}/${holder.namespace}/${holder.name}`);
+  const hue = (hash * 7) % 360;
+  return `hsl(${hue} 70% ${lightness ?? 50 + (hash % 3) * 9}%)`;
 }
 
 function bigRatio(part, whole) {
