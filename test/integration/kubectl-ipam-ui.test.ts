@@ -69,6 +69,13 @@ describe("kubectl ipam ui in headless Chromium", () => {
     controller = await runControllerInProcess(cluster);
     await fx.range("pods", { ranges: ["10.20.0.0/16"], chunkSize: 24 });
     await fx.range("v6", { ranges: ["fd00:20::/48"], chunkSize: 64 });
+    await fx.range("edge", {
+      ranges: ["10.30.0.0/24"],
+      chunkSize: 28,
+      exclude: ["10.30.0.240/28"],
+      gateway: "10.30.0.1",
+      reuseCooldownSeconds: 600,
+    });
     await request("node-a", "pods");
     await request("node-b", "pods", 20);
     await request("net-a", "v6");
@@ -169,6 +176,25 @@ describe("kubectl ipam ui in headless Chromium", () => {
     const view = await viewOf(`${ns}/pods`);
     assert.ok(!view.items.some((i) => i[6] === cidr && view.kinds[i[4]] === "allocated"));
     assert.equal(await page.evaluate("window.notReloaded"), true);
+  });
+
+  it("draws exclusions, the gateway and a released block cooling down", async () => {
+    await request("edge-a", "edge");
+    const block = cidrs.get("edge-a")!;
+    assert.equal(block, "10.30.0.16/28", "the /28 with the gateway is skipped");
+    await page.goto(`${ui.url}?range=${encodeURIComponent(`${ns}/edge`)}`);
+    await page.locator("#map[data-items]").waitFor();
+    await hover(`${ns}/edge`, "10.30.0.1/32");
+    await page.locator("#details", { hasText: "10.30.0.1/32 — gateway" }).waitFor();
+    await hover(`${ns}/edge`, "10.30.0.240/28");
+    await page.locator("#details", { hasText: "10.30.0.240/28 — excluded" }).waitFor();
+    await fx.deleteRequest("edge-a");
+    await page.locator("#range-facts", { hasText: "Cooling down" }).waitFor({ timeout: LIVE_DEADLINE_MS });
+    await hover(`${ns}/edge`, block);
+    await page
+      .locator("#details", { hasText: `${block} — cooling down` })
+      .waitFor({ timeout: LIVE_DEADLINE_MS });
+    assert.match((await page.locator("#details").textContent()) ?? "", /free again at/);
   });
 
   it("draws an IPv6 /48 and zooms into a cell of small blocks", async () => {

@@ -1,20 +1,16 @@
 // A range of either kind as the engine sees it, for the map: its spec parsed into pool blocks,
 // exclusions and the gateway, its cooling blocks from status.cooling, and its records loaded into an
 // Allocator (records outside the pool kept as pending removals). Pure; the views' range-model.ts does
-// the same for the tables without the §7 fields.
+// the same for the tables; this one keeps who holds each record (request or claim) for the page.
 
-import type { IPAMAllocation } from "../../api/types.ts";
+import type { IPAMAllocation, IPAMRangeSpec } from "../../api/types.ts";
 import { validateRangeSpec } from "../../api/validation.ts";
 import {
   Allocator,
   Cidr,
   type CoolingBlock,
-  type Exclusion,
   type Family,
-  IpamError,
   parseCooling,
-  parseExclusions,
-  parseGateway,
   type Rejection,
 } from "../../ipam/index.ts";
 import {
@@ -63,35 +59,17 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-interface Extras {
-  exclusions: Exclusion[];
-  gateway: Cidr | undefined;
-  cooling: CoolingBlock[];
-}
-
-/** §7 fields: exclusions with the gateway, and the persisted cooling blocks (junk is ignored). */
-function extrasOf(range: RangeObject, family: Family | undefined): Extras | string {
-  const spec = range.spec ?? {};
-  try {
-    const exclusions = parseExclusions(stringList(spec.exclude), family);
-    let gateway: Cidr | undefined;
-    if (typeof spec.gateway === "string" && spec.gateway !== "") {
-      exclusions.push(parseGateway(spec.gateway, family));
-      gateway = Cidr.parseIP(spec.gateway);
+/** status.cooling (junk is left out, as the controller drops it too). */
+function coolingOf(range: RangeObject, family: Family): CoolingBlock[] {
+  const blocks: CoolingBlock[] = [];
+  for (const entry of stringList(range.status?.cooling)) {
+    try {
+      blocks.push(...parseCooling([entry], family));
+    } catch {
+      // Not drawable; the rest is.
     }
-    let cooling: CoolingBlock[] = [];
-    if (family !== undefined) {
-      try {
-        cooling = parseCooling(stringList(range.status?.cooling), family);
-      } catch {
-        // A status the UI cannot read shows no cooling rather than no map.
-      }
-    }
-    return { exclusions, gateway, cooling };
-  } catch (error) {
-    if (error instanceof IpamError) return error.message;
-    throw error;
   }
+  return blocks;
 }
 
 function parseRecords(records: readonly IPAMAllocation[], rejected: PoolModel["rejected"]): HeldRecord[] {
@@ -141,12 +119,11 @@ export function poolModel(range: RangeObject, records: readonly IPAMAllocation[]
   };
   const parsed = parseRecords(records, base.rejected);
   const empty = { allocator: undefined, held: [], gateway: undefined };
-  const valid = validateRangeSpec({ ranges: base.ranges, chunkSize: spec.chunkSize, mode: spec.mode });
+  const valid = validateRangeSpec(spec as IPAMRangeSpec);
   if (!valid.ok) return { ...base, ...empty, state: "Invalid", invalid: valid.message, family: undefined };
   const family = valid.family ?? parsed[0]?.cidr.family;
-  const extras = extrasOf(range, family);
-  if (typeof extras === "string") return { ...base, ...empty, state: "Invalid", invalid: extras, family };
-  if (family === undefined) return { ...base, ...empty, invalid: undefined, family, gateway: extras.gateway };
+  const gateway = valid.gateway ? Cidr.parseIP(valid.gateway) : undefined;
+  if (family === undefined) return { ...base, ...empty, invalid: undefined, family, gateway };
   let built: ReturnType<typeof Allocator.rebuild>;
   try {
     built = Allocator.rebuild(
@@ -154,8 +131,8 @@ export function poolModel(range: RangeObject, records: readonly IPAMAllocation[]
         family,
         blocks: valid.blocks,
         mode: valid.mode,
-        exclusions: extras.exclusions,
-        cooling: extras.cooling,
+        exclusions: valid.exclusions,
+        cooling: coolingOf(range, family),
       },
       parsed.map((p) => p.cidr),
       { keepOutside: true },
@@ -168,7 +145,7 @@ export function poolModel(range: RangeObject, records: readonly IPAMAllocation[]
     ...base,
     invalid: undefined,
     family,
-    gateway: extras.gateway,
+    gateway,
     allocator: built.allocator,
     held,
   };
