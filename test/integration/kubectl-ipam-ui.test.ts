@@ -4,7 +4,10 @@
 // with the install instructions (src/testing/chromium.ts).
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import type { IPAMRequest } from "../../src/api/types.ts";
 import { type RunningUi, startUi } from "../../src/cli/ui/command.ts";
@@ -14,6 +17,8 @@ import { launchChromium } from "../../src/testing/chromium.ts";
 import { isReady } from "../../src/testing/status.ts";
 import { useCluster } from "../harness/index.ts";
 import { type IpamFixture, ipamFixture, runControllerInProcess } from "../harness/ipam.ts";
+
+const PLUGIN = fileURLToPath(new URL("../../src/cli/kubectl-ipam.ts", import.meta.url));
 
 /** Live updates must reach the page well within this (the contract says a second; CI is slow). */
 const LIVE_DEADLINE_MS = 10_000;
@@ -224,5 +229,42 @@ describe("kubectl ipam ui in headless Chromium", () => {
     assert.ok(host.startsWith("fd00:20:0:1:"), host);
     await page.locator("#map").hover({ position: await positionOf(`${ns}/v6`, inner[6], cell[6]) });
     await page.locator("#details", { hasText: `request ${ns}/host-a` }).waitFor();
+  });
+});
+
+describe("kubectl ipam ui as a command", () => {
+  it("prints its address, serves the cluster read-only and stops on SIGINT", async () => {
+    const ns = await cluster.createNamespace("ui-cmd");
+    await ipamFixture(cluster, ns).range("lab", { ranges: ["192.168.7.0/24"] });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", PLUGIN, "ui", "--kubeconfig", cluster.kubeconfigPath, "-n", ns, "--no-open"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString("utf8");
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          stdout += d.toString("utf8");
+          const found = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
+          if (found) resolve(found[0]);
+        });
+        child.on("exit", (code) => reject(new Error(`exited with ${code}: ${stderr}`)));
+      });
+      assert.match(stdout, new RegExp(`namespace ${ns} and cluster-wide ranges; read-only`));
+      const data = (await (await fetch(`${url}api/ranges`)).json()) as { ranges: { key: string }[] };
+      assert.deepEqual(
+        data.ranges.map((r) => r.key),
+        [`${ns}/lab`],
+      );
+    } finally {
+      child.kill("SIGINT");
+    }
+    const [code] = await once(child, "exit");
+    assert.equal(code, 0, stderr);
   });
 });

@@ -142,13 +142,12 @@ export class ClusterState {
     }
     const view = parseViewBlock(model, block);
     if (typeof view === "string") return { ok: false, status: 400, message: view };
-    const requests = new Map(this.requests.byKey);
-    const claims = new Map(this.claims.byKey);
     const waiting: HolderRef[] = [
       ...this.requests.of(range).map((r) => ({ kind: "IPAMRequest" as const, ...refOf(r) })),
       ...this.claims.of(range).map((c) => ({ kind: CLAIM_KIND as typeof CLAIM_KIND, ...refOf(c) })),
     ];
-    return { ok: true, view: rangeView(model, { requests, claims, waiting }, view) };
+    const objects = { requests: this.requests.byKey, claims: this.claims.byKey, waiting };
+    return { ok: true, view: rangeView(model, objects, view) };
   }
 
   close(): void {

@@ -30,6 +30,8 @@ interface Source<T extends KubeObject> {
   labelSelector?: string;
   /** A kind kubipam may run without (its absence is no problem). */
   optional: boolean;
+  /** Followed only while this kind is installed. */
+  requires?: ResourceType;
   put(object: T): void;
   remove(object: T): void;
 }
@@ -88,6 +90,7 @@ function sources(state: ClusterState, scope: Scope): Source<KubeObject>[] {
       type: ipamAllocationResource,
       labelSelector: "ipam.mandelsoft.org/range-kind=ClusterIPAMRange",
       optional: true,
+      requires: clusterRangeResource,
       put: (o: IPAMAllocation) => state.putRecord(o),
       remove: (o: IPAMAllocation) => state.deleteRecord(o),
     });
@@ -103,6 +106,12 @@ function where(source: Source<KubeObject>): string {
 
 /** undefined: readable; "absent": kind not installed; else a warning for the page. */
 async function probe(client: KubeClient, source: Source<KubeObject>): Promise<undefined | "absent" | string> {
+  try {
+    if (source.requires) await client.list(source.requires, { limit: 1 });
+  } catch {
+    // Not installed, or not readable (then its own source says so): nothing to follow here.
+    return "absent";
+  }
   try {
     await client.list(source.type, {
       limit: 1,
