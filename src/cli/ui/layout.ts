@@ -114,25 +114,48 @@ function pack(pool: readonly Cidr[]): { placed: Placed[]; total: bigint } {
   return { placed, total };
 }
 
-/** Lays out `regions`, which must tile `pool` (see poolRegions, viewPool, viewRegions). */
+/**
+ * The cell of a region's first address. IPv4 stays in plain numbers (exact below 2^53); IPv6 needs
+ * BigInt. Allocation-free for IPv4, which matters at 100,000 regions.
+ */
+function cellIndexer(cellBits: number): (region: Cidr, home: Placed) => number {
+  const shift = BigInt(cellBits);
+  const cellSize = 2 ** cellBits;
+  return (region, home) => {
+    if (typeof region.startKey === "number") {
+      const virtual = Number(home.offset) + (region.startKey - (home.block.startKey as number));
+      return Math.floor(virtual / cellSize);
+    }
+    return Number((home.offset + (region.start - home.block.start)) >> shift);
+  };
+}
+
+const SIZES = Array.from({ length: 129 }, (_, bits) => 1n << BigInt(bits));
+
+/** Lays out `regions`, which must tile `pool`, ascending by address (see poolRegions, viewPool, viewRegions). */
 export function layoutMap(pool: readonly Cidr[], regions: readonly Region[]): MapLayout {
   const { placed, total } = pack(pool);
   const bits = bitLength(total - 1n);
   const gridBits = Math.min(bits, MAX_GRID_BITS);
   const cellBits = bits - gridBits;
   const cellSize = 1n << BigInt(cellBits);
+  const cellOf = cellIndexer(cellBits);
   const byAddress = [...placed].sort((a, b) => compareCidrs(a.block, b.block));
   const items: MapItem[] = [];
   const tiles = new Map<number, TileItem>();
-  const tileBounds = new Map<number, { first: bigint; last: bigint }>();
+  /** The first and the last region of each tile (regions come in address order). */
+  const tileEnds = new Map<TileItem, { first: Cidr; last: Cidr }>();
   let p = 0;
-  for (const region of [...regions].sort((a, b) => compareCidrs(a.cidr, b.cidr))) {
-    while (p < byAddress.length && !byAddress[p]!.block.contains(region.cidr)) p++;
+  for (const region of regions) {
+    const cidr = region.cidr;
+    // Aligned blocks nest or are apart: the last pool block starting at or before the region holds it.
+    while (p + 1 < byAddress.length && byAddress[p + 1]!.block.startKey <= cidr.startKey) p++;
     const home = byAddress[p];
-    if (!home) throw new Error(`region ${region.cidr} is not inside the pool`);
-    const virtual = home.offset + (region.cidr.start - home.block.start);
-    const index = Number(virtual >> BigInt(cellBits));
-    const hostBits = region.cidr.width - region.cidr.prefix;
+    if (!home || cidr.startKey < home.block.startKey || cidr.prefix < home.block.prefix) {
+      throw new Error(`region ${cidr} is not inside the pool (or regions out of order)`);
+    }
+    const index = cellOf(cidr, home);
+    const hostBits = cidr.width - cidr.prefix;
     if (hostBits >= cellBits) {
       items.push({ type: "region", region, ...blockRect(index, 2 ** (hostBits - cellBits)) });
       continue;
@@ -142,25 +165,22 @@ export function layoutMap(pool: readonly Cidr[], regions: readonly Region[]): Ma
       tile = {
         type: "tile",
         ...blockRect(index, 1),
-        cover: region.cidr,
+        cover: cidr,
         counts: emptyCounts(),
         regions: 0,
         blocks: new Set(),
       };
       tiles.set(index, tile);
-      tileBounds.set(index, { first: region.cidr.start, last: region.cidr.end });
+      tileEnds.set(tile, { first: cidr, last: cidr });
       items.push(tile);
     }
-    tile.counts[region.kind] += region.cidr.size;
+    tile.counts[region.kind] += SIZES[hostBits]!;
     tile.regions++;
     if (region.block) tile.blocks.add(region.block.toString());
-    const bounds = tileBounds.get(index)!;
-    if (region.cidr.start < bounds.first) bounds.first = region.cidr.start;
-    if (region.cidr.end > bounds.last) bounds.last = region.cidr.end;
+    tileEnds.get(tile)!.last = cidr;
   }
-  for (const [index, tile] of tiles) {
-    const { first, last } = tileBounds.get(index)!;
-    tile.cover = coverOf(tile.cover.family, tile.cover.width, first, last);
+  for (const [tile, { first, last }] of tileEnds) {
+    tile.cover = coverOf(first.family, first.width, first.start, last.end);
   }
   const usedCells = Number((total + cellSize - 1n) >> BigInt(cellBits));
   return {

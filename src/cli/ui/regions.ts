@@ -24,8 +24,12 @@ export interface Region {
   until?: number;
 }
 
+/**
+ * Ascending by start address, then larger block first. Compares the start keys, no BigInt: numbers
+ * for IPv4, for IPv6 strings of eight 16-bit units, whose order is the addresses' order.
+ */
 export function compareCidrs(a: Cidr, b: Cidr): number {
-  if (a.start !== b.start) return a.start < b.start ? -1 : 1;
+  if (a.startKey !== b.startKey) return a.startKey < b.startKey ? -1 : 1;
   return a.prefix - b.prefix;
 }
 
