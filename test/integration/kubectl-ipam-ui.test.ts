@@ -144,6 +144,12 @@ describe("kubectl ipam ui in headless Chromium", () => {
     assert.match(text, /allocated/);
     assert.match(text, new RegExp(`request ${ns}/node-b \\(Ready\\)`));
     assert.match(text, /4,096 addresses/);
+    // The holder list filters as one types.
+    await page.locator("#holder-search").fill("node-b");
+    await page.locator("#holder-count", { hasText: "1 of 2 holders" }).waitFor();
+    assert.equal(await page.locator("#holders tbody tr").count(), 1);
+    assert.equal(await page.locator("#holders tbody tr").getAttribute("data-holder"), `${ns}/node-b`);
+    await page.locator("#holder-search").fill("");
     // Free space is drawn too: the rest of the /16 beside the two blocks.
     await hover(`${ns}/pods`, "10.20.128.0/17");
     await page.locator("#details", { hasText: "10.20.128.0/17 — free" }).waitFor();
@@ -176,7 +182,7 @@ describe("kubectl ipam ui in headless Chromium", () => {
     await page
       .locator(`#holders tr[data-holder="${ns}/node-c"]`)
       .waitFor({ state: "detached", timeout: LIVE_DEADLINE_MS });
-    // The released /24 is free space again (merged into a larger free block).
+    // The released /24 is free space again.
     await allocated.waitFor({ state: "detached", timeout: LIVE_DEADLINE_MS });
     const view = await viewOf(`${ns}/pods`);
     assert.ok(!view.items.some((i) => i[6] === cidr && view.kinds[i[4]] === "allocated"));

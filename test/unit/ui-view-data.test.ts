@@ -98,6 +98,21 @@ describe("UI view data", () => {
     assert.equal(missing.ok ? 0 : missing.status, 404);
   });
 
+  it("shows an invalid range with its message and an empty map", () => {
+    const state = new ClusterState();
+    state.putRange({
+      kind: "IPAMRange",
+      metadata: { namespace: "infra", name: "broken" },
+      spec: { ranges: ["10.0.0.0/8", "fd00::/64"] },
+      status: { state: "Invalid" },
+    });
+    const view = viewOf(state, "infra/broken");
+    assert.equal(view.range.state, "Invalid");
+    assert.match(view.range.message, /fd00::\/64/);
+    assert.deepEqual(view.items, []);
+    assert.equal(view.grid.usedCells, 0);
+  });
+
   it("lists waiting requests after the holders", () => {
     const state = nodesState();
     const waiting: IPAMRequest = {
