@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { layoutMap, viewPool, viewRegions } from "../../src/cli/ui/layout.ts";
-import { countByKind, poolRegions, type Region } from "../../src/cli/ui/regions.ts";
+import { countByKind, pendingAddresses, poolRegions, type Region } from "../../src/cli/ui/regions.ts";
 import { Allocator, Cidr, parseExclusions, parseGateway } from "../../src/ipam/index.ts";
 
 const BASE = 0x0a000000n; // 10.0.0.0, the space is 10.0.0.0/22
@@ -157,6 +157,7 @@ test("regions tile the pool exactly and match the allocator's usage", () => {
       assert.equal(counts.excluded + counts.gateway, usage.excluded);
       assert.equal(counts.cooling, usage.cooling);
       assert.ok(counts.gateway <= 1n);
+      assert.equal(pendingAddresses(alloc), counts.pending, "the list's pending count is the map's");
       checkLayout(alloc.blocks(), regions);
       // Any aligned view inside the pool tiles as well.
       const first = alloc.blocks()[0];

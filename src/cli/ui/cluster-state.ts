@@ -68,6 +68,8 @@ export class ClusterState {
   private readonly requests = new RangeIndex<IPAMRequest>(rangeKeyOfRequest);
   private readonly claims = new RangeIndex<ClaimObject>(rangeKeyOfClaim);
   private readonly models = new Map<string, PoolModel>();
+  /** Views already computed, by range and block, until that range changes (pages read the same view). */
+  private readonly views = new Map<string, Map<string, ViewResult>>();
   private readonly listeners = new Set<ChangeListener>();
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -131,6 +133,18 @@ export class ClusterState {
 
   /** One range's map: `range` is `namespace/name` or a ClusterIPAMRange's name; `block` zooms in. */
   view(range: string, block: string | undefined): ViewResult {
+    const cached = this.views.get(range)?.get(block ?? "");
+    if (cached) return cached;
+    const result = this.computeView(range, block);
+    const byBlock = this.views.get(range) ?? new Map<string, ViewResult>();
+    this.views.set(range, byBlock);
+    // A few zoom levels per range are worth keeping; any block a URL names is not.
+    if (byBlock.size >= 8) byBlock.clear();
+    byBlock.set(block ?? "", result);
+    return result;
+  }
+
+  private computeView(range: string, block: string | undefined): ViewResult {
     const model = this.model(range);
     if (!model) {
       const what = range.includes("/") ? `IPAMRange ${range}` : `ClusterIPAMRange ${range}`;
@@ -170,6 +184,8 @@ export class ClusterState {
   private changed(keys: string[]): void {
     for (const key of keys) {
       this.models.delete(key);
+      if (key === "") this.views.clear();
+      else this.views.delete(key);
       this.pending.add(key);
     }
     if (keys.length === 0 || this.timer || this.listeners.size === 0) return;

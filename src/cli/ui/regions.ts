@@ -50,6 +50,23 @@ function poolPartsOf(pool: readonly Cidr[], cidr: Cidr): Cidr[] {
   return pool.filter((block) => cidr.contains(block));
 }
 
+/** The blocks held but pending removal (outside the pool now, or over an exclusion added later). */
+function pendingBlocks(allocator: Allocator): Set<string> {
+  return new Set([...allocator.pendingRemovals(), ...allocator.excludedAllocations()].map(String));
+}
+
+/** Pool addresses held by blocks pending removal (what poolRegions draws as `pending`), exact. */
+export function pendingAddresses(allocator: Allocator): bigint {
+  const pool = allocator.blocks();
+  let total = 0n;
+  for (const text of pendingBlocks(allocator)) {
+    const block = Cidr.parse(text);
+    if (allocator.contains(block)) total += block.size;
+    else for (const part of poolPartsOf(pool, block)) total += part.size;
+  }
+  return total;
+}
+
 /**
  * The regions of the allocator's pool, ascending by address. Allocations that reach outside the pool
  * (shrunk ranges) or over an exclusion added after them are `pending` removal; `gateway` is the
@@ -57,7 +74,7 @@ function poolPartsOf(pool: readonly Cidr[], cidr: Cidr): Cidr[] {
  */
 export function poolRegions(allocator: Allocator, gateway?: Cidr): Region[] {
   const pool = allocator.blocks();
-  const pending = new Set([...allocator.pendingRemovals(), ...allocator.excludedAllocations()].map(String));
+  const pending = pendingBlocks(allocator);
   const regions: Region[] = [];
   for (const block of allocator.allocations()) {
     const kind = pending.has(block.toString()) ? "pending" : "allocated";

@@ -6,7 +6,7 @@ import { Cidr } from "../../ipam/index.ts";
 import { layoutMap, type MapItem, viewPool, viewRegions } from "./layout.ts";
 import { type ClaimObject, type HolderRef, holderKey } from "./objects.ts";
 import type { PoolModel } from "./pool-model.ts";
-import { countByKind, poolRegions, REGION_KINDS, type Region } from "./regions.ts";
+import { compareCidrs, pendingAddresses, poolRegions, REGION_KINDS, type Region } from "./regions.ts";
 
 /** Item kinds by index (an item's `k`): the region kinds, then `mixed` for tiles. */
 export const ITEM_KINDS = [...REGION_KINDS, "mixed"] as const;
@@ -86,11 +86,11 @@ function familyText(model: PoolModel): string {
   return model.family === 4 ? "IPv4" : model.family === 6 ? "IPv6" : "-";
 }
 
-export function rangeSummary(model: PoolModel, regions = regionsOf(model)): RangeSummary {
-  const counts = countByKind(regions);
+/** A range's line in the list: exact counts from the engine's usage, no region list needed. */
+export function rangeSummary(model: PoolModel): RangeSummary {
   const usage = model.allocator?.usage();
   const size = usage?.total ?? 0n;
-  const used = counts.allocated + counts.pending;
+  const used = usage?.allocated ?? 0n;
   const width = model.family === 6 ? 128 : 32;
   return {
     key: model.key,
@@ -105,10 +105,10 @@ export function rangeSummary(model: PoolModel, regions = regionsOf(model)): Rang
     gateway: model.gateway?.addressString() ?? "",
     size: size.toString(),
     allocated: used.toString(),
-    free: counts.free.toString(),
-    excluded: (counts.excluded + counts.gateway).toString(),
-    cooling: counts.cooling.toString(),
-    pending: counts.pending.toString(),
+    free: (usage?.free ?? 0n).toString(),
+    excluded: (usage?.excluded ?? 0n).toString(),
+    cooling: (usage?.cooling ?? 0n).toString(),
+    pending: (model.allocator ? pendingAddresses(model.allocator) : 0n).toString(),
     largestFree: usage?.largestFree !== undefined ? `/${usage.largestFree}` : "",
     largestFreeAddresses:
       usage?.largestFree !== undefined ? (1n << BigInt(width - usage.largestFree)).toString() : "0",
@@ -145,9 +145,7 @@ export function holderEntries(model: PoolModel, objects: HolderObjects): HolderE
       String,
     ),
   );
-  const held = [...model.held].sort((a, b) =>
-    a.cidr.start < b.cidr.start ? -1 : a.cidr.start > b.cidr.start ? 1 : 0,
-  );
+  const held = [...model.held].sort((a, b) => compareCidrs(a.cidr, b.cidr));
   const holding = new Set<string>();
   const entries: HolderEntry[] = held.map((record) => {
     if (record.holder) holding.add(holderKey(record.holder));
@@ -227,7 +225,7 @@ export function rangeView(model: PoolModel, objects: HolderObjects, view?: Cidr)
   const pool = viewPool(model.allocator?.blocks() ?? [], view);
   const layout = layoutMap(pool, viewRegions(regions, view));
   return {
-    range: rangeSummary(model, regions),
+    range: rangeSummary(model),
     view: view?.toString() ?? "",
     parent: parentOf(model, view),
     kinds: ITEM_KINDS,

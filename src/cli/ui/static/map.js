@@ -167,7 +167,7 @@ export class AddressMap {
         ctx.fillRect(px, py, pw, ph);
       }
       if (pw >= 6 && ph >= 6) {
-        ctx.strokeStyle = "rgba(0,0,0,0.35)";
+        ctx.strokeStyle = kind === "free" ? "rgba(0,0,0,0.12)" : "rgba(0,0,0,0.35)";
         ctx.lineWidth = 1;
         ctx.strokeRect(px + 0.5, py + 0.5, pw - 1, ph - 1);
       }
@@ -184,9 +184,11 @@ export class AddressMap {
       total += BigInt(value);
       if (name === "free") free += BigInt(value);
     }
+    if (free === total) return style.free.fill;
+    // Any use shows clearly (fragmentation is what the map is for), more use darker.
     const used = 1 - bigRatio(free, total);
-    if (holder) return holderColor(holder, Math.round(92 - 35 * used));
-    return `hsl(30 10% ${Math.round(95 - 55 * used)}%)`;
+    if (holder) return holderColor(holder, Math.round(72 - 22 * used));
+    return `hsl(30 10% ${Math.round(78 - 40 * used)}%)`;
   }
 
   label(ctx, px, py, pw, ph, kind, cidr, holder, style) {
