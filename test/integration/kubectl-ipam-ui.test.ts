@@ -34,6 +34,8 @@ describe("kubectl ipam ui in headless Chromium", () => {
   let browser: Browser;
   let page: Page;
   const cidrs = new Map<string, string>();
+  /** Script errors and console errors of the page (CSP violations among them). */
+  const pageErrors: string[] = [];
 
   async function request(name: string, range: string, size?: number): Promise<IPAMRequest> {
     await fx.request(name, { ipam: { name: range }, ...(size ? { size } : {}) });
@@ -88,6 +90,10 @@ describe("kubectl ipam ui in headless Chromium", () => {
     client = new KubeClient(cluster.kubeConfig);
     ui = await startUi(client, { all: false, namespace: ns });
     page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") pageErrors.push(`${message.text()} (${message.location().url})`);
+    });
   });
 
   after(async () => {
@@ -235,6 +241,10 @@ describe("kubectl ipam ui in headless Chromium", () => {
     assert.ok(host.startsWith("fd00:20:0:1:"), host);
     await page.locator("#map").hover({ position: await positionOf(`${ns}/v6`, inner[6], cell[6]) });
     await page.locator("#details", { hasText: `request ${ns}/host-a` }).waitFor();
+  });
+
+  it("ran without a script error, console error or blocked resource", () => {
+    assert.deepEqual(pageErrors, []);
   });
 });
 

@@ -21,12 +21,14 @@ const STATIC_FILES: Record<string, string> = {
   "/format.js": "format.js",
   "/holders.js": "holders.js",
   "/style.css": "style.css",
+  "/favicon.svg": "favicon.svg",
 };
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
 };
 
 const HEADERS = {
@@ -95,6 +97,7 @@ async function handle(
     if (!result.ok) return sendJson(res, result.status, { error: result.message });
     return sendJson(res, 200, { ...result.view, warnings: [...state.warnings.values()] });
   }
+  if (url.pathname === "/favicon.ico") return send(res, 204, "text/plain; charset=utf-8", "");
   const file = STATIC_FILES[url.pathname];
   if (!file) return send(res, 404, "text/plain; charset=utf-8", "not found\n");
   send(res, 200, TYPES[extname(file)] ?? "application/octet-stream", await readFile(`${STATIC_DIR}${file}`));
