@@ -2,7 +2,8 @@
 // /32 at random places, served by the real server and drawn by the real page in headless Chromium.
 // The cluster state is made up in memory (src/testing/ui-fixture.ts): this measures the UI — model,
 // layout, JSON, fetch, drawing — not the API server. Prints the server's view time, the time from
-// navigation to the drawn map, and the page's redraw time after a change (each the median of runs).
+// navigation to the drawn map (and how much of it is reading and drawing), and the page's redraw time
+// after a change (each the median of runs). Every read is a cold one: a change comes first.
 
 import { performance } from "node:perf_hooks";
 import { startServer } from "../src/cli/ui/server.ts";
@@ -68,14 +69,22 @@ for (let i = 0; i < RUNS; i++) {
 const server = await startServer(state, "127.0.0.1", 0);
 const browser = await launchChromium();
 const loads: number[] = [];
+const reads: number[] = [];
+const draws: number[] = [];
 const redraws: number[] = [];
 try {
   for (let i = 0; i < RUNS; i++) {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
+    // A change first, so the server computes the view anew (no cached view).
+    state.putRecord(recordObject(range, { cidr: `10.255.253.${i}/32`, holder: `cold-${i}` }));
     const started = performance.now();
     await page.goto(`${server.url}?range=bench%2Fpool`);
     await page.locator("#map[data-items]").waitFor();
     loads.push(performance.now() - started);
+    const body = page.locator("body");
+    const read = Number(await body.getAttribute("data-read-ms"));
+    reads.push(read);
+    draws.push(Number(await body.getAttribute("data-render-ms")) - read);
     const before = await page.locator("body").getAttribute("data-updates");
     state.putRecord(recordObject(range, { cidr: `10.255.254.${i}/32`, holder: `live-${i}` }));
     await page.locator(`body:not([data-updates="${before}"])`).waitFor();
@@ -95,6 +104,7 @@ process.stdout.write(
     `  map items drawn          ${items} (grid 256 × 256 cells of 256 addresses), JSON ${(bytes / 1024).toFixed(0)} KiB`,
     `  server: view (model, layout, JSON)   ${ms(median(viewTimes))}`,
     `  page: navigation → map drawn         ${ms(median(loads))}`,
+    `    of it: read (server, transfer, JSON parse) ${ms(median(reads))}, drawing ${ms(median(draws))}`,
     `  page: change → map redrawn           ${ms(median(redraws))} (read + parse + draw, after the event)`,
     "",
   ].join("\n"),
