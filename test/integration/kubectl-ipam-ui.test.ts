@@ -243,6 +243,19 @@ describe("kubectl ipam ui in headless Chromium", () => {
     await page.locator("#details", { hasText: `request ${ns}/host-a` }).waitFor();
   });
 
+  it("shows a holder picked in the list, zooming in when its block is summed up", async () => {
+    await page.goto(`${ui.url}?range=${encodeURIComponent(`${ns}/v6`)}`);
+    await page.locator("#map[data-items]").waitFor();
+    const host = cidrs.get("host-a")!;
+    await page.locator(`#holders tr[data-holder="${ns}/host-a"] button`).click();
+    await page.waitForURL(/block=/);
+    assert.equal(host, "fd00:20:0:1::/128", "best fit: the smallest free block after the /64");
+    // 16 bits up from the /128: the block whose map draws it as one cell.
+    assert.equal(new URL(page.url()).searchParams.get("block"), "fd00:20:0:1::/112");
+    await page.locator(`#details[data-block="${host}"]`).waitFor();
+    assert.match((await page.locator("#details").textContent()) ?? "", new RegExp(`request ${ns}/host-a`));
+  });
+
   it("ran without a script error, console error or blocked resource", () => {
     assert.deepEqual(pageErrors, []);
   });

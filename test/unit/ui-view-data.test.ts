@@ -156,8 +156,17 @@ describe("UI view data", () => {
     } as IPAMAllocation["spec"]["range"];
     record.spec.request.namespace = "team-a";
     state.putRecord(record);
+    const host = recordObject(
+      { namespace: "kube-system", name: "shared", ranges: [] },
+      { cidr: "fd00:30:0:1::5/128", holder: "host" },
+    );
+    host.spec.range = record.spec.range;
+    state.putRecord(host);
     const view = viewOf(state, "shared");
     assert.equal(view.range.kind, "ClusterIPAMRange");
+    const holders = new Map(view.holders.map((h) => [h.name, h]));
+    assert.equal(holders.get("team-a")?.zoom, undefined, "a /64 is one cell of the /48's map");
+    assert.equal(holders.get("host")?.zoom, "fd00:30:0:1::/112", "a /128 is drawn alone 16 bits up");
     assert.equal(view.range.family, "IPv6");
     assert.equal(item(view, "fd00:30::/64").holder?.namespace, "team-a");
     assert.equal(state.summaries()[0]?.key, "shared");

@@ -3,7 +3,7 @@
 
 import type { IPAMRequest } from "../../api/types.ts";
 import { Cidr } from "../../ipam/index.ts";
-import { layoutMap, type MapItem, viewPool, viewRegions } from "./layout.ts";
+import { layoutMap, MAX_GRID_BITS, type MapItem, viewPool, viewRegions } from "./layout.ts";
 import { type ClaimObject, type HolderRef, holderKey } from "./objects.ts";
 import type { PoolModel } from "./pool-model.ts";
 import { compareCidrs, pendingAddresses, poolRegions, REGION_KINDS, type Region } from "./regions.ts";
@@ -48,6 +48,8 @@ export interface HolderEntry {
   /** The holder's own status (request state, claim Ready reason), "" when unknown. */
   status: string;
   message: string;
+  /** When the block is too small to draw on its own here: the block to zoom into to see it. */
+  zoom?: string;
 }
 
 /** A map item as sent: [x, y, w, h, kind index, holder index or -1, block text, detail]. */
@@ -214,6 +216,19 @@ function encodeItem(item: MapItem, holderOf: (block: string) => number): Encoded
   return [item.x, item.y, item.w, item.h, TILE_KIND, holder, item.cover.toString(), detail];
 }
 
+/**
+ * Holders whose block is smaller than a cell are drawn summed up: name the block that shows them on
+ * their own (2^16 times their size: one cell of a full grid).
+ */
+function addZoomTargets(holders: HolderEntry[], cellSize: bigint): void {
+  if (cellSize === 1n) return;
+  for (const holder of holders) {
+    const block = Cidr.tryParse(holder.cidr);
+    if (!block || block.size >= cellSize) continue;
+    holder.zoom = Cidr.of(block.family, block.start, Math.max(0, block.prefix - MAX_GRID_BITS)).toString();
+  }
+}
+
 /** One range's map (whole pool, or `view` inside it) with its holders. */
 export function rangeView(model: PoolModel, objects: HolderObjects, view?: Cidr): RangeView {
   const regions = regionsOf(model);
@@ -224,6 +239,7 @@ export function rangeView(model: PoolModel, objects: HolderObjects, view?: Cidr)
   });
   const pool = viewPool(model.allocator?.blocks() ?? [], view);
   const layout = layoutMap(pool, viewRegions(regions, view));
+  addZoomTargets(holders, layout.cellSize);
   return {
     range: rangeSummary(model),
     view: view?.toString() ?? "",

@@ -15,6 +15,8 @@ let holders;
 let loading = false;
 let again = false;
 let updates = 0;
+/** A holder picked in the list whose block needed a zoom: select it once the zoomed map is shown. */
+let pickedHolder;
 
 function readRoute() {
   const params = new URLSearchParams(location.search);
@@ -64,6 +66,8 @@ function renderRange(view) {
   if (view.parent !== undefined) out.href = rangeHref(route.range, view.parent);
   map.show(view);
   holders.show(view.holders);
+  if (pickedHolder !== undefined) map.selectHolder(pickedHolder);
+  pickedHolder = undefined;
 }
 
 function legend() {
@@ -137,6 +141,17 @@ async function refresh() {
   }
 }
 
+/** Shows holder `index` on the map, zooming in when its block is summed up in a cell. */
+function pick(index) {
+  const zoom = map.view?.holders[index]?.zoom;
+  if (!zoom) {
+    map.selectHolder(index);
+    return;
+  }
+  pickedHolder = index;
+  navigate(zoom);
+}
+
 function navigate(block) {
   history.pushState(null, "", rangeHref(route.range, block));
   route = readRoute();
@@ -162,7 +177,7 @@ function start() {
   $("list").hidden = Boolean(route.range);
   $("range").hidden = !route.range;
   map = new AddressMap($("map"), $("details"), navigate);
-  holders = new HolderList($("holders"), $("holder-search"), $("holder-count"), (i) => map.selectHolder(i));
+  holders = new HolderList($("holders"), $("holder-search"), $("holder-count"), pick);
   legend();
   $("zoom-out").addEventListener("click", (e) => {
     e.preventDefault();
