@@ -27,7 +27,6 @@ import {
 } from "../api/types.ts";
 import { isInvalid, rangeRefOf } from "../api/validation.ts";
 import { ApiError, KubeClient, loadKubeConfig } from "../runtime/kube.ts";
-import { runUi, UiFlagError, type UiFlags } from "./ui/command.ts";
 import {
   clusterRecords,
   listClusterRanges,
@@ -36,6 +35,7 @@ import {
   resolveRange,
 } from "./kubectl-ipam-ranges.ts";
 import { getRequest, listIn, requestsFor } from "./kubectl-ipam-reads.ts";
+import { runUi, UiFlagError, type UiFlags } from "./ui/command.ts";
 import {
   findingsData,
   findProblems,
