@@ -35,6 +35,7 @@ import {
   resolveRange,
 } from "./kubectl-ipam-ranges.ts";
 import { getRequest, listIn, requestsFor } from "./kubectl-ipam-reads.ts";
+import { runUi, UiFlagError, type UiFlags } from "./ui/command.ts";
 import {
   findingsData,
   findProblems,
@@ -293,6 +294,27 @@ function program(io: Io, done: (code: number) => void): Command {
     .action(async (_opts: unknown, cmd: Command) => {
       done(await checkCommand(io, cmd.optsWithGlobals<GlobalOptions>()));
     });
+  root
+    .command("ui")
+    .description(
+      "a live address map in the browser: all ranges, each pool drawn to scale with its holders, " +
+        "following changes (read-only; serves on 127.0.0.1 until Ctrl-C)",
+    )
+    .option("--port <port>", "port to serve on (default: a free port, printed)")
+    .option(
+      "--address <address>",
+      "address to serve on (default 127.0.0.1; anything else is reachable by others)",
+    )
+    .option("--no-open", "do not open a browser")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const options = cmd.optsWithGlobals<GlobalOptions & UiFlags>();
+      const { client, scope } = await connect(options);
+      try {
+        done(await runUi(io, client, scope, options));
+      } finally {
+        client.close();
+      }
+    });
   return root;
 }
 
@@ -320,7 +342,7 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
 }
 
 function errorText(err: unknown): string {
-  if (err instanceof UserError) return err.message;
+  if (err instanceof UserError || err instanceof UiFlagError) return err.message;
   if (err instanceof ApiError) return err.message;
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;

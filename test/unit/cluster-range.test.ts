@@ -19,7 +19,9 @@ import type { ClusterIPAMRange, IPAMAllocation, IPAMRequest } from "../../src/ap
 import { allocationName, rangeRefOf, recordName, validateRangeObject } from "../../src/api/validation.ts";
 import { findProblems, renderUsage, showRange, usageRows } from "../../src/cli/views/index.ts";
 import { PrometheusIpamMetrics } from "../../src/controllers/metrics.ts";
+import type { IpamWriter } from "../../src/controllers/ports.ts";
 import { Registry } from "../../src/runtime/metrics.ts";
+import { fakeController } from "../harness/fake-ports.ts";
 
 const labels = { team: "blue", tier: "web", "kubernetes.io/metadata.name": "shop" };
 
@@ -295,5 +297,68 @@ describe("metrics of both kinds", () => {
     assert.match(text, /kubipam_allocations_total\{kind="ClusterIPAMRange",range="pods"\} 1/);
     metrics.rangeGone(clusterPool("pods"));
     assert.doesNotMatch(await registry.metrics(), /kind="ClusterIPAMRange",namespace=""/);
+  });
+});
+
+describe("the reconcilers on a cluster range (faked ports)", () => {
+  const range: ClusterIPAMRange = {
+    apiVersion: "ipam.mandelsoft.org/v1alpha1",
+    kind: "ClusterIPAMRange",
+    metadata: { name: "pods", uid: "uid-c", generation: 1, finalizers: ["mandelsoft.org/ipam"] },
+    spec: { ranges: ["10.0.0.0/16"], chunkSize: 24, namespaceSelector: { matchLabels: { team: "blue" } } },
+  };
+  const namespaces = [
+    { metadata: { name: "shop", labels: { team: "blue" } } },
+    { metadata: { name: "other", labels: { team: "red" } } },
+  ];
+  const request = (namespace: string): IPAMRequest => ({
+    apiVersion: "ipam.mandelsoft.org/v1alpha1",
+    kind: "IPAMRequest",
+    metadata: { name: "r", namespace, uid: `uid-${namespace}`, generation: 1, resourceVersion: "3" },
+    spec: { ipam: { kind: "ClusterIPAMRange", name: "pods" } },
+  });
+
+  function run(requests: IPAMRequest[]) {
+    const created: IPAMAllocation[] = [];
+    const statuses = new Map<string, { state?: string; message?: string; cidr?: string }>();
+    const writer: Partial<IpamWriter> = {
+      createAllocation: async (a) => {
+        created.push(a);
+        return { ...a, metadata: { ...a.metadata, uid: "rec-uid" } };
+      },
+      patchRequestStatus: async (r, status) => {
+        statuses.set(`${r.metadata.namespace}/${r.metadata.name}`, status);
+        return r;
+      },
+    };
+    const controller = fakeController({ clusterRanges: [range], namespaces, requests }, writer, {
+      clusterAllocationNamespace: "ipam-records",
+    });
+    controller.bootstrap();
+    return { controller, created, statuses };
+  }
+
+  it("writes the record in the cluster allocation namespace with the cluster name and kind", async () => {
+    const { controller, created, statuses } = run([request("shop")]);
+    await controller.reconcileRequest("shop/r");
+    await controller.published();
+    assert.equal(created.length, 1);
+    assert.equal(created[0]?.metadata.namespace, "ipam-records");
+    assert.equal(created[0]?.metadata.name, "pods.cluster-10-0-0-0-24");
+    assert.deepEqual(created[0]?.spec.range, { kind: "ClusterIPAMRange", name: "pods", uid: "uid-c" });
+    assert.equal(statuses.get("shop/r")?.cidr, "10.0.0.0/24");
+  });
+
+  it("refuses a namespace its selector does not match, naming both, and writes nothing", async () => {
+    const { controller, created, statuses } = run([request("other")]);
+    await controller.reconcileRequest("other/r");
+    assert.equal(created.length, 0);
+    assert.deepEqual(
+      [statuses.get("other/r")?.state, statuses.get("other/r")?.message],
+      [
+        "Invalid",
+        "ClusterIPAMRange pods does not admit requests from namespace other: its spec.namespaceSelector does not match the namespace's labels",
+      ],
+    );
   });
 });
