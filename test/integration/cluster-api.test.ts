@@ -14,6 +14,7 @@ import {
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
 import { type IPAMAllocation, ipamAllocationResource, ipamRangeResource } from "../../src/api/types.ts";
+import { loadClusterApiCrds } from "../../src/cli/control-plane/index.ts";
 import { type ClaimFixture, claimFixture, readyCondition } from "../harness/claims.ts";
 import { clusterRangeFixture } from "../harness/cluster-ranges.ts";
 import {
@@ -60,9 +61,18 @@ describe("Cluster API provider", () => {
     await f.range("pool", { ranges: ["10.10.0.0/24"], gateway: "10.10.0.1", exclude: ["10.10.0.0"] });
     await f.request("req", { ipam: { name: "pool" }, size: 30 });
     assert.equal((await f.settled("req", (r) => r.status?.state === "Ready")).status?.cidr, "10.10.0.4/30");
+    // The IPAM CRDs first: a claim naming a Cluster waits, saying that Clusters are not installed.
+    const crds = await loadClusterApiCrds();
+    await cluster.installCrds(crds.filter((crd) => crd.metadata.name !== "clusters.cluster.x-k8s.io"));
+    await claims.claim("first", { name: "pool" }, { labels: { [CLUSTER_NAME_LABEL]: "c1" } });
+    const waiting = await claims.ready("first", reasonIs("AllocationFailed"));
+    assert.match(
+      readyCondition(waiting)?.message ?? "",
+      /Cluster .*\/c1 not found \(Cluster API's Cluster resource is not installed\)/,
+    );
+    // Then the Cluster CRD and the Cluster: served without a restart.
     await installClusterApiCrds(cluster);
     await claims.cluster("c1");
-    await claims.claim("first", { name: "pool" }, { labels: { [CLUSTER_NAME_LABEL]: "c1" } });
     const claim = await claims.ready("first");
     assert.equal(readyCondition(claim)?.reason, "Ready");
     assert.deepEqual(claim.status?.addressRef, { name: "first" });
