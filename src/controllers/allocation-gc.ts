@@ -87,7 +87,8 @@ export class AllocationCollector {
     let doubled = false;
     for (const winner of state.overlapping(cidr)) {
       const holders = holderOfBlock(this.c, winner);
-      const own = await holders.live(winner.requestKey, winner.requestUid);
+      // Even one being deleted: a stale publication to it must fail before its block is given away.
+      const own = await holders.live(winner.requestKey, winner.requestUid, true);
       if (own?.published === winner.cidr.toString()) {
         doubled = true;
         d.log.error("two published holders overlap", {

@@ -97,18 +97,19 @@ export class ClaimHolders implements HolderAccess {
     return this.view(this.p.claims.get(key), uid);
   }
 
-  async live(key: string, uid: string): Promise<LiveHolder | undefined> {
+  async live(key: string, uid: string, evenDeleting = false): Promise<LiveHolder | undefined> {
     const [namespace = "", name = ""] = key.split("/");
-    return this.view(await this.p.writer.getClaim(namespace, name), uid);
+    return this.view(await this.p.writer.getClaim(namespace, name), uid, evenDeleting);
   }
 
   queue(key: string): void {
     this.p.claimQueue.add(key);
   }
 
-  private view(claim: IPAddressClaim | undefined, uid: string): LiveHolder | undefined {
+  private view(claim: IPAddressClaim | undefined, uid: string, evenDeleting = false): LiveHolder | undefined {
     if (!claim || claim.metadata.uid !== uid) return undefined;
-    if (claim.metadata.deletionTimestamp && !hasFinalizer(claim, RELEASE_ADDRESS_FINALIZER)) return undefined;
+    const gone = claim.metadata.deletionTimestamp && !hasFinalizer(claim, RELEASE_ADDRESS_FINALIZER);
+    if (gone && !evenDeleting) return undefined;
     return {
       key: `${claim.metadata.namespace}/${claim.metadata.name}`,
       published: publishedAddressOf(claim),

@@ -24,8 +24,8 @@ export interface LiveHolder {
 export interface HolderAccess {
   /** The cached holder if it is still the one with `uid` and still holds (undefined otherwise). */
   cached(key: string, uid: string): LiveHolder | undefined;
-  /** The same, read from the API server now. */
-  live(key: string, uid: string): Promise<LiveHolder | undefined>;
+  /** The same, read from the API server now; `evenDeleting`: also while it is being deleted. */
+  live(key: string, uid: string, evenDeleting?: boolean): Promise<LiveHolder | undefined>;
   /** Queues the holder's reconcile. */
   queue(key: string): void;
 }
@@ -61,17 +61,18 @@ export class RequestHolders implements HolderAccess {
     return this.view(this.c.d.requests.get(key), uid);
   }
 
-  async live(key: string, uid: string): Promise<LiveHolder | undefined> {
+  async live(key: string, uid: string, evenDeleting = false): Promise<LiveHolder | undefined> {
     const [namespace = "", name = ""] = key.split("/");
-    return this.view(await this.c.d.writer.getRequest(namespace, name), uid);
+    return this.view(await this.c.d.writer.getRequest(namespace, name), uid, evenDeleting);
   }
 
   queue(key: string): void {
     this.c.d.requestQueue.add(key);
   }
 
-  private view(request: IPAMRequest | undefined, uid: string): LiveHolder | undefined {
-    if (!request || request.metadata.uid !== uid || request.metadata.deletionTimestamp) return undefined;
+  private view(request: IPAMRequest | undefined, uid: string, evenDeleting = false): LiveHolder | undefined {
+    if (!request || request.metadata.uid !== uid) return undefined;
+    if (request.metadata.deletionTimestamp && !evenDeleting) return undefined;
     return {
       key: `${request.metadata.namespace}/${request.metadata.name}`,
       published: request.status?.cidr,
