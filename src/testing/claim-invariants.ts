@@ -103,7 +103,7 @@ function recordProblems(scope: Scope, claims: IPAddressClaim[], records: IPAMAll
   return problems;
 }
 
-/** One claim: others' untouched; kubipam's published ones with one record and their IPAddress. */
+/** One claim: others' untouched; kubipam's Ready ones with their published address, one record and their IPAddress. */
 function claimCheck(
   scope: Scope,
   claim: IPAddressClaim,
@@ -121,7 +121,13 @@ function claimCheck(
   const published = publishedAddressOf(claim);
   const ready = claim.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
   if (!published) return { problems: ready ? [`claim ${key} is Ready without a published address`] : [] };
-  if (isDeleting(claim) || (ref.kind === "ClusterIPAMRange" && !scope.clusterRanges.includes(ref.name))) {
+  // Like a request: a claim kubipam stands behind is Ready; one flagged for an address kubipam never
+  // published (or one on its way to Ready) holds nothing yet.
+  if (
+    !ready ||
+    isDeleting(claim) ||
+    (ref.kind === "ClusterIPAMRange" && !scope.clusterRanges.includes(ref.name))
+  ) {
     return { problems: [] };
   }
   const problems: string[] = [];
@@ -131,7 +137,7 @@ function claimCheck(
     );
   }
   const cidr = Cidr.tryParse(published);
-  if (ready && (!address || !cidr || address.spec.address !== cidr.addressString())) {
+  if (!address || !cidr || address.spec.address !== cidr.addressString()) {
     problems.push(`claim ${key} is Ready with ${published} but its IPAddress says ${address?.spec.address}`);
   }
   if (

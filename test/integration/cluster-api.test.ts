@@ -8,6 +8,7 @@ import {
   ADDRESS_CONDITION,
   CLUSTER_NAME_LABEL,
   clusterResource,
+  ipAddressClaimResource,
   ipAddressResource,
   PAUSED_ANNOTATION,
   PROTECT_ADDRESS_FINALIZER,
@@ -285,6 +286,54 @@ describe("Cluster API provider", () => {
         timeoutMs: 30_000,
       },
     );
+    await invariantsHold(f.client, { namespaces: [ns] });
+  });
+
+  it("adopts a forged Address condition only when the address is free, and flags it otherwise", async () => {
+    await f.range("forged", { ranges: ["10.10.7.0/24"], prefix: 24 });
+    await claims.claim("owner", { name: "forged" });
+    await claims.ready("owner");
+    const taken = (await claims.getAddress("owner"))?.spec.address;
+    const annotate = (value: string | null) =>
+      f.client.patch(
+        ipamRangeResource,
+        "forged",
+        { metadata: { annotations: { [PAUSED_ANNOTATION]: value } } },
+        { namespace: ns, patchType: "merge" },
+      );
+    // While the pool is paused nothing is served: the forgeries land on claims kubipam never touched.
+    await annotate("");
+    for (const [name, address] of [
+      ["free-forgery", "10.10.7.77/32"],
+      ["taken-forgery", `${taken}/32`],
+    ] as const) {
+      const claim = await claims.claim(name, { name: "forged" });
+      const condition = {
+        type: ADDRESS_CONDITION,
+        status: "True",
+        reason: "Published",
+        message: address,
+        lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      };
+      await f.client.patchStatus(
+        ipAddressClaimResource,
+        name,
+        {
+          metadata: { resourceVersion: claim.metadata.resourceVersion },
+          status: { conditions: [condition] },
+        },
+        { namespace: ns, patchType: "merge" },
+      );
+    }
+    await annotate(null);
+    await claims.ready("free-forgery");
+    assert.equal((await claims.getAddress("free-forgery"))?.spec.address, "10.10.7.77");
+    const flagged = await claims.ready("taken-forgery", reasonIs("AllocationFailed"));
+    assert.match(
+      readyCondition(flagged)?.message ?? "",
+      /was not allocated by kubipam and .*held by IPAddressClaim .*\/owner/,
+    );
+    assert.equal(await claims.getAddress("taken-forgery"), undefined);
     await invariantsHold(f.client, { namespaces: [ns] });
   });
 
