@@ -1,8 +1,10 @@
-// Registers the IPAM reconcilers with the runtime's Manager: three shared informers, and per term of
-// the allocation fence three work queues and a fresh IpamController. Start-up order makes a restart
-// and a hand-over safe: caches synced → fence acquired → allocation objects listed again (so every
-// record committed under earlier holders is in the cache) → ledgers and allocators rebuilt → workers
-// started. Runs only while leading (with leader election) and only while holding the fence.
+// Registers the IPAM reconcilers with the runtime's Manager: three informers (compact caches), and per
+// term of the allocation fence three work queues and a fresh IpamController. Start-up order makes a
+// restart and a hand-over safe: ranges synced → fence acquired → requests and allocation objects
+// listed side by side (the records' list is their informer's first list, or a relist in later terms:
+// either way a read that began after the fence was acquired, so every record committed under earlier
+// holders is in the cache) → ledgers and allocators rebuilt → workers started. Runs only while
+// leading (with leader election) and only while holding the fence.
 
 import {
   type IPAMAllocation,
@@ -13,8 +15,12 @@ import {
   ipamRequestResource,
 } from "../api/types.ts";
 import { Controller, type Reconciler } from "../runtime/controller.ts";
+import { Informer } from "../runtime/informer.ts";
+import type { KubeObject, ResourceType } from "../runtime/kube.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
+import { StringInterner } from "../runtime/transforms.ts";
+import { cacheTransform } from "./cache.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
@@ -58,15 +64,31 @@ export interface IpamControllers {
   readonly controller: IpamController | undefined;
   /** Resolves once this process first holds the fence and its ledgers are rebuilt. */
   readonly bootstrapped: Promise<void>;
+  /** The caches the reconcilers read (requests and records start with the first fence term). */
+  readonly informers: {
+    ranges: Informer<IPAMRange>;
+    requests: Informer<IPAMRequest>;
+    allocations: Informer<IPAMAllocation>;
+  };
 }
 
 export function addIpamControllers(mgr: Manager, options: IpamControllerOptions = {}): IpamControllers {
   const workers = Math.max(1, options.workers ?? 8);
   const side = Math.max(1, Math.ceil(workers / 4));
   const fenceOptions = options.fence ?? { namespace: "kube-system", name: DEFAULT_FENCE_NAME };
-  const ranges = mgr.informer<IPAMRange>(ipamRangeResource);
-  const requests = mgr.informer<IPAMRequest>(ipamRequestResource);
-  const allocations = mgr.informer<IPAMAllocation>(ipamAllocationResource);
+  const interner = new StringInterner();
+  const ranges = mgr.informer<IPAMRange>(ipamRangeResource, { transform: cacheTransform(interner) });
+  // Requests and records are not the manager's informers: they start in the first fence term
+  // (serveTerm), so their first lists run side by side once the fence is held, and the records' list
+  // is the term's consistent read (no second list). A standby replica caches neither.
+  const termInformer = <T extends KubeObject>(type: ResourceType) =>
+    new Informer<T>(mgr.client, type, {
+      logger: mgr.logger,
+      registry: mgr.registry,
+      transform: cacheTransform(interner),
+    });
+  const requests = termInformer<IPAMRequest>(ipamRequestResource);
+  const allocations = termInformer<IPAMAllocation>(ipamAllocationResource);
   requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
   allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
   const recorder = options.events ? undefined : mgr.eventRecorder();
@@ -78,7 +100,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   let campaign: LeaderElector | undefined;
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
-  const serveTerm = async (fence: LeaderElector, held: AbortSignal): Promise<void> => {
+  const serveTerm = async (fence: LeaderElector, held: AbortSignal, stopped: AbortSignal): Promise<void> => {
     const make = (name: string, workerCount: number, reconcile: Reconciler) =>
       new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });
     const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
@@ -107,8 +129,17 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       rangeStatusDelayMs: options.rangeStatusDelayMs,
     });
     // Records committed by an earlier holder were created before its last confirm, hence before this
-    // term began: a fresh list brings every one of them into the cache.
-    await allocations.relist();
+    // term began: a list that starts now brings every one of them into the cache. The first term's is
+    // the informer's first list (started only now); a later term's is a relist.
+    const firstList = (informer: Informer<IPAMRequest> | Informer<IPAMAllocation>) => {
+      void informer.start(stopped);
+      return informer.waitForSync(held);
+    };
+    const listed = await Promise.all([
+      allocations.hasStarted() ? allocations.relist().then(() => true) : firstList(allocations),
+      requests.hasStarted() || firstList(requests),
+    ]);
+    if (listed.includes(false)) return;
     // Still the holder after the list (a pause here would leave this term serving from an old list
     // until its next renewal): confirm once more before anything is rebuilt or decided.
     if (held.aborted || !(await fence.confirm())) return;
@@ -173,7 +204,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
             logger: mgr.logger.withName("fence"),
             registry: mgr.registry,
             onStartedLeading: (held) => {
-              term = serveTerm(fence, held)
+              term = serveTerm(fence, held, signal)
                 .catch((err: unknown) => log.error("allocation term failed", { error: err }))
                 .finally(() => {
                   if (!held.aborted) campaignEnd.abort();
@@ -204,5 +235,6 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       return current;
     },
     bootstrapped,
+    informers: { ranges, requests, allocations },
   };
 }

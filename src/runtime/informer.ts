@@ -12,6 +12,7 @@ import {
 } from "./kube.ts";
 import { discardLogger, type Logger } from "./logger.ts";
 import { type Registry, type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
+import { stripManagedFields } from "./transforms.ts";
 import { Backoff, type BackoffOptions, sleep } from "./util.ts";
 
 export interface DeleteInfo {
@@ -39,7 +40,10 @@ export interface InformerOptions<T> {
   registry?: Registry;
   /** Re-deliver every object as an update (old === new) this often; off by default. */
   resyncPeriodMs?: number;
-  /** Applied to each object before it is stored (default: drop `metadata.managedFields`). */
+  /**
+   * Applied once to each object as it arrives (list page or watch event), before it is stored or handed
+   * to handlers (default: drop `metadata.managedFields`; see transforms.ts for `compactObjects`).
+   */
   transform?: (obj: T) => T;
   backoff?: BackoffOptions;
   /** Watch requests last a random time between this and twice this (default 300 s, like client-go). */
@@ -55,11 +59,6 @@ interface Index<T> {
   fn: IndexFunc<T>;
   byValue: Map<string, Set<string>>;
   valuesOf: Map<string, string[]>;
-}
-
-function stripManagedFields<T extends KubeObject>(obj: T): T {
-  if (obj.metadata?.managedFields !== undefined) obj.metadata.managedFields = undefined;
-  return obj;
 }
 
 /** The watch stream ended normally (server timeout or close); re-watch from the last resourceVersion. */
@@ -184,6 +183,11 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   // -------------------------------------------------------------------------------------------------------
   // Lifecycle
+
+  /** True once start() was called (the informer may not have listed anything yet). */
+  hasStarted(): boolean {
+    return this.running !== undefined;
+  }
 
   hasSynced(): boolean {
     return this.synced;
@@ -336,8 +340,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private replace(items: T[], resourceVersion: string): void {
     const initial = !this.synced;
     const seen = new Set<string>();
-    for (const raw of items) {
-      const obj = this.transform(raw);
+    // Transformed already, page by page, as the list arrived.
+    for (const obj of items) {
       const key = objectKey(obj);
       seen.add(key);
       const old = this.store.get(key);
