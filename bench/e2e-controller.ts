@@ -8,7 +8,16 @@ import { join, resolve } from "node:path";
 import { freePort } from "../src/cli/control-plane/index.ts";
 import { type ControllerProcess, spawnController } from "../src/testing/controller-process.ts";
 import { atCleanup, cleaningUp } from "./e2e-cleanup.ts";
-import { CONTROLLER_MAIN, CPU_PROF, LEADER_ELECT, log, MODE, NODE_FLAGS, root, WORKERS } from "./e2e-options.ts";
+import {
+  CONTROLLER_MAIN,
+  CPU_PROF,
+  LEADER_ELECT,
+  log,
+  MODE,
+  NODE_FLAGS,
+  root,
+  WORKERS,
+} from "./e2e-options.ts";
 import { httpGet, parsePrometheus, type Sample, secs, statusBytes, sumOf } from "./e2e-util.ts";
 
 export const LEASE_NAMESPACE = "bench-lease";
@@ -181,7 +190,10 @@ export interface MemoryAtPeak {
  * Samples a process's resident set while it runs (VmHWM is read at the end as well) and, once a second,
  * the V8 figures of its /metrics, keeping those of the scrape at which VmRSS was highest.
  */
-export function rssSampler(pid: number, port?: number): { stop(): number; atPeak(): MemoryAtPeak | undefined } {
+export function rssSampler(
+  pid: number,
+  port?: number,
+): { stop(): number; atPeak(): MemoryAtPeak | undefined } {
   let peak = 0;
   let peakScraped = 0;
   let atPeak: MemoryAtPeak | undefined;
