@@ -20,7 +20,7 @@ import type { KubeObject, ResourceType } from "../runtime/kube.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
 import { StringInterner } from "../runtime/transforms.ts";
-import { cacheTransform } from "./cache.ts";
+import { allocationCacheTransform, cacheTransform } from "./cache.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
@@ -81,14 +81,10 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   // Requests and records are not the manager's informers: they start in the first fence term
   // (serveTerm), so their first lists run side by side once the fence is held, and the records' list
   // is the term's consistent read (no second list). A standby replica caches neither.
-  const termInformer = <T extends KubeObject>(type: ResourceType) =>
-    new Informer<T>(mgr.client, type, {
-      logger: mgr.logger,
-      registry: mgr.registry,
-      transform: cacheTransform(interner),
-    });
-  const requests = termInformer<IPAMRequest>(ipamRequestResource);
-  const allocations = termInformer<IPAMAllocation>(ipamAllocationResource);
+  const termInformer = <T extends KubeObject>(type: ResourceType, transform: (obj: T) => T) =>
+    new Informer<T>(mgr.client, type, { logger: mgr.logger, registry: mgr.registry, transform });
+  const requests = termInformer<IPAMRequest>(ipamRequestResource, cacheTransform(interner));
+  const allocations = termInformer(ipamAllocationResource, allocationCacheTransform(interner));
   requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
   allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
   const recorder = options.events ? undefined : mgr.eventRecorder();

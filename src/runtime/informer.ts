@@ -57,8 +57,10 @@ interface RelistWaiter {
 
 interface Index<T> {
   fn: IndexFunc<T>;
-  byValue: Map<string, Set<string>>;
-  valuesOf: Map<string, string[]>;
+  // Most values have one key and most objects one value (an index by uid): a lone string then stands
+  // for the one-element Set or array, which would cost some hundred bytes per object at scale.
+  byValue: Map<string, string | Set<string>>;
+  valuesOf: Map<string, string | string[]>;
 }
 
 /** The watch stream ended normally (server timeout or close); re-watch from the last resourceVersion. */
@@ -178,7 +180,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   indexKeys(name: string, value: string): string[] {
     const index = this.indexes.get(name);
     if (!index) throw new Error(`no index named ${name}`);
-    return [...(index.byValue.get(value) ?? [])];
+    const keys = index.byValue.get(value);
+    return keys === undefined ? [] : typeof keys === "string" ? [keys] : [...keys];
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -456,26 +459,29 @@ export class Informer<T extends KubeObject = KubeObject> {
       values = [];
     }
     if (values.length === 0) return;
-    index.valuesOf.set(key, values);
+    index.valuesOf.set(key, values.length === 1 ? (values[0] as string) : values);
     for (const v of values) {
-      let set = index.byValue.get(v);
-      if (!set) {
-        set = new Set();
-        index.byValue.set(v, set);
-      }
-      set.add(key);
+      const keys = index.byValue.get(v);
+      if (keys === undefined) index.byValue.set(v, key);
+      else if (typeof keys !== "string") keys.add(key);
+      else if (keys !== key) index.byValue.set(v, new Set([keys, key]));
     }
   }
 
   private unindex(index: Index<T>, key: string): void {
     const old = index.valuesOf.get(key);
-    if (!old) return;
+    if (old === undefined) return;
     index.valuesOf.delete(key);
-    for (const v of old) {
-      const set = index.byValue.get(v);
-      if (!set) continue;
-      set.delete(key);
-      if (set.size === 0) index.byValue.delete(v);
+    for (const v of typeof old === "string" ? [old] : old) {
+      const keys = index.byValue.get(v);
+      if (keys === undefined) continue;
+      if (typeof keys === "string") {
+        if (keys === key) index.byValue.delete(v);
+        continue;
+      }
+      keys.delete(key);
+      if (keys.size === 1) index.byValue.set(v, keys.values().next().value as string);
+      else if (keys.size === 0) index.byValue.delete(v);
     }
   }
 
