@@ -3,10 +3,12 @@
 //   1. resolveBinDir finds, downloads or builds etcd and kube-apiserver (src/cli/control-plane/
 //      binaries.ts), like `npm start` (a machine with neither Go nor the binaries downloads them once;
 //      .ci/run sets KUBIPAM_ENVTEST_INDEX=off); the test files themselves never download (`off`);
-//   2. one LocalControlPlane starts, with the project's CRDs (src/api/crds.ts) installed;
-//   3. `node --import tsx --test <files>` runs with KUBIPAM_TEST_KUBECONFIG, KUBIPAM_BIN_DIR and
+//   2. scripts/cluster-api-crds.sh generates (or finds cached) the real Cluster API CRDs, handed to
+//      the tests as KUBIPAM_CLUSTER_API_CRDS (tests install them where they need them);
+//   3. one LocalControlPlane starts, with the project's CRDs (src/api/crds.ts) installed;
+//   4. `node --import tsx --test <files>` runs with KUBIPAM_TEST_KUBECONFIG, KUBIPAM_BIN_DIR and
 //      KUBIPAM_TEST_TMPDIR set (test/harness connects to that control plane);
-//   4. the control plane stops, whatever happened; the exit code is the test run's.
+//   5. the control plane stops, whatever happened; the exit code is the test run's.
 //
 // Usage: tsx scripts/run-tests.ts [node --test options…] [test files…]
 // Without files: every *.test.ts in test/unit, test/property, test/integration and test/faults. The
@@ -17,7 +19,12 @@ import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { constants } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LocalControlPlane, loadProjectCrds, resolveBinDir } from "../src/cli/control-plane/index.ts";
+import {
+  LocalControlPlane,
+  loadProjectCrds,
+  resolveBinDir,
+  resolveClusterApiCrdsDir,
+} from "../src/cli/control-plane/index.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const TEST_DIRS = ["test/unit", "test/property", "test/integration", "test/faults"];
@@ -77,6 +84,11 @@ async function main(): Promise<number> {
 
   // Until the control plane is up, a signal just ends the run (LocalControlPlane cleans up itself).
   const binDir = await resolveBinDir(process.env);
+  const clusterApiCrds = await resolveClusterApiCrdsDir(process.env).catch((error: unknown) => {
+    // Only the Cluster API tests need them; they fail with this message, the rest runs.
+    log(`no Cluster API CRDs: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  });
   const started = Date.now();
   const controlPlane = await LocalControlPlane.start({ binDir, handleSignals: false });
   // From here on the signals go to the test run; the control plane is stopped below.
@@ -103,6 +115,7 @@ async function main(): Promise<number> {
       KUBIPAM_TEST_KUBECONFIG: controlPlane.kubeconfigPath,
       KUBIPAM_BIN_DIR: binDir,
       KUBIPAM_TEST_TMPDIR: tmpDir,
+      ...(clusterApiCrds ? { KUBIPAM_CLUSTER_API_CRDS: clusterApiCrds } : {}),
     });
   } finally {
     await controlPlane.stop();

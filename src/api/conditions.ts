@@ -28,6 +28,8 @@ export const RequestInRangeReason = {
   InsideRange: "InsideRange",
   /** InRange=False: the range shrank below the block; it stays allocated until released. */
   RangeShrunk: "RangeShrunk",
+  /** InRange=False: an exclusion (or gateway) added after the block overlaps it; it stays until released. */
+  Excluded: "Excluded",
 } as const;
 
 /** Reasons of an allocated request's `Admitted` condition. */

@@ -4,7 +4,7 @@
 // reports the contract's messages for whatever gets through.
 
 import { stringify } from "yaml";
-import { GROUP, VERSION } from "./types.ts";
+import { GROUP, MAX_COOLDOWN_SECONDS, VERSION } from "./types.ts";
 
 export type JsonSchema = { [key: string]: unknown };
 
@@ -40,6 +40,104 @@ const rangeEntryRule =
   "(self.contains('-') ? (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1])) : " +
   "(self.contains('/') ? isCIDR(self) : isIP(self)))";
 
+/** An entry-list item in the §2 grammar, checked by the API server with `what` in its message. */
+function entryItems(what: string): JsonSchema {
+  return {
+    type: "string",
+    maxLength: MAX_ENTRY_LENGTH,
+    "x-kubernetes-validations": [
+      {
+        rule: rangeEntryRule,
+        // Used when the expression cannot render the entry (a line break in it, say).
+        message: "each entry must be a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)",
+        messageExpression: `'invalid ${what} "' + self + '": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'`,
+      },
+    ],
+  };
+}
+
+/**
+ * The spec properties every range kind shares (IPAMRange; ClusterIPAMRange adds its own consent field
+ * instead of allowedNamespaces). One builder, so the kinds cannot drift apart.
+ */
+export function rangeSpecProperties(): Record<string, JsonSchema> {
+  return {
+    ranges: {
+      type: "array",
+      maxItems: MAX_RANGE_ENTRIES,
+      description: "CIDRs, inclusive ranges <ip>-<ip> and single IPs of one family forming the pool.",
+      items: entryItems("ip range"),
+    },
+    chunkSize: {
+      type: "integer",
+      minimum: 0,
+      maximum: 128,
+      description: "Prefix length given to requests that specify no size.",
+    },
+    mode: {
+      type: "string",
+      enum: ["FirstMatch", "RoundRobin"],
+      default: "FirstMatch",
+      description: "FirstMatch: best fit, lowest address. RoundRobin: continue after the last allocation.",
+    },
+    exclude: {
+      type: "array",
+      maxItems: MAX_RANGE_ENTRIES,
+      description:
+        "CIDRs, ranges <ip>-<ip> and IPs of the range's family that are never handed out (not even to an explicit request).",
+      items: entryItems("exclude entry"),
+    },
+    gateway: {
+      type: "string",
+      maxLength: MAX_ENTRY_LENGTH,
+      description: "The network's gateway: never handed out; reported to Cluster API address claims.",
+      "x-kubernetes-validations": [
+        {
+          rule: "self.lowerAscii().contains('::ffff:') || isIP(self)",
+          message: "gateway must be one IP (10.0.0.1 or fd00::1)",
+          messageExpression: "'invalid gateway \"' + self + '\": use one IP (10.0.0.1 or fd00::1)'",
+        },
+      ],
+    },
+    prefix: {
+      type: "integer",
+      minimum: 0,
+      maximum: 128,
+      description:
+        "Prefix length of the network, reported with addresses given to Cluster API claims; default: the prefix of spec.ranges when it is exactly one CIDR.",
+    },
+    reuseCooldownSeconds: {
+      type: "integer",
+      minimum: 0,
+      maximum: MAX_COOLDOWN_SECONDS,
+      description:
+        "Seconds a released block is kept from automatic allocation (an explicit request may take it at once). Default 0.",
+    },
+  };
+}
+
+/** The status properties every range kind shares (state, usage, persisted cursors and cooldowns). */
+export function rangeStatusProperties(): Record<string, JsonSchema> {
+  return {
+    state: { type: "string", enum: ["Ready", "Invalid", "Deleting"] },
+    message: { type: "string" },
+    roundRobin: { type: "array", items: { type: "string", maxLength: 64 } },
+    observedGeneration: { type: "integer", format: "int64" },
+    conditions: conditionsSchema,
+    size: decimal("Addresses in the pool."),
+    allocated: decimal("Addresses allocated."),
+    free: decimal("Addresses free now (not allocated, excluded or cooling down)."),
+    excludedAddresses: decimal("Excluded addresses (exclude entries and gateway) not under an allocation."),
+    coolingAddresses: decimal("Addresses released and cooling down (spec.reuseCooldownSeconds)."),
+    pendingRemovals: { type: "array", items: { type: "string", maxLength: 64 } },
+    cooling: {
+      type: "array",
+      description: "Released blocks cooling down, as <cidr>@<end time>; kept across controller restarts.",
+      items: { type: "string", maxLength: 96 },
+    },
+  };
+}
+
 const ipamRangeSchema: JsonSchema = {
   type: "object",
   // Without it, removing spec as a whole would bypass the rules that live inside spec.
@@ -52,38 +150,7 @@ const ipamRangeSchema: JsonSchema = {
       type: "object",
       required: ["ranges"],
       properties: {
-        ranges: {
-          type: "array",
-          maxItems: MAX_RANGE_ENTRIES,
-          description: "CIDRs, inclusive ranges <ip>-<ip> and single IPs of one family forming the pool.",
-          items: {
-            type: "string",
-            maxLength: MAX_ENTRY_LENGTH,
-            "x-kubernetes-validations": [
-              {
-                rule: rangeEntryRule,
-                // Used when the expression cannot render the entry (a line break in it, say).
-                message:
-                  "each entry must be a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)",
-                messageExpression:
-                  "'invalid ip range \"' + self + '\": use a CIDR (10.0.0.0/16), an IP (10.0.0.1) or a range (10.0.0.1-10.0.0.9)'",
-              },
-            ],
-          },
-        },
-        chunkSize: {
-          type: "integer",
-          minimum: 0,
-          maximum: 128,
-          description: "Prefix length given to requests that specify no size.",
-        },
-        mode: {
-          type: "string",
-          enum: ["FirstMatch", "RoundRobin"],
-          default: "FirstMatch",
-          description:
-            "FirstMatch: best fit, lowest address. RoundRobin: continue after the last allocation.",
-        },
+        ...rangeSpecProperties(),
         allowedNamespaces: {
           type: "array",
           maxItems: 256,
@@ -92,20 +159,7 @@ const ipamRangeSchema: JsonSchema = {
         },
       },
     },
-    status: {
-      type: "object",
-      properties: {
-        state: { type: "string", enum: ["Ready", "Invalid", "Deleting"] },
-        message: { type: "string" },
-        roundRobin: { type: "array", items: { type: "string", maxLength: 64 } },
-        observedGeneration: { type: "integer", format: "int64" },
-        conditions: conditionsSchema,
-        size: decimal("Addresses in the pool."),
-        allocated: decimal("Addresses allocated."),
-        free: decimal("Addresses free."),
-        pendingRemovals: { type: "array", items: { type: "string", maxLength: 64 } },
-      },
-    },
+    status: { type: "object", properties: rangeStatusProperties() },
   },
 };
 

@@ -23,6 +23,9 @@ export const ALLOCATION_FINALIZER = `${GROUP}/held`;
  */
 export const RANGE_LABEL = `${GROUP}/range`;
 
+/** Upper bound of `IPAMRange.spec.reuseCooldownSeconds` (one day). */
+export const MAX_COOLDOWN_SECONDS = 86400;
+
 export type RangeMode = "FirstMatch" | "RoundRobin";
 export type RangeState = "Ready" | "Invalid" | "Deleting";
 export type RequestState = "Ready" | "Invalid" | "Busy";
@@ -33,6 +36,14 @@ export interface IPAMRangeSpec {
   mode?: string;
   /** Namespaces whose requests may use this range besides its own; "*" allows all. */
   allowedNamespaces?: string[];
+  /** Entries (§2 grammar, the range's family) never handed out, not even to an explicit request. */
+  exclude?: string[];
+  /** The network's gateway: excluded like an `exclude` entry; reported to Cluster API claims. */
+  gateway?: string;
+  /** Prefix length of the network reported with Cluster API addresses (see `claimPrefix`). */
+  prefix?: number;
+  /** Seconds a released block is kept from automatic allocation (0–86400, default 0). */
+  reuseCooldownSeconds?: number;
 }
 
 export interface IPAMRangeStatus {
@@ -45,10 +56,19 @@ export interface IPAMRangeStatus {
   size?: string;
   /** Addresses allocated inside the pool, exact decimal. */
   allocated?: string;
-  /** Addresses free, exact decimal. */
+  /** Addresses free now (neither allocated, excluded nor cooling down), exact decimal. */
   free?: string;
-  /** Allocated blocks that lie in space removed from spec.ranges, kept until released. */
+  /** Excluded pool addresses (exclude entries, gateway) not under an allocation, exact decimal. */
+  excludedAddresses?: string;
+  /** Pool addresses cooling down after a release, exact decimal. size = allocated + free + excluded + cooling. */
+  coolingAddresses?: string;
+  /**
+   * Allocated blocks that lie in space removed from spec.ranges or over an exclusion added after
+   * them, kept until released.
+   */
   pendingRemovals?: string[];
+  /** Released blocks cooling down, `<cidr>@<ISO end time>` (restored when a controller starts). */
+  cooling?: string[];
 }
 
 export interface IPAMRange {

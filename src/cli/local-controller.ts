@@ -1,56 +1,108 @@
 // What `kubipam start` runs against its local control plane: the controller, plus an example range
-// and request so that a first-time user sees an allocation at once.
+// and request (and with --with-cluster-api a Cluster API claim on the same range) so that a
+// first-time user sees an allocation at once.
 
 import { API_VERSION, type IPAMRequest, ipamRangeResource, ipamRequestResource } from "../api/types.ts";
-import { isAlreadyExists, KubeClient, loadKubeConfig } from "../runtime/kube.ts";
+import { isAlreadyExists, isNotFound, KubeClient, type KubeObject, loadKubeConfig } from "../runtime/kube.ts";
 import { pollUntil } from "../runtime/util.ts";
 import { defaultControllerFlags, runController } from "./controller.ts";
+import type { StartExtras } from "./start.ts";
 
-async function applyExample(kubeconfigPath: string, signal: AbortSignal): Promise<string> {
-  const client = new KubeClient(await loadKubeConfig(kubeconfigPath));
+const claimResource = {
+  group: "ipam.cluster.x-k8s.io",
+  version: "v1beta2",
+  plural: "ipaddressclaims",
+  kind: "IPAddressClaim",
+  namespaced: true,
+} as const;
+const addressResource = { ...claimResource, plural: "ipaddresses", kind: "IPAddress" } as const;
+
+interface IPAddressSubset extends KubeObject {
+  spec?: { address?: string; prefix?: number; gateway?: string };
+}
+
+const exampleRange = {
+  apiVersion: API_VERSION,
+  kind: "IPAMRange",
+  metadata: { name: "example", namespace: "default" },
+  spec: { chunkSize: 24, ranges: ["192.168.0.0/16"] },
+};
+const exampleRequest = {
+  apiVersion: API_VERSION,
+  kind: "IPAMRequest",
+  metadata: { name: "example", namespace: "default" },
+  spec: { ipam: { name: "example" }, description: "created by kubipam start" },
+};
+const exampleClaim = {
+  apiVersion: `${claimResource.group}/${claimResource.version}`,
+  kind: "IPAddressClaim",
+  metadata: { name: "example", namespace: "default" },
+  spec: { poolRef: { apiGroup: "ipam.mandelsoft.org", kind: "IPAMRange", name: "example" } },
+};
+
+async function createOnce(
+  client: KubeClient,
+  type: typeof ipamRangeResource | typeof ipamRequestResource | typeof claimResource,
+  body: KubeObject,
+): Promise<void> {
   try {
-    const objects = [
-      {
-        type: ipamRangeResource,
-        body: {
-          apiVersion: API_VERSION,
-          kind: "IPAMRange",
-          metadata: { name: "example", namespace: "default" },
-          spec: { chunkSize: 24, ranges: ["192.168.0.0/16"] },
-        },
-      },
-      {
-        type: ipamRequestResource,
-        body: {
-          apiVersion: API_VERSION,
-          kind: "IPAMRequest",
-          metadata: { name: "example", namespace: "default" },
-          spec: { ipam: { name: "example" }, description: "created by kubipam start" },
-        },
-      },
-    ];
-    for (const { type, body } of objects) {
-      try {
-        await client.create(type, body);
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-      }
-    }
-    return await pollUntil(
+    await client.create(type, body);
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+}
+
+async function applyExample(
+  kubeconfigPath: string,
+  signal: AbortSignal,
+  extras: StartExtras,
+): Promise<string[]> {
+  const client = new KubeClient(await loadKubeConfig(kubeconfigPath));
+  const poll = { timeoutMs: 60_000, intervalMs: 200, signal };
+  try {
+    await createOnce(client, ipamRangeResource, exampleRange);
+    await createOnce(client, ipamRequestResource, exampleRequest);
+    if (extras.withClusterApi) await createOnce(client, claimResource, exampleClaim);
+    const cidr = await pollUntil(
       async () => {
         const request = await client.get<IPAMRequest>(ipamRequestResource, "example", {
           namespace: "default",
         });
         return request.status?.state === "Ready" ? request.status.cidr : undefined;
       },
-      { timeoutMs: 60_000, intervalMs: 200, description: "the example request to become Ready", signal },
+      { ...poll, description: "the example request to become Ready" },
     );
+    const lines = [
+      `Example: IPAMRange default/example (192.168.0.0/16, chunkSize 24) gave IPAMRequest default/example ${cidr}.`,
+    ];
+    if (extras.withClusterApi) {
+      const address = await pollUntil(
+        async () => {
+          try {
+            return (await client.get<IPAddressSubset>(addressResource, "example", { namespace: "default" }))
+              .spec;
+          } catch (err) {
+            if (isNotFound(err)) return undefined;
+            throw err;
+          }
+        },
+        { ...poll, description: "the example claim's IPAddress" },
+      );
+      lines.push(
+        `Cluster API: IPAddressClaim default/example got IPAddress default/example ${address.address}/${address.prefix} from the same range.`,
+      );
+    }
+    return lines;
   } finally {
     client.close();
   }
 }
 
-export async function runLocalController(kubeconfigPath: string, signal: AbortSignal): Promise<void> {
+export async function runLocalController(
+  kubeconfigPath: string,
+  signal: AbortSignal,
+  extras: StartExtras,
+): Promise<void> {
   const controller = runController(
     {
       ...defaultControllerFlags,
@@ -63,14 +115,16 @@ export async function runLocalController(kubeconfigPath: string, signal: AbortSi
     },
     signal,
   );
-  applyExample(kubeconfigPath, signal).then(
-    (cidr) =>
+  applyExample(kubeconfigPath, signal, extras).then(
+    (lines) =>
       process.stdout.write(
         [
           "",
-          `Example: IPAMRange default/example (192.168.0.0/16, chunkSize 24) gave IPAMRequest default/example ${cidr}.`,
+          ...lines,
           "Next, with KUBECONFIG exported as above:",
-          "  kubectl get iprange,ipreq -A",
+          extras.withClusterApi
+            ? "  kubectl get iprange,ipreq,ipaddressclaims,ipaddresses -A"
+            : "  kubectl get iprange,ipreq -A",
           "  kubectl ipam usage -A            (or: npx tsx src/cli/kubectl-ipam.ts usage -A)",
           "  kubectl explain ipamrequest.spec",
           "",

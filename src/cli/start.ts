@@ -6,14 +6,25 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
-import { LocalControlPlane, loadProjectCrds, resolveBinDir } from "./control-plane/index.ts";
+import {
+  LocalControlPlane,
+  loadClusterApiCrds,
+  loadProjectCrds,
+  resolveBinDir,
+} from "./control-plane/index.ts";
+
+/** What the user asked `start` to add to the local control plane. */
+export interface StartExtras {
+  /** Cluster API's IPAM and Cluster CRDs are installed, so that claims can be tried. */
+  withClusterApi: boolean;
+}
 
 export interface StartOptions {
   /**
    * Runs the controller against the local control plane until `signal` aborts. Resolving early ends
    * `start`; rejecting makes it fail. Without it, `start` serves the control plane alone.
    */
-  runController?: (kubeconfigPath: string, signal: AbortSignal) => Promise<void>;
+  runController?: (kubeconfigPath: string, signal: AbortSignal, extras: StartExtras) => Promise<void>;
   /** Folder with etcd and kube-apiserver (default: found, downloaded or built by `resolveBinDir`). */
   binDir?: string;
   /** Where the instructions go (default stdout); progress goes to stderr. */
@@ -35,7 +46,10 @@ function firstCommand(crds: object[] | undefined): string {
 }
 
 /** Starts everything, prints how to use it, and resolves with the exit code once stopped. */
-export async function runStart(options: StartOptions = {}): Promise<number> {
+export async function runStart(
+  options: StartOptions = {},
+  extras: StartExtras = { withClusterApi: false },
+): Promise<number> {
   const out = options.out ?? process.stdout;
   const progress = (message: string): void => {
     process.stderr.write(`kubipam: ${message}\n`);
@@ -68,6 +82,10 @@ export async function runStart(options: StartOptions = {}): Promise<number> {
       await controlPlane.installCrds(crds);
       progress(`installed ${crds.length} CustomResourceDefinitions`);
     }
+    if (extras.withClusterApi) {
+      progress("installing the Cluster API IPAM and Cluster CRDs (generated with controller-gen)");
+      await controlPlane.installCrds(await loadClusterApiCrds());
+    }
     abort.signal.throwIfAborted();
 
     const kubectlPath = join(binDir, "kubectl");
@@ -90,7 +108,7 @@ export async function runStart(options: StartOptions = {}): Promise<number> {
     );
 
     if (options.runController) {
-      await options.runController(controlPlane.kubeconfigPath, abort.signal);
+      await options.runController(controlPlane.kubeconfigPath, abort.signal, extras);
       if (!abort.signal.aborted) {
         progress("the controller stopped");
         return 1;
@@ -123,7 +141,12 @@ export function startCommand(options: StartOptions = {}): Command {
       "Start a throwaway local Kubernetes control plane (etcd + kube-apiserver on 127.0.0.1) with " +
         "kubipam's CRDs; never touches your own clusters. Ctrl-C stops it and removes its data.",
     )
-    .action(async () => {
-      process.exitCode = await runStart(options);
+    .option(
+      "--with-cluster-api",
+      "also install Cluster API's IPAddressClaim, IPAddress and Cluster CRDs and claim an example address",
+      false,
+    )
+    .action(async (flags: { withClusterApi: boolean }) => {
+      process.exitCode = await runStart(options, { withClusterApi: flags.withClusterApi });
     });
 }

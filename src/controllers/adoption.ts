@@ -12,7 +12,7 @@ import {
   type RangeRef,
   rangeRefOf,
 } from "../api/validation.ts";
-import type { Cidr } from "../ipam/index.ts";
+import { type Allocator, type Cidr, IpamError } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type Context, FENCE_RETRY_MS } from "./context.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
@@ -21,7 +21,7 @@ import type { Outcome } from "./request-reconciler.ts";
 import { notAdmittedMessage } from "./request-reconciler.ts";
 import type { RequestStatusOutcome } from "./status.ts";
 
-/** Where a published block stands against its range now: inside it, and admitted by it? */
+/** Where a published block stands against its range now: inside it, not excluded, and admitted by it? */
 function standing(
   request: IPAMRequest,
   range: IPAMRange,
@@ -31,14 +31,23 @@ function standing(
   const cidrText = cidr.toString();
   const allocator = state.currentAllocator();
   const outside = allocator ? !allocator.contains(cidr) : false;
+  const excluded = outside ? undefined : excludedEntry(allocator, cidr);
   const admitted = admitsNamespace(range.spec, state.namespace, request.metadata.namespace ?? "");
   const kept = `${cidrText} stays allocated until this request is deleted`;
-  const message = outside
-    ? `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`
-    : admitted
-      ? ""
-      : `${notAdmittedMessage(state.key, request)}; ${kept}`;
-  return { state: "Ready", message, placement: { outside, admitted } };
+  let message = "";
+  if (outside)
+    message = `${cidrText} is no longer inside IPAMRange ${state.key}; it stays allocated until this request is deleted`;
+  else if (excluded !== undefined)
+    message = `${cidrText} overlaps excluded ${excluded} of IPAMRange ${state.key}; ${kept}`;
+  else if (!admitted) message = `${notAdmittedMessage(state.key, request)}; ${kept}`;
+  return { state: "Ready", message, placement: { outside, admitted, excluded } };
+}
+
+/** The first exclusion (entry as written) a held block overlaps, if any. */
+export function excludedEntry(allocator: Allocator | undefined, cidr: Cidr): string | undefined {
+  if (!allocator) return undefined;
+  const span = { first: cidr.start, last: cidr.end };
+  return allocator.exclusionEntries().find((e) => e.first <= span.last && span.first <= e.last)?.entry;
 }
 
 /** How often a flagged request is looked at again. */
@@ -132,7 +141,9 @@ export class Adoption {
     if (block) return `overlaps ${block.cidr} held by request ${block.requestKey}`;
     try {
       allocator.reserve(cidr);
-    } catch {
+    } catch (err) {
+      // An exclusion (or the gateway): the engine's message names it.
+      if (err instanceof IpamError && err.code === "Excluded") return `is excluded: ${err.message}`;
       return `overlaps a block held by another request of IPAMRange ${state.key}`;
     }
     return this.c.ledger.claim(

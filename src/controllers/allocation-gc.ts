@@ -8,6 +8,7 @@ import type { IPAMAllocation, IPAMRequest } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
+import { announceRelease } from "./cooling-state.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import { heldBlockOf, holderOf, type Records } from "./records.ts";
@@ -34,11 +35,22 @@ export class AllocationCollector {
       const holder = await this.liveHolder(allocation);
       const published = holder?.status?.cidr;
       if (holder && (!published || published === allocation.spec.cidr)) return;
-      await this.collect(allocation);
-      ledger.release(state, entry);
-      return;
+      return this.release(allocation, state, entry);
     }
     await this.collectLoser(allocation, state);
+  }
+
+  /** Collects the record of a holder that is gone and frees its block. */
+  private async release(allocation: IPAMAllocation, state: PoolState, entry: HeldBlock): Promise<void> {
+    // With a cooldown, status.cooling names the block before its record goes.
+    await announceRelease(this.c, state, entry.cidr);
+    try {
+      await this.collect(allocation);
+    } catch (err) {
+      state.cooling.abandon(entry.cidr);
+      throw err;
+    }
+    this.c.ledger.release(state, entry);
   }
 
   /** A record the ledger does not hold (it lost an overlap, or its name holds another record now). */

@@ -41,19 +41,22 @@ export class IpamController {
         if (!request.status?.cidr) d.requestQueue.add(objectKey(request));
       }
     };
-    this.ledger = new Ledger({
-      wake,
-      touch: (state) => d.rangeQueue.addAfter(state.key, statusDelay),
-      released: (state) => d.metrics.released(state.key),
-      conflict: (state, block) => {
-        d.log.error("IPAMAllocation overlaps another allocation", {
-          range: state.key,
-          cidr: `${block.cidr}`,
-        });
-        d.metrics.failed(state.key, "conflict");
-        d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+    this.ledger = new Ledger(
+      {
+        wake,
+        touch: (state) => d.rangeQueue.addAfter(state.key, statusDelay),
+        released: (state) => d.metrics.released(state.key),
+        conflict: (state, block) => {
+          d.log.error("IPAMAllocation overlaps another allocation", {
+            range: state.key,
+            cidr: `${block.cidr}`,
+          });
+          d.metrics.failed(state.key, "conflict");
+          d.allocationQueue.add(`${state.namespace}/${block.objectName}`);
+        },
       },
-    });
+      () => now().getTime(),
+    );
     const status = new StatusWriter({
       writer: d.writer,
       events: d.events,

@@ -29,7 +29,11 @@ export class Ledger {
   /** Blocks per request uid, across ranges: a request normally holds one. */
   private readonly byRequest = new Map<string, Set<HeldBlock>>();
 
-  constructor(private readonly listener: LedgerListener) {}
+  constructor(
+    private readonly listener: LedgerListener,
+    /** The clock of cooldowns (ms since the epoch). */
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The state of a range, created on first use. */
   state(namespace: string, name: string): PoolState {
@@ -128,14 +132,31 @@ export class Ledger {
     this.listener.touch(state);
   }
 
-  /** Frees exactly this entry (a stale reference to a replaced entry frees nothing). */
+  /**
+   * Frees exactly this entry (a stale reference to a replaced entry frees nothing); with a cooldown
+   * on the range the block cools down first (§7).
+   */
   release(state: PoolState, block: HeldBlock): void {
     this.unindex(block);
-    if (!state.drop(block)) return;
+    if (!state.drop(block, state.coolUntil(this.now()))) return;
     this.listener.released(state);
     this.listener.wake(state, false);
     this.listener.touch(state);
     this.forgetIfEmpty(state);
+  }
+
+  /**
+   * Ends the range's cooldowns that are due; the freed space wakes waiting requests. Returns when the
+   * next cooldown ends (ms since the epoch), if one is left.
+   */
+  expireCooling(state: PoolState): number | undefined {
+    const allocator = state.currentAllocator();
+    if (!allocator || allocator.nextCoolingEnd() === undefined) return undefined;
+    if (allocator.expire(this.now()).length > 0) {
+      this.listener.wake(state, false);
+      this.listener.touch(state);
+    }
+    return allocator.nextCoolingEnd();
   }
 
   /** The record of a held block went while its holder lives: the block stays, awaiting a new record. */

@@ -3,7 +3,8 @@
 // claims this process is creating; the allocator is only a fast index over the ledger.
 
 import type { ValidRangeSpec } from "../api/validation.ts";
-import { Allocator, Cidr } from "../ipam/index.ts";
+import { Allocator, Cidr, type Exclusion } from "../ipam/index.ts";
+import { CoolingState } from "./cooling-state.ts";
 
 export interface HeldBlock {
   cidr: Cidr;
@@ -35,6 +36,8 @@ export class PoolState {
   private readonly losers = new Map<string, Cidr>();
   private allocator: Allocator | undefined;
   private cursors: string[] = [];
+  /** Cooldowns: restored from status.cooling, and releases announced before their record goes. */
+  readonly cooling = new CoolingState();
 
   constructor(
     readonly namespace: string,
@@ -45,22 +48,32 @@ export class PoolState {
     return `${this.namespace}/${this.name}`;
   }
 
-  /** Applies a (new) valid spec; returns whether more space may have become allocatable. */
-  configure(spec: ValidRangeSpec, cursors: string[] | undefined): boolean {
+  /**
+   * Applies a (new) valid spec; returns whether more space may have become allocatable. The persisted
+   * cursors and cooldowns (status) count only until the allocator is built: afterwards it is the source.
+   */
+  configure(spec: ValidRangeSpec, persisted: { roundRobin?: string[]; cooling?: string[] } = {}): boolean {
     const before = this.spec;
     this.spec = spec;
     this.invalidMessage = "";
-    if (cursors && !this.allocator) this.cursors = cursors;
-    if (!this.allocator) return true;
+    if (!this.allocator) {
+      if (persisted.roundRobin) this.cursors = persisted.roundRobin;
+      this.cooling.restore(persisted.cooling);
+      return true;
+    }
     if (!before || before.family !== spec.family) {
       // Blocks of another family cannot live in this allocator: start over from the ledger.
+      this.cooling.restore(this.allocator.exportCooling());
       this.allocator = undefined;
       return true;
     }
     const grew = !sameBlocks(before.blocks, spec.blocks);
     if (grew) this.allocator.setPool(spec.blocks);
     if (before.mode !== spec.mode) this.allocator.setMode(spec.mode);
-    return grew || before.mode !== spec.mode;
+    // New exclusions over live blocks act like a shrink: the blocks stay until released.
+    const excluded = !sameExclusions(before.exclusions, spec.exclusions);
+    if (excluded) this.allocator.setExclusions(spec.exclusions);
+    return grew || excluded || before.mode !== spec.mode;
   }
 
   invalidate(message: string): void {
@@ -78,20 +91,20 @@ export class PoolState {
     if (this.allocator) return { allocator: this.allocator, conflicts: [] };
     const entries = [...this.blocks.values()].filter((b) => b.cidr.family === spec.family);
     const held = entries.map((b) => b.cidr);
+    // Restored cooling space under a held block is dropped (the holder wins); space excluded now stays excluded.
+    const options = {
+      family: spec.family,
+      blocks: spec.blocks,
+      mode: spec.mode,
+      exclusions: spec.exclusions,
+      cooling: this.cooling.restoredBlocks(spec.family),
+    };
     let built: ReturnType<typeof Allocator.rebuild>;
     try {
-      built = Allocator.rebuild(
-        { family: spec.family, blocks: spec.blocks, mode: spec.mode, cursors: this.cursors },
-        held,
-        {
-          keepOutside: true,
-        },
-      );
+      built = Allocator.rebuild({ ...options, cursors: this.cursors }, held, { keepOutside: true });
     } catch {
       // Corrupt persisted cursors must not block the range: start them afresh.
-      built = Allocator.rebuild({ family: spec.family, blocks: spec.blocks, mode: spec.mode }, held, {
-        keepOutside: true,
-      });
+      built = Allocator.rebuild(options, held, { keepOutside: true });
     }
     this.allocator = built.allocator;
     const conflicts: HeldBlock[] = [];
@@ -159,8 +172,9 @@ export class PoolState {
     }
     if (!existing && this.allocator && !this.allocator.isAllocated(block.cidr)) {
       try {
-        if (this.allocator.contains(block.cidr)) this.allocator.reserve(block.cidr);
-        else this.allocator.adopt(block.cidr);
+        // An existing holder: outside the pool it is a pending removal; over an exclusion added
+        // after it, or over cooling space, it keeps its block (like a shrink).
+        this.allocator.adopt(block.cidr);
       } catch {
         return undefined;
       }
@@ -169,19 +183,41 @@ export class PoolState {
     return block;
   }
 
-  /** Forgets exactly this entry and frees its block. Returns false if the ledger holds another. */
-  drop(block: HeldBlock): boolean {
+  /**
+   * Forgets exactly this entry and frees its block; with `coolUntil` the block cools down until then
+   * (an announced release keeps its announced end). Returns false if the ledger holds another.
+   */
+  drop(block: HeldBlock, coolUntil?: number): boolean {
     const key = block.cidr.toString();
+    const announced = this.cooling.take(block.cidr);
     if (this.blocks.get(key) !== block) return false;
     this.blocks.delete(key);
-    if (this.allocator?.isAllocated(block.cidr)) this.allocator.release(block.cidr);
+    if (this.allocator?.isAllocated(block.cidr)) {
+      const until = coolUntil === undefined ? undefined : (announced ?? coolUntil);
+      this.allocator.release(block.cidr, until === undefined ? undefined : { coolUntil: until });
+    }
     return true;
+  }
+
+  /** When a block released at `now` (ms) stops cooling down; undefined without a cooldown. */
+  coolUntil(now: number): number | undefined {
+    const seconds = this.spec?.cooldownSeconds ?? 0;
+    return seconds > 0 ? now + seconds * 1000 : undefined;
+  }
+
+  /** status.cooling: the cooling blocks, and releases announced but not done yet. */
+  exportCooling(): string[] {
+    return this.cooling.export(this.allocator);
   }
 
   /** Cursors to persist: the allocator's when built, else those restored from status. */
   exportCursors(): string[] {
     return this.allocator ? this.allocator.exportCursors() : this.cursors;
   }
+}
+
+function sameExclusions(a: readonly Exclusion[], b: readonly Exclusion[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.entry === b[i]?.entry);
 }
 
 function sameBlocks(a: Cidr[], b: Cidr[]): boolean {

@@ -1,7 +1,8 @@
 // The range reconciler: parses and validates the spec into the range's state, keeps kubipam's
 // finalizer on the range while it exists, writes state and usage, and lets the range go once nothing
 // refers to it. Watches: IPAMRange (spec, deletion, finalizers, someone else's status edits); queued
-// also (debounced) when a range's usage changes and when a request or record of it goes.
+// also (debounced) when a range's usage changes and when a request or record of it goes, and when
+// its next cooldown ends.
 
 import { FINALIZER, type IPAMRange } from "../api/types.ts";
 import { validateRangeSpec } from "../api/validation.ts";
@@ -69,6 +70,11 @@ export class RangeReconciler {
       {
         apply: async () => {
           if (state.spec) this.buildAllocator(state);
+          // Cooldowns that are due end (waking waiting requests); come back when the next one ends.
+          const coolingEnds = ledger.expireCooling(state);
+          if (coolingEnds !== undefined) {
+            d.rangeQueue.addAfter(key, Math.max(coolingEnds - this.c.now().getTime(), 0) + 1);
+          }
           await status.range(
             range,
             state,
@@ -108,7 +114,7 @@ export class RangeReconciler {
       state.invalidate(spec.message);
       return wasValid || changed;
     }
-    return state.configure(spec, range.status?.roundRobin) || changed;
+    return state.configure(spec, range.status ?? {}) || changed;
   }
 
   buildAllocator(state: PoolState): void {

@@ -11,8 +11,9 @@ import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } 
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
-import type { Adoption } from "./adoption.ts";
+import { type Adoption, excludedEntry } from "./adoption.ts";
 import type { Context } from "./context.ts";
+import { announceRelease } from "./cooling-state.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
@@ -100,6 +101,8 @@ export class RequestReconciler {
     if (!state.spec) return says("Invalid", `IPAMRange ${rangeKey} not valid: ${state.invalidMessage}`);
     if (range.metadata.deletionTimestamp) return says("Invalid", `IPAMRange ${rangeKey} is being deleted`);
     const allocator = ledger.allocator(state);
+    // Cooldowns that are due end now (and wake the range's other waiting requests).
+    ledger.expireCooling(state);
     if (state.spec.family === undefined || !allocator) {
       state.busy.add(key);
       return says("Busy", "the range is empty");
@@ -190,7 +193,11 @@ export class RequestReconciler {
       const busy = err instanceof IpamError && err.code === "Busy";
       if (busy) state.busy.add(key);
       this.c.d.metrics.failed(state.key, busy ? "busy" : "invalid");
-      return says(busy ? "Busy" : "Invalid", errorMessage(err));
+      const outcome = says(busy ? "Busy" : "Invalid", errorMessage(err));
+      // Busy only because of cooling space: look again when it ends (the message says when).
+      const until = err instanceof IpamError ? err.coolingUntil : undefined;
+      if (until !== undefined) outcome.requeueAfter = Math.max(until - this.c.now().getTime(), 0) + 1;
+      return outcome;
     }
   }
 
@@ -245,6 +252,10 @@ export class RequestReconciler {
   private async finalize(request: IPAMRequest): Promise<undefined> {
     const { d, ledger } = this.c;
     const uid = request.metadata.uid ?? "";
+    for (const block of ledger.blocksOf(uid)) {
+      const state = ledger.stateForBlock(block);
+      if (state) await announceRelease(this.c, state, block.cidr);
+    }
     for (const [key, objectUid] of this.recordsOf(uid)) {
       const { namespace = "", name } = splitKey(key);
       await d.writer.deleteAllocation(namespace, name, objectUid);
@@ -278,7 +289,7 @@ export class RequestReconciler {
 
 /** Whether a block someone else recorded for a request is what the request asks for. */
 function fitsPlan(cidr: Cidr, plan: RequestPlan, allocator: Allocator): boolean {
-  if (!allocator.contains(cidr)) return false;
+  if (!allocator.contains(cidr) || excludedEntry(allocator, cidr) !== undefined) return false;
   if (plan.kind === "block") return cidr.equals(plan.cidr);
   return cidr.prefix === plan.size;
 }

@@ -2,14 +2,7 @@
 // constants below), the events that go with a change of state, and the usage metrics. Reconcilers
 // decide; they hand their outcome to this writer.
 
-import {
-  ConditionType,
-  EventReason,
-  RangeReadyReason as RangeReason,
-  RequestAdmittedReason,
-  RequestInRangeReason,
-  RequestReadyReason as RequestReason,
-} from "../api/conditions.ts";
+import { ConditionType, EventReason, RequestReadyReason as RequestReason } from "../api/conditions.ts";
 import type {
   IPAMRange,
   IPAMRangeStatus,
@@ -18,16 +11,22 @@ import type {
   RangeState as RangePhase,
   RequestState,
 } from "../api/types.ts";
-import { conditionsEqual, setCondition } from "../runtime/conditions.ts";
+import { setCondition } from "../runtime/conditions.ts";
 import type { PoolState } from "./pool-state.ts";
 import type { EventSink, IpamMetrics, IpamWriter, Log } from "./ports.ts";
 import { statusOf } from "./ports.ts";
+import {
+  type Condition,
+  errorMessage,
+  type Placement,
+  placementConditions,
+  rangeStatusOf,
+  readyReason,
+  sameRangeStatus,
+  sameRequestStatus,
+} from "./status-parts.ts";
 
-/** Where a published block stands against its range's current spec. */
-export interface Placement {
-  outside: boolean;
-  admitted: boolean;
-}
+export { errorMessage, type Placement, sameStrings } from "./status-parts.ts";
 
 /** What a request reconcile decided the request's status is. */
 export interface RequestStatusOutcome {
@@ -49,6 +48,10 @@ export interface StatusDeps {
 export class StatusWriter {
   /** The range status this process last wrote, by range key; undefined while a write's outcome is unknown. */
   private readonly writtenRangeStatus = new Map<string, IPAMRangeStatus | undefined>();
+  /** The tail of each range's status writes (they run one after another). */
+  private readonly rangeWrites = new Map<string, Promise<void>>();
+  /** A cooling write waiting for its turn, by range key. */
+  private readonly coolingWrites = new Map<string, Promise<void>>();
 
   constructor(private readonly d: StatusDeps) {}
 
@@ -131,8 +134,18 @@ export class StatusWriter {
   }
 
   /** Writes the range's state, usage and cursors unless the cache and our last write agree already. */
-  async range(range: IPAMRange, state: PoolState, phase: RangePhase, message: string): Promise<void> {
-    const status = this.rangeStatus(range, state, phase, message);
+  range(range: IPAMRange, state: PoolState, phase: RangePhase, message: string): Promise<void> {
+    // Composed when its turn comes: range status writes of one range go out one after another, so the
+    // last one to land shows every cooldown announced before it (see cooling()).
+    return this.inTurn(state.key, () => this.writeRange(range, state, phase, message));
+  }
+
+  private async writeRange(range: IPAMRange, state: PoolState, phase: RangePhase, message: string) {
+    const { status, usage } = rangeStatusOf(range, state, phase, message, this.d.now());
+    if (usage) {
+      const { total: size, allocated, free } = usage;
+      this.d.metrics.rangeUsage(state.namespace, state.name, { size, allocated, free });
+    }
     // The cache may not show our last write yet, and a write that failed may have been applied
     // anyway: skip only when the cache and our last write (if any, and if it surely succeeded) agree.
     const written = this.writtenRangeStatus.get(state.key);
@@ -143,15 +156,44 @@ export class StatusWriter {
     this.writtenRangeStatus.set(state.key, undefined);
     await this.d.writer.patchRangeStatus(range, status);
     this.writtenRangeStatus.set(state.key, status);
-    if (range.status?.state !== phase) {
-      const ready = phase === "Ready";
-      const reason = ready
-        ? EventReason.Ready
-        : phase === "Deleting"
-          ? EventReason.Deleting
-          : EventReason.Invalid;
-      this.d.events.emit(range, ready ? "Normal" : "Warning", reason, message || "range is ready");
-    }
+    if (range.status?.state === phase) return;
+    const ready = phase === "Ready";
+    const reason = ready
+      ? EventReason.Ready
+      : phase === "Deleting"
+        ? EventReason.Deleting
+        : EventReason.Invalid;
+    this.d.events.emit(range, ready ? "Normal" : "Warning", reason, message || "range is ready");
+  }
+
+  /**
+   * Writes status.cooling alone (with the releases announced so far) and resolves once it stands:
+   * called before a released block's record is deleted, so a crash cannot lose its cooldown. Callers
+   * that come while a write waits for its turn share it (it is composed when it starts).
+   */
+  cooling(range: IPAMRange, state: PoolState): Promise<void> {
+    const waiting = this.coolingWrites.get(state.key);
+    if (waiting) return waiting;
+    const write = this.inTurn(state.key, async () => {
+      this.coolingWrites.delete(state.key);
+      // The full status written next compares with the cache, which now shows this list.
+      this.writtenRangeStatus.set(state.key, undefined);
+      await this.d.writer.patchRangeStatus(range, { cooling: state.exportCooling() });
+    });
+    this.coolingWrites.set(state.key, write);
+    return write;
+  }
+
+  /** Runs `write` after the range's earlier status writes have settled. */
+  private inTurn(key: string, write: () => Promise<void>): Promise<void> {
+    const previous = this.rangeWrites.get(key) ?? Promise.resolve();
+    const run = previous.then(write);
+    const settled = run.catch(() => undefined);
+    this.rangeWrites.set(key, settled);
+    void settled.then(() => {
+      if (this.rangeWrites.get(key) === settled) this.rangeWrites.delete(key);
+    });
+    return run;
   }
 
   /** The range is gone: forget what was written for it. */
@@ -159,111 +201,4 @@ export class StatusWriter {
     this.writtenRangeStatus.delete(state.key);
     this.d.metrics.rangeGone(state.namespace, state.name);
   }
-
-  private rangeStatus(
-    range: IPAMRange,
-    state: PoolState,
-    phase: RangePhase,
-    message: string,
-  ): IPAMRangeStatus {
-    const allocator = state.currentAllocator();
-    const usage = allocator?.usage();
-    const generation = range.metadata.generation;
-    const reason =
-      phase === "Ready"
-        ? RangeReason.Valid
-        : phase === "Invalid"
-          ? RangeReason.InvalidSpec
-          : RangeReason.Deleting;
-    if (usage) {
-      this.d.metrics.rangeUsage(state.namespace, state.name, {
-        size: usage.total,
-        allocated: usage.allocated,
-        free: usage.free,
-      });
-    }
-    return {
-      state: phase,
-      message,
-      observedGeneration: generation,
-      conditions: setCondition(
-        range.status?.conditions,
-        {
-          type: ConditionType.Ready,
-          status: phase === "Ready" ? "True" : "False",
-          reason,
-          message,
-          observedGeneration: generation,
-        },
-        this.d.now(),
-      ),
-      size: (usage?.total ?? 0n).toString(),
-      allocated: (usage?.allocated ?? 0n).toString(),
-      free: (usage?.free ?? 0n).toString(),
-      roundRobin: state.exportCursors(),
-      pendingRemovals: (allocator?.pendingRemovals() ?? []).map((c) => c.toString()),
-    };
-  }
-}
-
-type Condition = Omit<NonNullable<IPAMRequestStatus["conditions"]>[number], "lastTransitionTime">;
-
-const readyReason: Record<RequestState, string> = {
-  Ready: RequestReason.Allocated,
-  Busy: RequestReason.NoSpace,
-  Invalid: RequestReason.Invalid,
-};
-
-/** InRange and Admitted of a published block; their message is the request's when False. */
-function placementConditions({ outside, admitted }: Placement, message: string): Condition[] {
-  return [
-    {
-      type: ConditionType.InRange,
-      status: outside ? "False" : "True",
-      reason: outside ? RequestInRangeReason.RangeShrunk : RequestInRangeReason.InsideRange,
-      message: outside ? message : "",
-    },
-    {
-      type: ConditionType.Admitted,
-      status: admitted ? "True" : "False",
-      reason: admitted ? RequestAdmittedReason.NamespaceAdmitted : RequestAdmittedReason.ConsentWithdrawn,
-      message: admitted ? "" : message,
-    },
-  ];
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-export function sameStrings(a: string[] | undefined, b: string[] | undefined): boolean {
-  const x = a ?? [];
-  const y = b ?? [];
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-}
-
-function sameRequestStatus(a: IPAMRequestStatus | undefined, b: IPAMRequestStatus): boolean {
-  return (
-    a !== undefined &&
-    a.state === b.state &&
-    (a.message ?? "") === (b.message ?? "") &&
-    (a.cidr ?? "") === (b.cidr ?? "") &&
-    a.observedGeneration === b.observedGeneration &&
-    conditionsEqual(a.conditions, b.conditions)
-  );
-}
-
-function sameRangeStatus(a: IPAMRangeStatus | undefined, b: IPAMRangeStatus): boolean {
-  return (
-    a !== undefined &&
-    a.state === b.state &&
-    (a.message ?? "") === (b.message ?? "") &&
-    a.observedGeneration === b.observedGeneration &&
-    a.size === b.size &&
-    a.allocated === b.allocated &&
-    a.free === b.free &&
-    sameStrings(a.roundRobin, b.roundRobin) &&
-    sameStrings(a.pendingRemovals, b.pendingRemovals) &&
-    conditionsEqual(a.conditions, b.conditions)
-  );
 }

@@ -8,8 +8,8 @@ import {
   ipamRangeResource,
   ipamRequestResource,
 } from "../api/types.ts";
-import { admitsNamespace, rangeRefOf, validateRangeSpec } from "../api/validation.ts";
-import { Cidr } from "../ipam/index.ts";
+import { admitsNamespace, rangeRefOf, type ValidRangeSpec, validateRangeSpec } from "../api/validation.ts";
+import { Allocator, Cidr } from "../ipam/index.ts";
 import type { KubeClient } from "../runtime/kube.ts";
 import { isDeleting, isReady, stateIs } from "./status.ts";
 
@@ -103,10 +103,96 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
       if (range.status.allocated !== inside.toString()) {
         problems.push(`range ${key}: allocated ${range.status.allocated} != ${inside}`);
       }
-      if (range.status.free !== (total - inside).toString()) {
-        problems.push(`range ${key}: free ${range.status.free} != ${total - inside}`);
-      }
+      problems.push(...freeProblems(key, range, spec, held, total - inside));
     }
+  }
+  return problems;
+}
+
+/**
+ * size = allocated + free + excluded + cooling: the excluded addresses not under a holder are what the
+ * engine computes from the spec; cooling addresses are the controller's word (they depend on time).
+ */
+function freeProblems(
+  key: string,
+  range: IPAMRange,
+  spec: ValidRangeSpec,
+  held: Cidr[],
+  unallocated: bigint,
+): string[] {
+  const status = range.status ?? {};
+  let excluded = 0n;
+  const family = spec.family ?? held[0]?.family;
+  if (family !== undefined && spec.exclusions.length > 0) {
+    const inPool = held.filter((c) => c.family === family);
+    const { allocator } = Allocator.rebuild(
+      { family, blocks: spec.blocks, exclusions: spec.exclusions },
+      inPool,
+      { keepOutside: true },
+    );
+    excluded = allocator.usage().excluded;
+  }
+  const problems: string[] = [];
+  if ((status.excludedAddresses ?? "0") !== excluded.toString()) {
+    problems.push(`range ${key}: excludedAddresses ${status.excludedAddresses} != ${excluded}`);
+  }
+  const cooling = BigInt(status.coolingAddresses ?? "0");
+  if (status.free !== (unallocated - excluded - cooling).toString()) {
+    problems.push(
+      `range ${key}: free ${status.free} != ${unallocated - excluded - cooling} (excluded ${excluded}, cooling ${cooling})`,
+    );
+  }
+  return problems;
+}
+
+/** When the range's spec was last changed (managedFields time of a manager that owns spec fields). */
+function specChangedAt(range: IPAMRange): string | undefined {
+  let latest: string | undefined;
+  for (const entry of (range.metadata.managedFields ?? []) as ManagedFieldsEntry[]) {
+    if (entry.subresource || !entry.time || !JSON.stringify(entry.fieldsV1 ?? {}).includes('"f:spec"'))
+      continue;
+    if (!latest || entry.time > latest) latest = entry.time;
+  }
+  return latest;
+}
+
+interface ManagedFieldsEntry {
+  time?: string;
+  subresource?: string;
+  fieldsV1?: unknown;
+}
+
+/**
+ * A holder over an exclusion (or the gateway) must predate it: its record is not younger than the
+ * range's last spec change (to the second), and it says so (InRange=False, listed as pending removal).
+ */
+function exclusionProblems(
+  name: string,
+  request: IPAMRequest,
+  cidr: Cidr,
+  range: IPAMRange,
+  spec: ValidRangeSpec,
+  record: IPAMAllocation | undefined,
+): string[] {
+  const exclusion = spec.exclusions.find((e) => e.first <= cidr.end && cidr.start <= e.last);
+  if (!exclusion) return [];
+  const key = `${range.metadata.namespace}/${range.metadata.name}`;
+  const problems: string[] = [];
+  const changed = specChangedAt(range);
+  const created = record?.metadata.creationTimestamp;
+  if (created && changed && created > changed) {
+    problems.push(
+      `request ${name} holds ${cidr} over excluded ${exclusion.entry} of IPAMRange ${key}, allocated after the exclusion`,
+    );
+  }
+  const inRange = request.status?.conditions?.find((c) => c.type === "InRange");
+  if (inRange?.status !== "False") {
+    problems.push(
+      `request ${name} holds ${cidr} over excluded ${exclusion.entry} of IPAMRange ${key} without InRange=False`,
+    );
+  }
+  if (isReady(range) && !(range.status?.pendingRemovals ?? []).includes(cidr.toString())) {
+    problems.push(`range ${key}: ${cidr} over excluded ${exclusion.entry} is not among its pendingRemovals`);
   }
   return problems;
 }
@@ -114,8 +200,8 @@ export async function checkInvariants(client: KubeClient, options: InvariantOpti
 /**
  * What holders may never do: two requests that kubipam stands behind (Ready, with a record) holding
  * overlapping blocks of one range, a holder whose range is gone, a holder outside its range or in a
- * namespace it does not admit without saying so (conditions InRange/Admitted False), a record of a
- * holder without its finalizer.
+ * namespace it does not admit without saying so (conditions InRange/Admitted False), a holder over an
+ * exclusion or the gateway that does not predate it, a record of a holder without its finalizer.
  */
 function holderProblems(
   requests: IPAMRequest[],
@@ -146,6 +232,7 @@ function holderProblems(
     if (spec.ok && !spec.blocks.some((b) => b.contains(cidr)) && condition("InRange") !== "False") {
       problems.push(`request ${name} holds ${cidr} outside IPAMRange ${key} without InRange=False`);
     }
+    if (spec.ok) problems.push(...exclusionProblems(name, r, cidr, range, spec, record));
     if (
       !admitsNamespace(range.spec, ref.namespace, r.metadata.namespace ?? "") &&
       condition("Admitted") !== "False"

@@ -289,7 +289,7 @@ describe("kubipam/api", () => {
       "Rejected",
     ]);
     assert.deepEqual(Object.values(api.RangeReadyReason), ["Valid", "InvalidSpec", "Deleting"]);
-    assert.deepEqual(Object.values(api.RequestInRangeReason), ["InsideRange", "RangeShrunk"]);
+    assert.deepEqual(Object.values(api.RequestInRangeReason), ["InsideRange", "RangeShrunk", "Excluded"]);
   });
 });
 

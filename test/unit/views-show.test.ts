@@ -140,4 +140,34 @@ describe("views: show", () => {
     );
     assert.match(renderShow(bad), /^State: +Invalid \(invalid ip ranges/m);
   });
+
+  it("shows exclusions, the gateway, cooling blocks, and a holder over a later exclusion as pending removal", () => {
+    const spec = {
+      ranges: ["10.0.0.0/29"],
+      exclude: ["10.0.0.4-10.0.0.5"],
+      gateway: "10.0.0.1",
+      reuseCooldownSeconds: 60,
+    };
+    const v = showRange(
+      {
+        ...range("pf", []),
+        spec,
+        status: { state: "Ready", cooling: ["10.0.0.2/32@2026-12-01T07:00:30.000Z", "junk"] },
+      },
+      [allocation("pf", "10.0.0.4/32", "x")],
+      [request("x", "pf", { state: "Ready", cidr: "10.0.0.4/32" })],
+    );
+    assert.deepEqual([v.size, v.allocated, v.free, v.excluded, v.coolingAddresses], [8n, 1n, 4n, 2n, 1n]);
+    assert.deepEqual(v.pendingRemovals, ["10.0.0.4/32"]);
+    assert.deepEqual(v.cooling, ["10.0.0.2/32 until 2026-12-01T07:00:30.000Z"]);
+    const text = renderShow(v);
+    assert.match(text, /^Usage: +1\/8 allocated, 4 free .*; 2 excluded, 1 cooling down$/m);
+    assert.match(text, /^Exclude: +10\.0\.0\.4-10\.0\.0\.5$/m);
+    assert.match(text, /^Gateway: +10\.0\.0\.1$/m);
+    assert.match(text, /^Cooldown: +60s after each release$/m);
+    assert.match(text, /^Cooling down \(1\):\n {2}10\.0\.0\.2\/32 until 2026-12-01T07:00:30\.000Z$/m);
+    assert.match(text, /^ {2}10\.0\.0\.4\/32 +ns\/x +Ready +pending removal/m);
+    const data = showData(v);
+    assert.deepEqual([data.excluded, data.cooling, data.gateway], ["2", "1", "10.0.0.1"]);
+  });
 });

@@ -6,6 +6,12 @@ export {
   type LocateOptions,
   resolveBinDir,
 } from "./binaries.ts";
+export {
+  CLUSTER_API_CRD_FILES,
+  clusterApiCrdsScript,
+  loadClusterApiCrds,
+  resolveClusterApiCrdsDir,
+} from "./cluster-api-crds.ts";
 export { FIELD_MANAGER, installCrds, loadProjectCrds } from "./crds.ts";
 export { ResourceDiscovery } from "./discovery.ts";
 export { DownloadError, downloadEnvtest } from "./envtest-download.ts";

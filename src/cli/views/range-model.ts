@@ -4,7 +4,7 @@
 
 import type { IPAMAllocation, IPAMRange } from "../../api/types.ts";
 import { validateRangeSpec } from "../../api/validation.ts";
-import { Allocator, Cidr, type Family } from "../../ipam/index.ts";
+import { Allocator, Cidr, type CoolingBlock, type Family, parseCooling } from "../../ipam/index.ts";
 
 export interface HeldAllocation {
   cidr: Cidr;
@@ -39,7 +39,18 @@ export interface RangeModel {
   allocated: bigint;
   free: bigint;
   largestFree: number | undefined;
+  /** Outside the pool, or over an exclusion added after them: kept until released. */
   pendingRemovals: Cidr[];
+  /** spec.exclude as written (§7). */
+  exclude: string[];
+  /** spec.gateway as written. */
+  gateway: string | undefined;
+  cooldownSeconds: number;
+  /** Excluded pool addresses not under an allocation. */
+  excluded: bigint;
+  /** Released blocks cooling down, as the range's status.cooling says. */
+  cooling: CoolingBlock[];
+  coolingAddresses: bigint;
 }
 
 export function familyLabel(family: Family | undefined): string {
@@ -83,6 +94,10 @@ export function rangeModel(range: IPAMRange, allocations: readonly IPAMAllocatio
     allocated: 0n,
     largestFree: undefined,
     pendingRemovals: [] as Cidr[],
+    ...poolFields(range, valid),
+    excluded: 0n,
+    cooling: [] as CoolingBlock[],
+    coolingAddresses: 0n,
   };
   const parsed: HeldAllocation[] = [];
   for (const object of allocations) {
@@ -115,7 +130,13 @@ export function rangeModel(range: IPAMRange, allocations: readonly IPAMAllocatio
     return { ...base, state, invalid: undefined, family, pool: [], allocator: undefined, size: 0n, free: 0n };
   }
   const { allocator, rejected } = Allocator.rebuild(
-    { family, blocks: valid.blocks, mode: valid.mode },
+    {
+      family,
+      blocks: valid.blocks,
+      mode: valid.mode,
+      exclusions: valid.exclusions,
+      cooling: coolingOf(range, family),
+    },
     parsed.map((p) => p.cidr),
     { keepOutside: true },
   );
@@ -146,6 +167,33 @@ export function rangeModel(range: IPAMRange, allocations: readonly IPAMAllocatio
     allocated: usage.allocated,
     free: usage.free,
     largestFree: usage.largestFree,
-    pendingRemovals: allocator.pendingRemovals(),
+    pendingRemovals: [...allocator.pendingRemovals(), ...allocator.excludedAllocations()]
+      .filter((c, i, all) => all.findIndex((d) => d.equals(c)) === i)
+      .sort(compareCidrs),
+    excluded: usage.excluded,
+    cooling: allocator.coolingBlocks(),
+    coolingAddresses: usage.cooling,
   };
+}
+
+/** The §7 fields as written (the cooldown only when the spec is valid). */
+function poolFields(range: IPAMRange, valid: ReturnType<typeof validateRangeSpec>) {
+  return {
+    exclude: Array.isArray(range.spec?.exclude) ? [...range.spec.exclude] : [],
+    gateway: range.spec?.gateway || undefined,
+    cooldownSeconds: valid.ok ? valid.cooldownSeconds : 0,
+  };
+}
+
+/** The range's status.cooling, entry by entry (junk is left out: the controller drops it too). */
+function coolingOf(range: IPAMRange, family: Family): CoolingBlock[] {
+  const blocks: CoolingBlock[] = [];
+  for (const entry of range.status?.cooling ?? []) {
+    try {
+      blocks.push(...parseCooling([entry], family));
+    } catch {
+      // not a cooling entry
+    }
+  }
+  return blocks;
 }

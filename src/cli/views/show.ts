@@ -41,6 +41,15 @@ export interface ShowView {
   size: bigint;
   allocated: bigint;
   free: bigint;
+  /** spec.exclude and spec.gateway as written (§7). */
+  exclude: string[];
+  gateway: string | undefined;
+  /** Excluded addresses not under an allocation. */
+  excluded: bigint;
+  cooldownSeconds: number;
+  /** Released blocks cooling down: `<cidr> until <ISO time>`. */
+  cooling: string[];
+  coolingAddresses: bigint;
   blocks: ShownBlock[];
   freeBlocks: string[];
   pendingRemovals: string[];
@@ -104,6 +113,12 @@ export function showRange(
     size: model.size,
     allocated: model.allocated,
     free: model.free,
+    exclude: model.exclude,
+    gateway: model.gateway,
+    excluded: model.excluded,
+    cooldownSeconds: model.cooldownSeconds,
+    cooling: model.cooling.map((c) => `${c.cidr} until ${new Date(c.until).toISOString()}`),
+    coolingAddresses: model.coolingAddresses,
     blocks,
     freeBlocks: model.allocator ? model.allocator.freeBlocks().map(String) : [],
     pendingRemovals: [...pending],
@@ -137,7 +152,10 @@ export function renderShow(view: ShowView, options: ShowRenderOptions = {}): str
   out.push(`Mode:       ${view.mode}\n`);
   out.push(`Ranges:     ${view.ranges.join(", ") || "<none>"}\n`);
   out.push(`Pool:       ${view.pool.join(", ") || "<none>"}\n`);
-  out.push(`Usage:      ${usage}\n`);
+  out.push(`Usage:      ${usage}${setAside(view)}\n`);
+  if (view.exclude.length > 0) out.push(`Exclude:    ${view.exclude.join(", ")}\n`);
+  if (view.gateway) out.push(`Gateway:    ${view.gateway}\n`);
+  if (view.cooldownSeconds > 0) out.push(`Cooldown:   ${view.cooldownSeconds}s after each release\n`);
   out.push("\nAllocated blocks:\n");
   if (view.blocks.length === 0) out.push("  <none>\n");
   else {
@@ -167,6 +185,10 @@ export function renderShow(view: ShowView, options: ShowRenderOptions = {}): str
       out.push(`  ... ${view.freeBlocks.length - listed.length} more (-o wide or -o json lists all)\n`);
     }
   }
+  if (view.cooling.length > 0) {
+    out.push(`\nCooling down (${view.cooling.length}):\n`);
+    for (const c of view.cooling) out.push(`  ${c}\n`);
+  }
   out.push("\nPending removals:\n");
   if (view.pendingRemovals.length === 0) out.push("  <none>\n");
   for (const b of view.pendingRemovals) out.push(`  ${b}\n`);
@@ -182,6 +204,14 @@ export function renderShow(view: ShowView, options: ShowRenderOptions = {}): str
     );
   }
   return out.join("");
+}
+
+/** Addresses neither allocated nor free: excluded, cooling down. */
+function setAside(view: ShowView): string {
+  const parts: string[] = [];
+  if (view.excluded > 0n) parts.push(`${view.excluded} excluded`);
+  if (view.coolingAddresses > 0n) parts.push(`${view.coolingAddresses} cooling down`);
+  return parts.length > 0 ? `; ${parts.join(", ")}` : "";
 }
 
 function indent(text: string): string {
@@ -205,7 +235,13 @@ export function showData(view: ShowView): Record<string, unknown> {
     size: view.size.toString(),
     allocated: view.allocated.toString(),
     free: view.free.toString(),
+    excluded: view.excluded.toString(),
+    cooling: view.coolingAddresses.toString(),
     percent: percentNumber(view.allocated, view.size),
+    exclude: view.exclude,
+    ...(view.gateway !== undefined ? { gateway: view.gateway } : {}),
+    reuseCooldownSeconds: view.cooldownSeconds,
+    coolingBlocks: view.cooling,
     blocks: view.blocks.map((b) => ({
       cidr: b.cidr,
       allocation: b.allocation,

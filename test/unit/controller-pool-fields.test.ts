@@ -1,0 +1,183 @@
+// §7 in the reconcilers, without a cluster (ports faked): the order of the writes that make a cooldown
+// survive a crash, the wake-up time of a request Busy on cooling space, exclusions on explicit requests.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  API_VERSION,
+  FINALIZER,
+  type IPAMAllocation,
+  type IPAMRange,
+  type IPAMRangeSpec,
+  type IPAMRangeStatus,
+  type IPAMRequest,
+  type IPAMRequestSpec,
+  type IPAMRequestStatus,
+} from "../../src/api/types.ts";
+import { allocationName } from "../../src/api/validation.ts";
+import { fakeController } from "../harness/fake-ports.ts";
+
+const T0 = Date.parse("2026-12-01T07:00:00.000Z");
+
+function range(spec: IPAMRangeSpec, status?: IPAMRangeStatus): IPAMRange {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMRange",
+    metadata: { name: "r", namespace: "ns", uid: "range-uid", generation: 1, finalizers: [FINALIZER] },
+    spec,
+    ...(status ? { status } : {}),
+  };
+}
+
+function request(name: string, spec: Partial<IPAMRequestSpec> = {}, status?: IPAMRequestStatus): IPAMRequest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMRequest",
+    metadata: { name, namespace: "ns", uid: `${name}-uid`, generation: 1, resourceVersion: "7" },
+    spec: { ipam: { name: "r" }, ...spec },
+    ...(status ? { status } : {}),
+  };
+}
+
+function record(cidr: string, holder: IPAMRequest): IPAMAllocation {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMAllocation",
+    metadata: { name: allocationName("r", cidr), namespace: "ns", uid: `${cidr}-uid` },
+    spec: {
+      range: { name: "r", uid: "range-uid" },
+      cidr,
+      request: { namespace: "ns", name: holder.metadata.name ?? "", uid: holder.metadata.uid ?? "" },
+    },
+  };
+}
+
+/** Every write in order, as `kind detail`. */
+function journal() {
+  const writes: string[] = [];
+  const statuses = new Map<string, IPAMRequestStatus>();
+  return {
+    writes,
+    statuses,
+    writer: {
+      createAllocation: async (a: IPAMAllocation) => {
+        writes.push(`create ${a.spec.cidr}`);
+        return { ...a, metadata: { ...a.metadata, uid: `${a.spec.cidr}-uid` } };
+      },
+      deleteAllocation: async (_ns: string, name: string) => {
+        writes.push(`delete ${name}`);
+      },
+      patchRangeStatus: async (_r: IPAMRange, status: IPAMRangeStatus) => {
+        writes.push(`range cooling=${JSON.stringify(status.cooling ?? null)}`);
+      },
+      patchRequestStatus: async (r: IPAMRequest, status: IPAMRequestStatus) => {
+        statuses.set(r.metadata.name ?? "", status);
+        return r;
+      },
+    },
+  };
+}
+
+describe("cooldowns in the controller", () => {
+  it("writes status.cooling with the released block before its record is deleted", async () => {
+    const gone = request("gone");
+    const held = record("10.0.0.0/32", gone);
+    const j = journal();
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 })], allocations: [held] },
+      j.writer,
+      { now: () => new Date(T0) },
+    );
+    controller.bootstrap();
+    await controller.reconcileAllocation(`ns/${held.metadata.name}`);
+    assert.deepEqual(j.writes, [
+      'range cooling=["10.0.0.0/32@2026-12-01T07:00:30.000Z"]',
+      `delete ${held.metadata.name}`,
+    ]);
+  });
+
+  it("a failed announcement stops the delete; the block stays held", async () => {
+    const gone = request("gone");
+    const held = record("10.0.0.0/32", gone);
+    const j = journal();
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 })], allocations: [held] },
+      {
+        ...j.writer,
+        patchRangeStatus: async () => {
+          throw Object.assign(new Error("etcd is down"), { status: 503 });
+        },
+      },
+      { now: () => new Date(T0) },
+    );
+    controller.bootstrap();
+    await assert.rejects(controller.reconcileAllocation(`ns/${held.metadata.name}`), /etcd is down/);
+    assert.deepEqual(j.writes, []);
+    assert.deepEqual(controller.snapshot().find((s) => s.range === "ns/r")?.held, ["10.0.0.0/32"]);
+  });
+
+  it("a request Busy only on cooling space is requeued for the end of the cooldown, then served", async () => {
+    let now = T0;
+    const a = request("a", { size: 32 }, { state: "Ready", cidr: "10.0.0.1/32" });
+    const c = request("c", { size: 32 });
+    const restored = { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] };
+    const j = journal();
+    const controller = fakeController(
+      {
+        ranges: [range({ ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 }, restored)],
+        requests: [a, c],
+        allocations: [record("10.0.0.1/32", a)],
+      },
+      j.writer,
+      { now: () => new Date(now) },
+    );
+    controller.bootstrap();
+    now = T0 + 10_000;
+    const result = await controller.reconcileRequest("ns/c");
+    assert.deepEqual(result, { requeueAfter: 20_001 });
+    assert.equal(
+      j.statuses.get("c")?.message,
+      "allocation with size 32 failed (space is cooling down until 2026-12-01T07:00:30.000Z)",
+    );
+    now = T0 + 30_000;
+    await controller.reconcileRequest("ns/c");
+    await controller.published();
+    assert.equal(j.statuses.get("c")?.cidr, "10.0.0.0/32");
+  });
+
+  it("an explicit request takes a cooling block at once", async () => {
+    const restored = { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] };
+    const j = journal();
+    const controller = fakeController(
+      {
+        ranges: [range({ ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 }, restored)],
+        requests: [request("x", { request: "10.0.0.0" })],
+      },
+      j.writer,
+      { now: () => new Date(T0) },
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/x");
+    await controller.published();
+    assert.equal(j.statuses.get("x")?.cidr, "10.0.0.0/32");
+  });
+});
+
+describe("exclusions in the controller", () => {
+  it("an explicit request over the gateway is Invalid and names it", async () => {
+    const j = journal();
+    const controller = fakeController(
+      {
+        ranges: [range({ ranges: ["10.0.0.0/30"], gateway: "10.0.0.1" })],
+        requests: [request("gw", { request: "10.0.0.0/31" })],
+      },
+      j.writer,
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/gw");
+    const status = j.statuses.get("gw");
+    assert.equal(status?.state, "Invalid");
+    assert.equal(status?.message, "10.0.0.0/31 overlaps excluded gateway 10.0.0.1");
+    assert.deepEqual(j.writes, []);
+  });
+});
