@@ -133,7 +133,8 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     };
     const listed = await Promise.all([
       allocations.hasStarted() ? allocations.relist().then(() => true) : firstList(allocations),
-      requests.hasStarted() || firstList(requests),
+      // A term that ended during the first list leaves it running: the next one waits for it.
+      requests.hasStarted() ? requests.waitForSync(held) : firstList(requests),
     ]);
     if (listed.includes(false)) return;
     // Still the holder after the list (a pause here would leave this term serving from an old list
