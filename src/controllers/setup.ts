@@ -6,6 +6,7 @@
 // holders is in the cache) → ledgers and allocators rebuilt → workers started. Runs only while
 // leading (with leader election) and only while holding the fence.
 
+import { setMaxListeners } from "node:events";
 import {
   type IPAMAllocation,
   type IPAMRange,
@@ -97,6 +98,8 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
   const serveTerm = async (fence: LeaderElector, held: AbortSignal, stopped: AbortSignal): Promise<void> => {
+    // Every worker of the term's three controllers waits on this signal (by design, like the manager's).
+    setMaxListeners(0, held);
     const make = (name: string, workerCount: number, reconcile: Reconciler) =>
       new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });
     const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
