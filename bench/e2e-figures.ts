@@ -3,9 +3,8 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { IPAMAllocation, IPAMRequest } from "../src/api/types.ts";
-import { allocationCacheTransform, cacheTransform } from "../src/controllers/cache.ts";
+import { allocationCacheTransform, cacheTables, requestCacheTransform } from "../src/controllers/cache.ts";
 import type { KubeObject } from "../src/runtime/kube.ts";
-import { StringInterner } from "../src/runtime/transforms.ts";
 import type { MemoryAtPeak } from "./e2e-controller.ts";
 import { mb, millis, type ReadyWatch, secs } from "./e2e-util.ts";
 
@@ -89,10 +88,12 @@ export function objectFigures(requests: IPAMRequest[], allocations: IPAMAllocati
   const total = bytes(requests) + bytes(allocations);
   const stripped = bytes(requests.map(strip)) + bytes(allocations.map(strip));
   const asCached = (): number => {
-    const interner = new StringInterner();
-    const request = cacheTransform(interner);
-    const allocation = allocationCacheTransform(interner);
-    return heldHeap((o) => (o.kind === "IPAMAllocation" ? allocation(o as IPAMAllocation) : request(o)));
+    const tables = cacheTables();
+    const request = requestCacheTransform(tables);
+    const allocation = allocationCacheTransform(tables);
+    return heldHeap((o) =>
+      o.kind === "IPAMAllocation" ? allocation(o as IPAMAllocation) : request(o as IPAMRequest),
+    );
   };
   const heldHeap = (transform: (o: KubeObject) => KubeObject): number => {
     gc();

@@ -20,8 +20,7 @@ import { Informer } from "../runtime/informer.ts";
 import type { KubeObject, ResourceType } from "../runtime/kube.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
-import { StringInterner } from "../runtime/transforms.ts";
-import { allocationCacheTransform, cacheTransform } from "./cache.ts";
+import { allocationCacheTransform, cacheTables, cacheTransform, requestCacheTransform } from "./cache.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
   allocationRequestIndex,
@@ -77,15 +76,15 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   const workers = Math.max(1, options.workers ?? 8);
   const side = Math.max(1, Math.ceil(workers / 4));
   const fenceOptions = options.fence ?? { namespace: "kube-system", name: DEFAULT_FENCE_NAME };
-  const interner = new StringInterner();
-  const ranges = mgr.informer<IPAMRange>(ipamRangeResource, { transform: cacheTransform(interner) });
+  const tables = cacheTables();
+  const ranges = mgr.informer<IPAMRange>(ipamRangeResource, { transform: cacheTransform(tables) });
   // Requests and records are not the manager's informers: they start in the first fence term
   // (serveTerm), so their first lists run side by side once the fence is held, and the records' list
   // is the term's consistent read (no second list). A standby replica caches neither.
   const termInformer = <T extends KubeObject>(type: ResourceType, transform: (obj: T) => T) =>
     new Informer<T>(mgr.client, type, { logger: mgr.logger, registry: mgr.registry, transform });
-  const requests = termInformer<IPAMRequest>(ipamRequestResource, cacheTransform(interner));
-  const allocations = termInformer(ipamAllocationResource, allocationCacheTransform(interner));
+  const requests = termInformer(ipamRequestResource, requestCacheTransform(tables));
+  const allocations = termInformer(ipamAllocationResource, allocationCacheTransform(tables));
   requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
   allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
   const recorder = options.events ? undefined : mgr.eventRecorder();

@@ -1,7 +1,7 @@
 // Start-up of a controller taking over from an earlier one: one list of the allocation objects per
 // start, and that list is a read that began after the allocation fence was acquired (the premise of
 // "Never twice", step 3) — so the records of the earlier holder are all known before anything is
-// handed out. The caches keep compact objects.
+// handed out. The caches keep compact objects, equal parts shared.
 
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
@@ -87,6 +87,10 @@ it("a restarted controller lists the allocation objects once, after it holds the
     assert.ok((served.metadata.managedFields ?? []).length > 0, "the server keeps managedFields");
     assert.equal(cached.metadata.uid, served.metadata.uid);
     assert.deepEqual(cached.spec, served.spec);
+    // Equal specs are one frozen object in the cache.
+    const other = second.controllers.informers.requests.getByName("late-1", f.namespace);
+    assert.equal(other?.spec, cached.spec, "late-0 and late-1 share their spec");
+    assert.ok(Object.isFrozen(cached.spec));
   } finally {
     await second.stop();
   }

@@ -9,6 +9,8 @@ import {
   internStrings,
   LAST_APPLIED_ANNOTATION,
   StringInterner,
+  SubtreeInterner,
+  shareSubtrees,
   stripManagedFields,
 } from "../../src/runtime/transforms.ts";
 
@@ -100,5 +102,53 @@ describe("compactObjects", () => {
     obj.metadata.managedFields = undefined;
     const before = structuredClone(obj);
     assert.deepEqual(stripManagedFields(obj), before);
+  });
+});
+
+describe("SubtreeInterner and shareSubtrees", () => {
+  const conditions = (time: string) => [
+    { type: "Ready", status: "True", reason: "Allocated", lastTransitionTime: time },
+  ];
+
+  it("gives equal subtrees one frozen copy and keeps different ones apart", () => {
+    const subtrees = new SubtreeInterner();
+    const a = { status: { conditions: conditions("t1") }, spec: { ipam: { name: "pool" } } };
+    const b = { status: { conditions: conditions("t1") }, spec: { ipam: { name: "pool" } } };
+    const c = { status: { conditions: conditions("t2") }, spec: { ipam: { name: "other" } } };
+    for (const o of [a, b, c]) shareSubtrees(o, subtrees, ["spec", "status.conditions", "metadata.labels"]);
+    assert.equal(a.status.conditions, b.status.conditions, "equal lists are one object");
+    assert.equal(a.spec, b.spec);
+    assert.notEqual(a.status.conditions, c.status.conditions);
+    assert.deepEqual(c.status.conditions, conditions("t2"), "values are unchanged");
+    assert.equal(subtrees.size, 4);
+    assert.ok(Object.isFrozen(a.spec) && Object.isFrozen(a.spec.ipam), "frozen all the way down");
+    assert.ok(Object.isFrozen(a.status.conditions[0]));
+    assert.throws(() => {
+      (a.spec.ipam as { name: string }).name = "changed";
+    }, TypeError);
+  });
+
+  it("leaves missing paths and primitives alone, and is bounded", () => {
+    const subtrees = new SubtreeInterner(2);
+    const o: { spec: { size: number }; status?: unknown } = { spec: { size: 3 } };
+    shareSubtrees(o, subtrees, ["status.conditions", "spec.size", "metadata.labels"]);
+    assert.deepEqual(o, { spec: { size: 3 } });
+    assert.equal(subtrees.size, 0);
+    for (const n of [1, 2, 3]) subtrees.share({ n });
+    assert.ok(subtrees.size <= 2, `size ${subtrees.size}`);
+    assert.throws(() => new SubtreeInterner(-1), /maxEntries must be a positive integer, not -1/);
+  });
+
+  it("compactObjects shares subtrees after the strings, and shared parts are not walked again", () => {
+    const strings = new StringInterner();
+    const subtrees = new SubtreeInterner();
+    const compact = compactObjects<Thing>({ interner: strings, subtrees, sharedPaths: ["spec"] });
+    const first = compact(thing());
+    const sizeAfterFirst: number = strings.size;
+    const second = compact(thing());
+    assert.equal(first.spec, second.spec);
+    assert.ok(Object.isFrozen(second.spec));
+    assert.equal(strings.size, sizeAfterFirst, "the second object added no new strings");
+    assert.deepEqual(compact(structuredClone(second)), second, "idempotent");
   });
 });
