@@ -3,6 +3,7 @@
 // Allocator (records outside the pool kept as pending removals). Pure; the views' range-model.ts does
 // the same for the tables; this one keeps who holds each record (request or claim) for the page.
 
+import { type PoolKind, poolKey, poolOfObject } from "../../api/pool-ref.ts";
 import type { IPAMAllocation, IPAMRangeSpec } from "../../api/types.ts";
 import { validateRangeSpec } from "../../api/validation.ts";
 import {
@@ -13,14 +14,7 @@ import {
   parseCooling,
   type Rejection,
 } from "../../ipam/index.ts";
-import {
-  type HolderRef,
-  holderOfRecord,
-  keyOfRange,
-  type RangeKind,
-  type RangeObject,
-  rangeKindOf,
-} from "./objects.ts";
+import { type HolderRef, holderOfRecord, type RangeObject } from "./objects.ts";
 
 export interface HeldRecord {
   cidr: Cidr;
@@ -30,7 +24,7 @@ export interface HeldRecord {
 
 export interface PoolModel {
   key: string;
-  kind: RangeKind;
+  kind: PoolKind;
   namespace: string;
   name: string;
   state: string;
@@ -103,12 +97,12 @@ function matchRejections(
 /** The model of `range` from its spec and its own records (see rangeKeyOfRecord). */
 export function poolModel(range: RangeObject, records: readonly IPAMAllocation[]): PoolModel {
   const spec = range.spec ?? {};
-  const kind = rangeKindOf(range);
+  const pool = poolOfObject(range);
   const base = {
-    key: keyOfRange(range),
-    kind,
-    namespace: kind === "IPAMRange" ? (range.metadata.namespace ?? "") : "",
-    name: range.metadata.name ?? "",
+    key: poolKey(pool),
+    kind: pool.kind,
+    namespace: pool.namespace,
+    name: pool.name,
     state: range.status?.state ?? "Unknown",
     message: range.status?.message ?? "",
     mode: spec.mode || "FirstMatch",
