@@ -146,6 +146,27 @@ describe("cooldowns in the controller", () => {
     assert.equal(j.statuses.get("c")?.cidr, "10.0.0.0/32");
   });
 
+  it("a status.cooling entry it cannot read costs only its own cooldown", async () => {
+    const a = request("a", { size: 32 }, { state: "Ready", cidr: "10.0.0.2/32" });
+    const c = request("c", { size: 32 });
+    const restored = { cooling: ["10.0.0.0/31@junk", "10.0.0.0/32@2026-12-01T07:00:30.000Z", "x"] };
+    const j = journal();
+    const controller = fakeController(
+      {
+        ranges: [range({ ranges: ["10.0.0.0/30"], reuseCooldownSeconds: 30 }, restored)],
+        requests: [a, c],
+        allocations: [record("10.0.0.2/32", a)],
+      },
+      j.writer,
+      { now: () => new Date(T0) },
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/c");
+    await controller.published();
+    // 10.0.0.0 still cools down; the unreadable entries block nothing.
+    assert.equal(j.statuses.get("c")?.cidr, "10.0.0.1/32");
+  });
+
   it("an explicit request takes a cooling block at once", async () => {
     const restored = { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] };
     const j = journal();
