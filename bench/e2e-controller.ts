@@ -8,8 +8,17 @@ import { join, resolve } from "node:path";
 import { freePort } from "../src/cli/control-plane/index.ts";
 import { type ControllerProcess, spawnController } from "../src/testing/controller-process.ts";
 import { atCleanup, cleaningUp } from "./e2e-cleanup.ts";
-import { CONTROLLER_MAIN, CPU_PROF, LEADER_ELECT, log, MODE, root, WORKERS } from "./e2e-options.ts";
-import { httpGet, parsePrometheus, type Sample, secs, statusBytes } from "./e2e-util.ts";
+import {
+  CONTROLLER_MAIN,
+  CPU_PROF,
+  LEADER_ELECT,
+  log,
+  MODE,
+  NODE_FLAGS,
+  root,
+  WORKERS,
+} from "./e2e-options.ts";
+import { httpGet, parsePrometheus, type Sample, secs, statusBytes, sumOf } from "./e2e-util.ts";
 
 export const LEASE_NAMESPACE = "bench-lease";
 
@@ -37,15 +46,16 @@ export function startTimeline(c: StartedController): [string, number][] {
   for (const line of c.process.output().split("\n")) {
     if (!line.startsWith("{")) continue;
     try {
-      const entry = JSON.parse(line) as { ts?: string; msg?: string };
-      if (entry.msg && entry.ts && wanted.includes(entry.msg) && !seen.has(entry.msg)) {
-        seen.set(entry.msg, Date.parse(entry.ts) - c.startedWall);
-      }
+      const entry = JSON.parse(line) as { ts?: string; msg?: string; logger?: string };
+      if (!entry.msg || !entry.ts || !wanted.includes(entry.msg)) continue;
+      // The leader lease and the allocation fence log the same message: told apart by logger.
+      const label = entry.logger?.includes(".fence") ? `${entry.msg} (fence)` : entry.msg;
+      if (!seen.has(label)) seen.set(label, Date.parse(entry.ts) - c.startedWall);
     } catch {
       // not a log entry
     }
   }
-  return wanted.flatMap((m) => (seen.has(m) ? [[m, seen.get(m) ?? 0] as [string, number]] : []));
+  return [...seen].sort((a, b) => a[1] - b[1]);
 }
 
 export async function scrape(port: number): Promise<Sample[]> {
@@ -121,7 +131,7 @@ export async function startController(kubeconfigPath: string): Promise<StartedCo
   if (LEADER_ELECT) args.push("--leader-elect", "--leader-election-namespace", LEASE_NAMESPACE);
   const identity = `bench-controller-${++controllerSerial}`;
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: it goes on the command line of the compiled controller.
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...NODE_FLAGS];
   if (CPU_PROF) {
     mkdirSync(CPU_PROF, { recursive: true });
     nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${resolve(CPU_PROF)}`);
@@ -166,16 +176,61 @@ export function controllerLogTail(): string | undefined {
   return first?.output().slice(-3000);
 }
 
-/** Samples a process's resident set while it runs (VmHWM is read at the end as well). */
-export function rssSampler(pid: number): { stop(): number } {
+/** The controller's memory when its resident set peaked (prom-client's default metrics, bytes). */
+export interface MemoryAtPeak {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  /** V8 heap spaces (new, old, code, large_object, ...): committed size. */
+  spaces: Record<string, number>;
+}
+
+/**
+ * Samples a process's resident set while it runs (VmHWM is read at the end as well) and, once a second,
+ * the V8 figures of its /metrics, keeping those of the scrape at which VmRSS was highest.
+ */
+export function rssSampler(
+  pid: number,
+  port?: number,
+): { stop(): number; atPeak(): MemoryAtPeak | undefined } {
   let peak = 0;
+  let peakScraped = 0;
+  let atPeak: MemoryAtPeak | undefined;
+  let ticks = 0;
+  let scraping = false;
   const timer = setInterval(() => {
-    peak = Math.max(peak, statusBytes(pid, "VmRSS") ?? 0);
+    const rss = statusBytes(pid, "VmRSS") ?? 0;
+    peak = Math.max(peak, rss);
+    if (port === undefined || scraping || ticks++ % 5 !== 0) return;
+    scraping = true;
+    scrape(port)
+      .then((samples) => {
+        const now = statusBytes(pid, "VmRSS") ?? 0;
+        if (now < peakScraped) return;
+        peakScraped = now;
+        const spaces: Record<string, number> = {};
+        for (const s of samples) {
+          if (s.name === "nodejs_heap_space_size_total_bytes") spaces[s.labels.space ?? "?"] = s.value;
+        }
+        atPeak = {
+          rss: now,
+          heapTotal: sumOf(samples, "nodejs_heap_size_total_bytes"),
+          heapUsed: sumOf(samples, "nodejs_heap_size_used_bytes"),
+          external: sumOf(samples, "nodejs_external_memory_bytes"),
+          spaces,
+        };
+      })
+      .catch(() => {})
+      .finally(() => {
+        scraping = false;
+      });
   }, 200);
   return {
     stop: () => {
       clearInterval(timer);
       return Math.max(peak, statusBytes(pid, "VmHWM") ?? 0);
     },
+    atPeak: () => atPeak,
   };
 }

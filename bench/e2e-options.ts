@@ -28,6 +28,10 @@ export const JSON_OUT = option("json", "BENCH_JSON", "");
 export const TIMEOUT_S = intOption("timeout", "BENCH_TIMEOUT_S", 1200);
 export const CONTROLLER_MAIN = option("controller-main", "BENCH_CONTROLLER_MAIN", "");
 export const LEADER_ELECT = option("leader-elect", "BENCH_LEADER_ELECT", "1") !== "0";
+/** Extra flags for the controller's node (space-separated), e.g. to compare V8 heap settings. */
+export const NODE_FLAGS = option("node-flags", "BENCH_NODE_FLAGS", "")
+  .split(" ")
+  .filter((f) => f !== "");
 export const MODE = option("controller", "BENCH_CONTROLLER", "dist");
 if (MODE !== "dist" && MODE !== "tsx") throw new Error(`--controller: dist or tsx, not ${MODE}`);
 if (MODE === "tsx" && CPU_PROF) throw new Error("--cpu-prof needs --controller=dist");

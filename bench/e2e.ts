@@ -18,6 +18,7 @@
  *   --cpu-prof=<dir>     BENCH_CPU_PROF     write V8 CPU profiles of the controller processes there, and
  *                                           a pprof CPU profile of kube-apiserver during the allocation run
  *                                           (`go tool pprof -top <dir>/kube-apiserver.pprof`)
+ *   --node-flags="<f> <g>"  BENCH_NODE_FLAGS  extra flags for the controller's node (compare V8 settings)
  *   --json=<file>        BENCH_JSON         also write the figures as JSON
  *   --timeout=1200       BENCH_TIMEOUT_S    the whole run stops (and cleans up) after this many seconds
  */
@@ -173,7 +174,7 @@ async function allocationRun(
   await watch.start();
   const before = await scrape(controller.port);
   const loadBefore = loadAverage();
-  const rss = rssSampler(controller.pid);
+  const rss = rssSampler(controller.pid, controller.port);
   const created = new Map<string, number>();
   meter.start();
   const t0 = performance.now();
@@ -218,6 +219,7 @@ async function allocationRun(
     latencyMaxMs: percentile(lat, 1),
     ...apiCounters(delta),
     peakRssBytes: peakRss,
+    memoryAtPeak: rss.atPeak(),
     heapUsedBytes: sumOf(after, "nodejs_heap_size_used_bytes"),
     cpuSeconds: Object.fromEntries(cpuRun.cpu),
     invariants: { problems: [], requests: 0, allocations: 0, ready: 0 },
@@ -282,7 +284,7 @@ async function restartRun(
   log(`controller stopped (SIGTERM) in ${millis(shutdownMs)}; starting a new one`);
   const controller = await startController(cp.kubeconfigPath);
   processes.set("controller", controller.pid);
-  const rss2 = rssSampler(controller.pid);
+  const rss2 = rssSampler(controller.pid, controller.port);
   const probe = "probe-after-restart";
   const probeCreate = client.create(ipamRequestResource, requestObject(ns, probe, RANGES[0] as RangeSpec));
   const readyzAt = pollUntil(async () => ((await readyz(controller)) ? performance.now() : undefined), {
@@ -302,6 +304,7 @@ async function restartRun(
     readyzMs,
     probeReadyMs,
     peakRssBytes: rss2.stop(),
+    memoryAtPeak: rss2.atPeak(),
     heapUsedBytes: sumOf(heap2, "nodejs_heap_size_used_bytes"),
     timeline: startTimeline(controller),
   };

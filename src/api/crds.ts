@@ -138,30 +138,37 @@ export function rangeStatusProperties(): Record<string, JsonSchema> {
   };
 }
 
-const ipamRangeSchema: JsonSchema = {
-  type: "object",
-  // Without it, removing spec as a whole would bypass the rules that live inside spec.
-  required: ["spec"],
-  properties: {
-    apiVersion: { type: "string" },
-    kind: { type: "string" },
-    metadata: { type: "object" },
-    spec: {
-      type: "object",
-      required: ["ranges"],
-      properties: {
-        ...rangeSpecProperties(),
-        allowedNamespaces: {
-          type: "array",
-          maxItems: 256,
-          items: { type: "string", maxLength: 63 },
-          description: 'Other namespaces whose requests may use this range; "*" allows every namespace.',
-        },
+/**
+ * The schema of a range of either kind: the spec and status of the shared builders (so every field
+ * added there is in both), plus the spec fields of that kind alone.
+ */
+function rangeSchema(ownSpecProperties: Record<string, JsonSchema>): JsonSchema {
+  return {
+    type: "object",
+    // Without it, removing spec as a whole would bypass the rules that live inside spec.
+    required: ["spec"],
+    properties: {
+      apiVersion: { type: "string" },
+      kind: { type: "string" },
+      metadata: { type: "object" },
+      spec: {
+        type: "object",
+        required: ["ranges"],
+        properties: { ...rangeSpecProperties(), ...ownSpecProperties },
       },
+      status: { type: "object", properties: rangeStatusProperties() },
     },
-    status: { type: "object", properties: rangeStatusProperties() },
+  };
+}
+
+const ipamRangeSchema = rangeSchema({
+  allowedNamespaces: {
+    type: "array",
+    maxItems: 256,
+    items: { type: "string", maxLength: 63 },
+    description: 'Other namespaces whose requests may use this range; "*" allows every namespace.',
   },
-};
+});
 
 const labelSelectorSchema: JsonSchema = {
   type: "object",
@@ -186,26 +193,8 @@ const labelSelectorSchema: JsonSchema = {
   },
 };
 
-/**
- * ClusterIPAMRange: the spec and status of an IPAMRange from the same builders (so every field added
- * there is here too), with namespaceSelector in place of allowedNamespaces.
- */
-const clusterRangeSchema: JsonSchema = {
-  type: "object",
-  // Without it, removing spec as a whole would bypass the rules that live inside spec.
-  required: ["spec"],
-  properties: {
-    apiVersion: { type: "string" },
-    kind: { type: "string" },
-    metadata: { type: "object" },
-    spec: {
-      type: "object",
-      required: ["ranges"],
-      properties: { ...rangeSpecProperties(), namespaceSelector: labelSelectorSchema },
-    },
-    status: { type: "object", properties: rangeStatusProperties() },
-  },
-};
+/** ClusterIPAMRange: an IPAMRange's spec and status, with namespaceSelector in place of allowedNamespaces. */
+const clusterRangeSchema = rangeSchema({ namespaceSelector: labelSelectorSchema });
 
 const ipamRequestSchema: JsonSchema = {
   type: "object",

@@ -39,6 +39,7 @@ import { runUi, UiFlagError, type UiFlags } from "./ui/command.ts";
 import {
   findingsData,
   findProblems,
+  problemCount,
   qualified,
   renderFindings,
   renderShow,
@@ -233,7 +234,7 @@ async function checkCommand(io: Io, options: GlobalOptions): Promise<number> {
     const output = outputOf(options);
     if (output === "json" || output === "yaml") emitData(io, output, findingsData(findings));
     else io.stdout(renderFindings(findings));
-    return findings.length > 0 ? EXIT_PROBLEMS : EXIT_OK;
+    return problemCount(findings) > 0 ? EXIT_PROBLEMS : EXIT_OK;
   } finally {
     client.close();
   }
@@ -289,7 +290,8 @@ function program(io: Io, done: (code: number) => void): Command {
     .command("check")
     .description(
       "find overlapping allocations, allocations without a live request, requests whose CIDR has no " +
-        "allocation object or lies outside their range; exit status 1 when there are any",
+        "allocation object or lies outside their range; exit status 1 when there are any (warnings " +
+        "alone — blocks held over an exclusion, unreadable status.cooling entries — exit 0)",
     )
     .action(async (_opts: unknown, cmd: Command) => {
       done(await checkCommand(io, cmd.optsWithGlobals<GlobalOptions>()));

@@ -9,7 +9,7 @@ import {
   type CoolingBlock,
   type Family,
   formatCooling,
-  parseCooling,
+  parseCoolingEntries,
 } from "../ipam/index.ts";
 import { type Context, rangeObject } from "./context.ts";
 import type { PoolState } from "./pool-state.ts";
@@ -43,17 +43,12 @@ export class CoolingState {
     this.restored = Array.isArray(entries) ? [...entries] : [];
   }
 
-  /** The restored cooling blocks of the range's family; junk is dropped (it must not block the range). */
+  /**
+   * The restored cooling blocks of the range's family; junk is dropped (it must not block the range):
+   * one bad entry (a user's edit) costs only its own cooldown.
+   */
   restoredBlocks(family: Family): CoolingBlock[] {
-    const blocks: CoolingBlock[] = [];
-    for (const entry of this.restored) {
-      try {
-        blocks.push(...parseCooling([entry], family));
-      } catch {
-        // One bad entry (a user's edit) costs only its own cooldown.
-      }
-    }
-    return blocks;
+    return parseCoolingEntries(this.restored, family).blocks;
   }
 
   /** Announces that `cidr` is about to be released with a cooldown until `until`. */

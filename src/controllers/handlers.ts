@@ -15,6 +15,11 @@ import { type RangeReconciler, rangeChanged } from "./range-reconciler.ts";
 import { heldBlockOf } from "./records.ts";
 import { requestChanged } from "./request-reconciler.ts";
 
+/** Code-unit order (timestamps, object names): the same everywhere, and no ICU collator loaded. */
+function ordinal(a = "", b = ""): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export class Handlers {
   constructor(
     private readonly c: Context,
@@ -36,8 +41,8 @@ export class Handlers {
     const ordered = [...d.allocations.list()].sort(
       (a, b) =>
         Number(published.has(b)) - Number(published.has(a)) ||
-        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
-        (a.metadata.name ?? "").localeCompare(b.metadata.name ?? ""),
+        ordinal(a.metadata.creationTimestamp, b.metadata.creationTimestamp) ||
+        ordinal(a.metadata.name, b.metadata.name),
     );
     for (const allocation of ordered) this.onAllocationUpsert(allocation);
     for (const state of ledger.ranges()) this.ranges.buildAllocator(state);
@@ -46,7 +51,10 @@ export class Handlers {
     // reconcile then writes the record (or flags the request).
     for (const request of d.requests.list()) this.adoption.reservePublished(request);
     for (const range of ranges) d.rangeQueue.add(objectKey(range));
-    for (const request of d.requests.list()) d.requestQueue.add(objectKey(request));
+    // Waiting requests first: a new request is not held up behind every published one's check.
+    const requests = d.requests.list();
+    for (const request of requests) if (!request.status?.cidr) d.requestQueue.add(objectKey(request));
+    for (const request of requests) if (request.status?.cidr) d.requestQueue.add(objectKey(request));
     for (const allocation of d.allocations.list()) d.allocationQueue.add(objectKey(allocation));
   }
 

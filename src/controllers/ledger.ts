@@ -30,8 +30,8 @@ export interface Holder {
 
 export class Ledger {
   private readonly states = new Map<string, PoolState>();
-  /** Blocks per request uid, across ranges: a request normally holds one. */
-  private readonly byRequest = new Map<string, Set<HeldBlock>>();
+  /** Blocks per request uid, across ranges: a request normally holds one (kept bare, not in a Set). */
+  private readonly byRequest = new Map<string, HeldBlock | Set<HeldBlock>>();
 
   constructor(
     private readonly listener: LedgerListener,
@@ -68,7 +68,8 @@ export class Ledger {
   }
 
   blocksOf(uid: string): HeldBlock[] {
-    return [...(this.byRequest.get(uid) ?? [])];
+    const blocks = this.byRequest.get(uid);
+    return blocks === undefined ? [] : blocks instanceof Set ? [...blocks] : [blocks];
   }
 
   /**
@@ -192,18 +193,17 @@ export class Ledger {
   }
 
   private index(block: HeldBlock): void {
-    let set = this.byRequest.get(block.requestUid);
-    if (!set) {
-      set = new Set();
-      this.byRequest.set(block.requestUid, set);
-    }
-    set.add(block);
+    const blocks = this.byRequest.get(block.requestUid);
+    if (blocks === undefined) this.byRequest.set(block.requestUid, block);
+    else if (blocks instanceof Set) blocks.add(block);
+    else if (blocks !== block) this.byRequest.set(block.requestUid, new Set([blocks, block]));
   }
 
   private unindex(block: HeldBlock): void {
-    const set = this.byRequest.get(block.requestUid);
-    if (!set) return;
-    set.delete(block);
-    if (set.size === 0) this.byRequest.delete(block.requestUid);
+    const blocks = this.byRequest.get(block.requestUid);
+    if (blocks === block) this.byRequest.delete(block.requestUid);
+    if (!(blocks instanceof Set)) return;
+    blocks.delete(block);
+    if (blocks.size === 0) this.byRequest.delete(block.requestUid);
   }
 }

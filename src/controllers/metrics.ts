@@ -4,14 +4,35 @@
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { type PoolRef, poolKey } from "../api/pool-ref.ts";
-import type { IpamMetrics } from "./ports.ts";
+import type { IpamMetrics, RangeUsageFigures } from "./ports.ts";
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
+/** The per-range usage gauges: which figure each shows, its name and help. */
+const USAGE_GAUGES: ReadonlyArray<readonly [keyof RangeUsageFigures, string, string]> = [
+  [
+    "size",
+    "kubipam_range_size_addresses",
+    "Addresses in the range's pool (IPv6 figures are rounded to float precision).",
+  ],
+  ["allocated", "kubipam_range_allocated_addresses", "Addresses allocated in the range."],
+  ["free", "kubipam_range_free_addresses", "Addresses free in the range."],
+  [
+    "excluded",
+    "kubipam_range_excluded_addresses",
+    "Pool addresses excluded (spec.exclude and the gateway) and not under an allocation.",
+  ],
+  [
+    "cooling",
+    "kubipam_range_cooling_addresses",
+    "Pool addresses released and cooling down (spec.reuseCooldownSeconds) before they can be allocated again.",
+  ],
+];
+
 export class PrometheusIpamMetrics implements IpamMetrics {
-  private readonly size: Gauge<"kind" | "namespace" | "range">;
-  private readonly used: Gauge<"kind" | "namespace" | "range">;
-  private readonly free: Gauge<"kind" | "namespace" | "range">;
+  private readonly usage: ReadonlyArray<
+    readonly [keyof RangeUsageFigures, Gauge<"kind" | "namespace" | "range">]
+  >;
   private readonly allocations: Counter<"kind" | "range">;
   private readonly releases: Counter<"kind" | "range">;
   private readonly failures: Counter<"kind" | "range" | "reason">;
@@ -19,24 +40,10 @@ export class PrometheusIpamMetrics implements IpamMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.size = new Gauge({
-      name: "kubipam_range_size_addresses",
-      help: "Addresses in the range's pool (IPv6 figures are rounded to float precision).",
-      labelNames: ["kind", "namespace", "range"],
-      registers,
-    });
-    this.used = new Gauge({
-      name: "kubipam_range_allocated_addresses",
-      help: "Addresses allocated in the range.",
-      labelNames: ["kind", "namespace", "range"],
-      registers,
-    });
-    this.free = new Gauge({
-      name: "kubipam_range_free_addresses",
-      help: "Addresses free in the range.",
-      labelNames: ["kind", "namespace", "range"],
-      registers,
-    });
+    this.usage = USAGE_GAUGES.map(
+      ([figure, name, help]) =>
+        [figure, new Gauge({ name, help, labelNames: ["kind", "namespace", "range"], registers })] as const,
+    );
     this.allocations = new Counter({
       name: "kubipam_allocations_total",
       help: "Blocks allocated and published to a request's status.",
@@ -76,18 +83,14 @@ export class PrometheusIpamMetrics implements IpamMetrics {
     this.failures.inc({ ...counterLabels(pool), reason });
   }
 
-  rangeUsage(pool: PoolRef, usage: { size: bigint; allocated: bigint; free: bigint }): void {
+  rangeUsage(pool: PoolRef, usage: RangeUsageFigures): void {
     const labels = gaugeLabels(pool);
-    this.size.set(labels, Number(usage.size));
-    this.used.set(labels, Number(usage.allocated));
-    this.free.set(labels, Number(usage.free));
+    for (const [figure, gauge] of this.usage) gauge.set(labels, Number(usage[figure]));
   }
 
   rangeGone(pool: PoolRef): void {
     const labels = gaugeLabels(pool);
-    this.size.remove(labels);
-    this.used.remove(labels);
-    this.free.remove(labels);
+    for (const [, gauge] of this.usage) gauge.remove(labels);
   }
 }
 

@@ -71,8 +71,17 @@ export interface IpamMetrics {
   allocated(pool: PoolRef, latencySeconds: number | undefined): void;
   released(pool: PoolRef): void;
   failed(pool: PoolRef, reason: "busy" | "invalid" | "conflict"): void;
-  rangeUsage(pool: PoolRef, usage: { size: bigint; allocated: bigint; free: bigint }): void;
+  rangeUsage(pool: PoolRef, usage: RangeUsageFigures): void;
   rangeGone(pool: PoolRef): void;
+}
+
+/** A range's usage as its metrics show it (as in its status: size, allocated, free, excluded, cooling). */
+export interface RangeUsageFigures {
+  size: bigint;
+  allocated: bigint;
+  free: bigint;
+  excluded: bigint;
+  cooling: bigint;
 }
 
 export interface Log {

@@ -1,9 +1,12 @@
-// Registers the IPAM reconcilers with the runtime's Manager: three shared informers, and per term of
-// the allocation fence three work queues and a fresh IpamController. Start-up order makes a restart
-// and a hand-over safe: caches synced → fence acquired → allocation objects listed again (so every
-// record committed under earlier holders is in the cache) → ledgers and allocators rebuilt → workers
-// started. Runs only while leading (with leader election) and only while holding the fence.
+// Registers the IPAM reconcilers with the runtime's Manager: three informers (compact caches), and per
+// term of the allocation fence three work queues and a fresh IpamController. Start-up order makes a
+// restart and a hand-over safe: ranges synced → fence acquired → requests and allocation objects
+// listed side by side (the records' list is their informer's first list, or a relist in later terms:
+// either way a read that began after the fence was acquired, so every record committed under earlier
+// holders is in the cache) → ledgers and allocators rebuilt → workers started. Runs only while
+// leading (with leader election) and only while holding the fence.
 
+import { setMaxListeners } from "node:events";
 import {
   API_VERSION,
   type ClusterIPAMRange,
@@ -17,9 +20,11 @@ import {
   type ObjectMeta,
 } from "../api/types.ts";
 import { Controller, type Reconciler } from "../runtime/controller.ts";
-import { CoreTypes } from "../runtime/kube.ts";
+import { Informer } from "../runtime/informer.ts";
+import { CoreTypes, type KubeObject, type ResourceType } from "../runtime/kube.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import type { Manager } from "../runtime/manager.ts";
+import { allocationCacheTransform, cacheTables, cacheTransform, requestCacheTransform } from "./cache.ts";
 import { addClaimInformers } from "./claim-setup.ts";
 import {
   ALLOCATIONS_BY_REQUEST,
@@ -73,29 +78,37 @@ export interface IpamControllers {
   readonly controller: IpamController | undefined;
   /** Resolves once this process first holds the fence and its ledgers are rebuilt. */
   readonly bootstrapped: Promise<void>;
+  /** The caches the reconcilers read (requests and records start with the first fence term). */
+  readonly informers: {
+    ranges: Informer<IPAMRange>;
+    requests: Informer<IPAMRequest>;
+    allocations: Informer<IPAMAllocation>;
+  };
 }
 
 export function addIpamControllers(mgr: Manager, options: IpamControllerOptions = {}): IpamControllers {
   const workers = Math.max(1, options.workers ?? 8);
   const side = Math.max(1, Math.ceil(workers / 4));
   const fenceOptions = options.fence ?? { namespace: "kube-system", name: DEFAULT_FENCE_NAME };
-  const ranges = mgr.informer<IPAMRange>(ipamRangeResource);
+  const tables = cacheTables();
+  const ranges = mgr.informer<IPAMRange>(ipamRangeResource, { transform: cacheTransform(tables) });
+  const clusterRangeTransform = cacheTransform<ClusterIPAMRange>(tables);
   const clusterRanges = mgr.informer<ClusterIPAMRange>(clusterIpamRangeResource, {
     // List items may come without kind; the kind is what tells the two range kinds apart.
-    transform: (r) => ({
-      ...r,
-      apiVersion: API_VERSION,
-      kind: "ClusterIPAMRange",
-      metadata: lean(r.metadata),
-    }),
+    transform: (r) => ({ ...clusterRangeTransform(r), apiVersion: API_VERSION, kind: "ClusterIPAMRange" }),
   });
   // Only the labels matter (a ClusterIPAMRange's namespaceSelector): keep nothing else in memory.
   const namespaces = mgr.informer<{ apiVersion: string; kind: string; metadata: ObjectMeta }>(
     CoreTypes.namespace,
     { transform: (n) => ({ apiVersion: "v1", kind: "Namespace", metadata: namespaceMeta(n.metadata) }) },
   );
-  const requests = mgr.informer<IPAMRequest>(ipamRequestResource);
-  const allocations = mgr.informer<IPAMAllocation>(ipamAllocationResource);
+  // Requests and records are not the manager's informers: they start in the first fence term
+  // (serveTerm), so their first lists run side by side once the fence is held, and the records' list
+  // is the term's consistent read (no second list). A standby replica caches neither.
+  const termInformer = <T extends KubeObject>(type: ResourceType, transform: (obj: T) => T) =>
+    new Informer<T>(mgr.client, type, { logger: mgr.logger, registry: mgr.registry, transform });
+  const requests = termInformer(ipamRequestResource, requestCacheTransform(tables));
+  const allocations = termInformer(ipamAllocationResource, allocationCacheTransform(tables));
   requests.addIndex(REQUESTS_BY_RANGE, requestRangeIndex);
   requests.addIndex(REQUESTS_BY_CLUSTER_NAMESPACE, requestClusterNamespaceIndex);
   allocations.addIndex(ALLOCATIONS_BY_REQUEST, allocationRequestIndex);
@@ -109,7 +122,9 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   const claimInformers = addClaimInformers(mgr, () => current, options.clusterApiPollMs);
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
-  const serveTerm = async (fence: LeaderElector, held: AbortSignal): Promise<void> => {
+  const serveTerm = async (fence: LeaderElector, held: AbortSignal, stopped: AbortSignal): Promise<void> => {
+    // Every worker of the term's three controllers waits on this signal (by design, like the manager's).
+    setMaxListeners(0, held);
     const make = (name: string, workerCount: number, reconcile: Reconciler) =>
       new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });
     const rangeController = make("ipamrange", side, (key) => controller.reconcileRange(key));
@@ -143,10 +158,20 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       claims: claimInformers.deps(queueOf(claimController)),
     });
     // Records committed by an earlier holder were created before its last confirm, hence before this
-    // term began: a fresh list brings every one of them into the cache.
+    // term began: a list that starts now brings every one of them into the cache. The first term's is
+    // the informer's first list (started only now); a later term's is a relist.
     // Claims' caches first (when Cluster API is installed): bootstrap judges their records too.
     await claimInformers.settled(held);
-    await allocations.relist();
+    const firstList = (informer: Informer<IPAMRequest> | Informer<IPAMAllocation>) => {
+      void informer.start(stopped);
+      return informer.waitForSync(held);
+    };
+    const listed = await Promise.all([
+      allocations.hasStarted() ? allocations.relist().then(() => true) : firstList(allocations),
+      // A term that ended during the first list leaves it running: the next one waits for it.
+      requests.hasStarted() ? requests.waitForSync(held) : firstList(requests),
+    ]);
+    if (listed.includes(false)) return;
     // Still the holder after the list (a pause here would leave this term serving from an old list
     // until its next renewal): confirm once more before anything is rebuilt or decided.
     if (held.aborted || !(await fence.confirm())) return;
@@ -221,7 +246,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
             logger: mgr.logger.withName("fence"),
             registry: mgr.registry,
             onStartedLeading: (held) => {
-              term = serveTerm(fence, held)
+              term = serveTerm(fence, held, signal)
                 .catch((err: unknown) => log.error("allocation term failed", { error: err }))
                 .finally(() => {
                   if (!held.aborted) campaignEnd.abort();
@@ -252,11 +277,8 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       return current;
     },
     bootstrapped,
+    informers: { ranges, requests, allocations },
   };
-}
-
-function lean(meta: ObjectMeta): ObjectMeta {
-  return { ...meta, managedFields: undefined };
 }
 
 /** What consent needs of a namespace: its name and labels (plus what the informer keys on). */

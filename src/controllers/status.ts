@@ -143,8 +143,8 @@ export class StatusWriter {
   private async writeRange(range: RangeObject, state: PoolState, phase: RangePhase, message: string) {
     const { status, usage } = rangeStatusOf(range, state, phase, message, this.d.now());
     if (usage) {
-      const { total: size, allocated, free } = usage;
-      this.d.metrics.rangeUsage(state.ref, { size, allocated, free });
+      const { total: size, allocated, free, excluded, cooling } = usage;
+      this.d.metrics.rangeUsage(state.ref, { size, allocated, free, excluded, cooling });
     }
     // The cache may not show our last write yet, and a write that failed may have been applied
     // anyway: skip only when the cache and our last write (if any, and if it surely succeeded) agree.

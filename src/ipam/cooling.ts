@@ -56,6 +56,31 @@ export function parseCooling(entries: readonly string[], family: Family): Coolin
   });
 }
 
+/**
+ * `parseCooling` entry by entry, for a status.cooling a user may have edited: the blocks of the good
+ * entries, and what is wrong with each bad one (a bad entry must cost only its own cooldown).
+ */
+export function parseCoolingEntries(
+  entries: unknown,
+  family: Family,
+): { blocks: CoolingBlock[]; errors: IpamError[] } {
+  if (entries === undefined) return { blocks: [], errors: [] };
+  if (!Array.isArray(entries)) {
+    return { blocks: [], errors: [new IpamError("InvalidCooling", "invalid cooling entries: not a list")] };
+  }
+  const blocks: CoolingBlock[] = [];
+  const errors: IpamError[] = [];
+  for (const entry of entries) {
+    try {
+      blocks.push(...parseCooling([entry], family));
+    } catch (err) {
+      if (!(err instanceof IpamError)) throw err;
+      errors.push(err);
+    }
+  }
+  return { blocks, errors };
+}
+
 export function blockKey(cidr: Cidr): string {
   return `${String(cidr.startKey)}/${cidr.prefix}`;
 }

@@ -10,7 +10,7 @@ export {
   type Usage,
 } from "./allocator.ts";
 export { Cidr } from "./cidr.ts";
-export { type CoolingBlock, formatCooling, parseCooling } from "./cooling.ts";
+export { type CoolingBlock, formatCooling, parseCooling, parseCoolingEntries } from "./cooling.ts";
 export { IpamError, type IpamErrorCode } from "./errors.ts";
 export { type Exclusion, parseExclusions, parseGateway } from "./exclusions.ts";
 export { canonicalBlocks, type Mode, type Pool, parsePool, validateChunkSize, validateMode } from "./pool.ts";

@@ -12,5 +12,6 @@ export * from "./leader-election.ts";
 export * from "./logger.ts";
 export * from "./manager.ts";
 export * from "./metrics.ts";
+export * from "./transforms.ts";
 export * from "./util.ts";
 export * from "./workqueue.ts";

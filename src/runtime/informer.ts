@@ -12,6 +12,7 @@ import {
 } from "./kube.ts";
 import { discardLogger, type Logger } from "./logger.ts";
 import { type Registry, type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
+import { stripManagedFields } from "./transforms.ts";
 import { Backoff, type BackoffOptions, sleep } from "./util.ts";
 
 export interface DeleteInfo {
@@ -39,7 +40,10 @@ export interface InformerOptions<T> {
   registry?: Registry;
   /** Re-deliver every object as an update (old === new) this often; off by default. */
   resyncPeriodMs?: number;
-  /** Applied to each object before it is stored (default: drop `metadata.managedFields`). */
+  /**
+   * Applied once to each object as it arrives (list page or watch event), before it is stored or handed
+   * to handlers (default: drop `metadata.managedFields`; see transforms.ts for `compactObjects`).
+   */
   transform?: (obj: T) => T;
   backoff?: BackoffOptions;
   /** Watch requests last a random time between this and twice this (default 300 s, like client-go). */
@@ -53,13 +57,10 @@ interface RelistWaiter {
 
 interface Index<T> {
   fn: IndexFunc<T>;
-  byValue: Map<string, Set<string>>;
-  valuesOf: Map<string, string[]>;
-}
-
-function stripManagedFields<T extends KubeObject>(obj: T): T {
-  if (obj.metadata?.managedFields !== undefined) obj.metadata.managedFields = undefined;
-  return obj;
+  // Most values have one key and most objects one value (an index by uid): a lone string then stands
+  // for the one-element Set or array, which would cost some hundred bytes per object at scale.
+  byValue: Map<string, string | Set<string>>;
+  valuesOf: Map<string, string | string[]>;
 }
 
 /** The watch stream ended normally (server timeout or close); re-watch from the last resourceVersion. */
@@ -179,11 +180,17 @@ export class Informer<T extends KubeObject = KubeObject> {
   indexKeys(name: string, value: string): string[] {
     const index = this.indexes.get(name);
     if (!index) throw new Error(`no index named ${name}`);
-    return [...(index.byValue.get(value) ?? [])];
+    const keys = index.byValue.get(value);
+    return keys === undefined ? [] : typeof keys === "string" ? [keys] : [...keys];
   }
 
   // -------------------------------------------------------------------------------------------------------
   // Lifecycle
+
+  /** True once start() was called (the informer may not have listed anything yet). */
+  hasStarted(): boolean {
+    return this.running !== undefined;
+  }
 
   hasSynced(): boolean {
     return this.synced;
@@ -336,8 +343,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private replace(items: T[], resourceVersion: string): void {
     const initial = !this.synced;
     const seen = new Set<string>();
-    for (const raw of items) {
-      const obj = this.transform(raw);
+    // Transformed already, page by page, as the list arrived.
+    for (const obj of items) {
       const key = objectKey(obj);
       seen.add(key);
       const old = this.store.get(key);
@@ -452,26 +459,29 @@ export class Informer<T extends KubeObject = KubeObject> {
       values = [];
     }
     if (values.length === 0) return;
-    index.valuesOf.set(key, values);
+    index.valuesOf.set(key, values.length === 1 ? (values[0] as string) : values);
     for (const v of values) {
-      let set = index.byValue.get(v);
-      if (!set) {
-        set = new Set();
-        index.byValue.set(v, set);
-      }
-      set.add(key);
+      const keys = index.byValue.get(v);
+      if (keys === undefined) index.byValue.set(v, key);
+      else if (typeof keys !== "string") keys.add(key);
+      else if (keys !== key) index.byValue.set(v, new Set([keys, key]));
     }
   }
 
   private unindex(index: Index<T>, key: string): void {
     const old = index.valuesOf.get(key);
-    if (!old) return;
+    if (old === undefined) return;
     index.valuesOf.delete(key);
-    for (const v of old) {
-      const set = index.byValue.get(v);
-      if (!set) continue;
-      set.delete(key);
-      if (set.size === 0) index.byValue.delete(v);
+    for (const v of typeof old === "string" ? [old] : old) {
+      const keys = index.byValue.get(v);
+      if (keys === undefined) continue;
+      if (typeof keys === "string") {
+        if (keys === key) index.byValue.delete(v);
+        continue;
+      }
+      keys.delete(key);
+      if (keys.size === 1) index.byValue.set(v, keys.values().next().value as string);
+      else if (keys.size === 0) index.byValue.delete(v);
     }
   }
 

@@ -28,10 +28,18 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   /**
    * `test` (default): short leases and the allocation fence in kube-system, so a killed holder is
-   * replaced quickly. `product`: the controller's own defaults, as the image runs it (benchmarks).
+   * replaced quickly. `product`: the controller's own defaults and PRODUCT_NODE_FLAGS, as the image
+   * runs it (benchmarks).
    */
   defaults?: "test" | "product";
 }
+
+/**
+ * Flags the product gives node (the image's ENTRYPOINT, `npm start`; test/unit/node-flags.test.ts keeps
+ * them equal): V8's small-heap mode — a 1 MB young generation instead of up to 3 × 16 MB, and an old
+ * generation that grows in smaller steps. Measured in docs/benchmarks.md ("Memory").
+ */
+export const PRODUCT_NODE_FLAGS: readonly string[] = ["--optimize-for-size"];
 
 // Short leases (also the allocation fence's); extraArgs may override them (the last occurrence wins).
 const TEST_DEFAULTS = [
@@ -53,9 +61,11 @@ export function spawnController(
   options: SpawnOptions = {},
 ): ControllerProcess {
   const entry = options.main ? [options.main] : ["--import", "tsx", join(root, "src/cli/main.ts")];
+  const product = options.defaults === "product";
   const child = spawn(
     process.execPath,
     [
+      ...(product ? PRODUCT_NODE_FLAGS : []),
       ...(options.nodeArgs ?? []),
       ...entry,
       "controller",
@@ -69,7 +79,7 @@ export function spawnController(
       "json",
       "--log-level",
       "info",
-      ...(options.defaults === "product" ? [] : TEST_DEFAULTS),
+      ...(product ? [] : TEST_DEFAULTS),
       ...extraArgs,
     ],
     {

@@ -1,6 +1,7 @@
 // `kubectl ipam` over what the real controller wrote: its figures agree with the range status the
 // controller computes, `check` finds nothing in a state the controller made, and a range shrunk under a
-// live allocation shows up as a pending removal and as a request outside its range.
+// live allocation shows up as a pending removal and as a request outside its range; an exclusion added
+// over a held block is a warning only.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -109,6 +110,38 @@ describe("kubectl ipam over a controller's work", { concurrency: false }, () => 
     assert.deepEqual(
       findings.map((x) => `${x.kind} ${x.name} ${x.cidr}`),
       ["OutsideRange a 10.20.0.0/26"],
+    );
+  });
+
+  it("check warns of a block held over an exclusion added after it, and exits 0", async () => {
+    const c = await f.getRequest("c");
+    const cidr = c?.status?.cidr ?? "";
+    const first = cidr.split("/")[0] ?? "";
+    assert.match(first, /^10\.20\.0\.\d+$/);
+    // The pool back to what it was (no request outside any more), one address of c's block excluded.
+    await f.client.patch(
+      ipamRangeResource,
+      "pool",
+      { spec: { ranges: ["10.20.0.0/24", "10.20.1.0-10.20.1.9"], exclude: [first] } },
+      { namespace: f.namespace, patchType: "merge" },
+    );
+    await f.rangeSettled("pool", (r) => (r.status?.pendingRemovals ?? []).join() === cidr);
+
+    const check = await ipam("check", "-o", "json");
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const data = JSON.parse(check.stdout) as {
+      problems: number;
+      warnings: number;
+      findings: { kind: string; severity: string; cidr: string; message: string }[];
+    };
+    assert.deepEqual([data.problems, data.warnings], [0, 1]);
+    assert.deepEqual(
+      data.findings.map((x) => `${x.severity} ${x.kind} ${x.cidr}`),
+      [`warning HeldOverExclusion ${cidr}`],
+    );
+    assert.match(
+      data.findings[0]?.message ?? "",
+      new RegExp(`kept until IPAMRequest ${f.namespace}/c releases it`),
     );
   });
 });

@@ -1,11 +1,13 @@
 // The informer against a real kube-apiserver: list + watch, handlers, store, indexes, relist after the
-// watch expired (410), re-watch after the server ends a watch, and retries after failed lists.
+// watch expired (410), re-watch after the server ends a watch, retries after failed lists, and a
+// compact transform.
 import assert from "node:assert/strict";
 import { PassThrough, type Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { Informer } from "../../src/runtime/informer.ts";
 import { CoreTypes, KubeClient, type KubeObject } from "../../src/runtime/kube.ts";
 import { createRegistry } from "../../src/runtime/metrics.ts";
+import { compactObjects, LAST_APPLIED_ANNOTATION, StringInterner } from "../../src/runtime/transforms.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 
 interface ConfigMap extends KubeObject {
@@ -257,5 +259,61 @@ describe("Informer", () => {
     const waiting2 = inf.waitForSync();
     inf.stop();
     assert.equal(await waiting2, false);
+  });
+
+  it("indexes one key or many per value and several values per object; a compact transform applies to lists and watch events", async () => {
+    const ns = await cluster.createNamespace("rt-inf-index");
+    const tagged = (name: string, tags: string) => ({
+      ...cm(ns, name, { tags }),
+      metadata: {
+        name,
+        namespace: ns,
+        annotations: { [LAST_APPLIED_ANNOTATION]: "{}", note: "kept" },
+      },
+    });
+    await admin.create(CoreTypes.configMap, tagged("a", "x,y"));
+    await admin.create(CoreTypes.configMap, tagged("b", "y"));
+    const interner = new StringInterner();
+    const inf = new Informer<ConfigMap>(newClient(), CoreTypes.configMap, {
+      namespace: ns,
+      registry: createRegistry(),
+      transform: compactObjects({ interner }),
+    });
+    informers.push(inf);
+    inf.addIndex("tag", (o) => (o.data?.tags ? o.data.tags.split(",") : []));
+    void inf.start();
+    assert.equal(await inf.waitForSync(AbortSignal.timeout(30_000)), true);
+    const names = (tag: string) =>
+      inf
+        .byIndex("tag", tag)
+        .map((o) => o.metadata.name)
+        .sort();
+    assert.deepEqual(names("x"), ["a"]);
+    assert.deepEqual(names("y"), ["a", "b"]);
+    assert.deepEqual(inf.get(`${ns}/a`)?.metadata.annotations, { note: "kept" }, "listed objects compacted");
+    assert.ok(interner.size > 0, "strings were shared");
+
+    // y: two keys → one; x: one key → another; z: a value with the same key twice.
+    await admin.patch(CoreTypes.configMap, "a", { data: { tags: "z,z" } }, { namespace: ns });
+    await admin.create(CoreTypes.configMap, tagged("c", "x"));
+    await eventually(() => {
+      assert.deepEqual(names("x"), ["c"]);
+      assert.deepEqual(names("y"), ["b"]);
+      assert.deepEqual(names("z"), ["a"]);
+    });
+    assert.deepEqual(inf.get(`${ns}/c`)?.metadata.annotations, { note: "kept" }, "watched objects compacted");
+    assert.equal(inf.get(`${ns}/c`)?.metadata.managedFields, undefined);
+
+    // Deleting the last key of a value removes the value; a lone key becomes a set again and back.
+    await admin.delete(CoreTypes.configMap, "a", { namespace: ns });
+    await admin.patch(CoreTypes.configMap, "b", { data: { tags: "x,y" } }, { namespace: ns });
+    await eventually(() => {
+      assert.deepEqual(names("z"), []);
+      assert.deepEqual(names("x"), ["b", "c"]);
+    });
+    await admin.delete(CoreTypes.configMap, "c", { namespace: ns });
+    await eventually(() => assert.deepEqual(names("x"), ["b"]));
+    assert.deepEqual(inf.indexKeys("tag", "y"), [`${ns}/b`]);
+    inf.stop();
   });
 });

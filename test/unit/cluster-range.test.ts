@@ -285,14 +285,24 @@ describe("metrics of both kinds", () => {
   it("label usage gauges and counters with the kind", async () => {
     const registry = new Registry();
     const metrics = new PrometheusIpamMetrics(registry);
-    metrics.rangeUsage(clusterPool("pods"), { size: 256n, allocated: 16n, free: 240n });
-    metrics.rangeUsage(rangePool("net", "pods"), { size: 65536n, allocated: 0n, free: 65536n });
+    const usage = { size: 256n, allocated: 16n, free: 232n, excluded: 5n, cooling: 3n };
+    metrics.rangeUsage(clusterPool("pods"), usage);
+    metrics.rangeUsage(rangePool("net", "pods"), { ...usage, size: 65536n, allocated: 0n, free: 65528n });
     metrics.allocated(clusterPool("pods"), 0.5);
     const text = await registry.metrics();
     assert.match(
       text,
       /kubipam_range_allocated_addresses\{kind="ClusterIPAMRange",namespace="",range="pods"\} 16/,
     );
+    assert.match(
+      text,
+      /kubipam_range_free_addresses\{kind="ClusterIPAMRange",namespace="",range="pods"\} 232/,
+    );
+    assert.match(
+      text,
+      /kubipam_range_excluded_addresses\{kind="ClusterIPAMRange",namespace="",range="pods"\} 5/,
+    );
+    assert.match(text, /kubipam_range_cooling_addresses\{kind="IPAMRange",namespace="net",range="pods"\} 3/);
     assert.match(text, /kubipam_range_size_addresses\{kind="IPAMRange",namespace="net",range="pods"\} 65536/);
     assert.match(text, /kubipam_allocations_total\{kind="ClusterIPAMRange",range="pods"\} 1/);
     metrics.rangeGone(clusterPool("pods"));

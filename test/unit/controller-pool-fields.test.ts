@@ -15,6 +15,7 @@ import {
   type IPAMRequestStatus,
 } from "../../src/api/types.ts";
 import { allocationName } from "../../src/api/validation.ts";
+import type { RangeUsageFigures } from "../../src/controllers/ports.ts";
 import { fakeController } from "../harness/fake-ports.ts";
 
 const T0 = Date.parse("2026-12-01T07:00:00.000Z");
@@ -145,6 +146,27 @@ describe("cooldowns in the controller", () => {
     assert.equal(j.statuses.get("c")?.cidr, "10.0.0.0/32");
   });
 
+  it("a status.cooling entry it cannot read costs only its own cooldown", async () => {
+    const a = request("a", { size: 32 }, { state: "Ready", cidr: "10.0.0.2/32" });
+    const c = request("c", { size: 32 });
+    const restored = { cooling: ["10.0.0.0/31@junk", "10.0.0.0/32@2026-12-01T07:00:30.000Z", "x"] };
+    const j = journal();
+    const controller = fakeController(
+      {
+        ranges: [range({ ranges: ["10.0.0.0/30"], reuseCooldownSeconds: 30 }, restored)],
+        requests: [a, c],
+        allocations: [record("10.0.0.2/32", a)],
+      },
+      j.writer,
+      { now: () => new Date(T0) },
+    );
+    controller.bootstrap();
+    await controller.reconcileRequest("ns/c");
+    await controller.published();
+    // 10.0.0.0 still cools down; the unreadable entries block nothing.
+    assert.equal(j.statuses.get("c")?.cidr, "10.0.0.1/32");
+  });
+
   it("an explicit request takes a cooling block at once", async () => {
     const restored = { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] };
     const j = journal();
@@ -179,5 +201,41 @@ describe("exclusions in the controller", () => {
     assert.equal(status?.state, "Invalid");
     assert.equal(status?.message, "10.0.0.0/31 overlaps excluded gateway 10.0.0.1");
     assert.deepEqual(j.writes, []);
+  });
+});
+
+describe("usage metrics of the pool fields", () => {
+  it("the range status write reports excluded and cooling addresses with size, allocated and free", async () => {
+    const a = request("a", { size: 32 }, { state: "Ready", cidr: "10.0.0.4/32" });
+    const restored = { cooling: ["10.0.0.2/31@2026-12-01T07:00:30.000Z"] };
+    const spec = {
+      ranges: ["10.0.0.0/29"],
+      exclude: ["10.0.0.6/31"],
+      gateway: "10.0.0.1",
+      reuseCooldownSeconds: 30,
+    };
+    const reported: RangeUsageFigures[] = [];
+    const controller = fakeController(
+      { ranges: [range(spec, restored)], requests: [a], allocations: [record("10.0.0.4/32", a)] },
+      journal().writer,
+      {
+        now: () => new Date(T0),
+        metrics: {
+          allocated: () => {},
+          released: () => {},
+          failed: () => {},
+          rangeUsage: (pool, usage) => {
+            assert.deepEqual(pool, { kind: "IPAMRange", namespace: "ns", name: "r" });
+            reported.push(usage);
+          },
+          rangeGone: () => {},
+        },
+      },
+    );
+    controller.bootstrap();
+    await controller.reconcileRange("ns/r");
+    // 8 addresses: the gateway and 10.0.0.6/31 excluded (3), 10.0.0.2/31 cooling (2), one allocated,
+    // 10.0.0.0 and 10.0.0.5 free.
+    assert.deepEqual(reported.at(-1), { size: 8n, allocated: 1n, free: 2n, excluded: 3n, cooling: 2n });
   });
 });

@@ -9,6 +9,7 @@ import {
   IpamError,
   type Mode,
   parseCooling,
+  parseCoolingEntries,
   parseExclusions,
   parsePool,
 } from "../../src/ipam/index.ts";
@@ -253,6 +254,39 @@ describe("cooling: persistent form and bad input", () => {
       () => parseCooling("x" as unknown as string[], 4),
       "InvalidCooling",
       "invalid cooling entries: not a list",
+    );
+  });
+
+  test("entry by entry: the good entries' blocks, and each bad entry's error", () => {
+    const { blocks, errors } = parseCoolingEntries(
+      [
+        "10.0.0.4/30@2026-12-01T07:00:00.001Z",
+        "x",
+        7,
+        "fd00::/64@2026-12-01T07:00:00Z",
+        "10.0.0.9/32@2026-12-01T07:00:00Z",
+      ],
+      4,
+    );
+    assert.deepEqual(blocks, [
+      { cidr: Cidr.parse("10.0.0.4/30"), until: T + 1 },
+      { cidr: Cidr.parse("10.0.0.9/32"), until: T },
+    ]);
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.message]),
+      [
+        ["InvalidCooling", 'invalid cooling entry "x": use <cidr>@<ISO time>'],
+        ["InvalidCooling", 'invalid cooling entry "7": use <cidr>@<ISO time>'],
+        [
+          "InvalidCooling",
+          'invalid cooling entry "fd00::/64@2026-12-01T07:00:00Z": IPv6 but the range is IPv4',
+        ],
+      ],
+    );
+    assert.deepEqual(parseCoolingEntries(undefined, 6), { blocks: [], errors: [] });
+    assert.deepEqual(
+      parseCoolingEntries("x", 4).errors.map((e) => e.message),
+      ["invalid cooling entries: not a list"],
     );
   });
 

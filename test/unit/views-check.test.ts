@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { IPAMAllocation, IPAMRange, IPAMRequest } from "../../src/api/types.ts";
 import { allocationName } from "../../src/api/validation.ts";
-import { type CheckInput, findProblems, renderFindings } from "../../src/cli/views/index.ts";
+import {
+  type CheckInput,
+  findingsData,
+  findProblems,
+  problemCount,
+  renderFindings,
+} from "../../src/cli/views/index.ts";
 
 const NS = "ns";
 
@@ -194,5 +200,92 @@ describe("views: check", () => {
       /^OrphanAllocation +IPAMAllocation\/ns\/v4\.10-0-5-0-24 +ns\/v4 +10\.0\.5\.0\/24 +held for request/m,
     );
     assert.match(text, /^1 problem found\.$/m);
+  });
+});
+
+describe("views: check, pool fields (warnings)", () => {
+  /** The clean world with v4 given a gateway and an exclusion over blocks it holds, and `cooling`. */
+  function excluding(cooling?: unknown[]) {
+    const world = clean();
+    world.ranges[0] = {
+      ...range("v4", ["10.0.0.0/16"]),
+      spec: { ranges: ["10.0.0.0/16"], gateway: "10.0.0.1", exclude: ["10.0.1.128/28"] },
+      ...(cooling ? { status: { state: "Ready", cooling: cooling as string[] } } : {}),
+    };
+    return world;
+  }
+
+  it("reports a block held over an exclusion or the gateway as a pending removal, naming its holder", () => {
+    const world = excluding();
+    const findings = findProblems(world);
+    assert.deepEqual(
+      findings.map(
+        (f) => `${f.severity} ${f.kind} ${f.objectKind}/${f.namespace}/${f.name} ${f.range} ${f.cidr}`,
+      ),
+      [
+        `warning HeldOverExclusion IPAMAllocation/ns/${allocationName("v4", "10.0.0.0/24")} ns/v4 10.0.0.0/24`,
+        `warning HeldOverExclusion IPAMAllocation/ns/${allocationName("v4", "10.0.1.0/24")} ns/v4 10.0.1.0/24`,
+      ],
+    );
+    assert.equal(
+      findings[0]?.message,
+      "10.0.0.0/24 overlaps excluded gateway 10.0.0.1: a pending removal, kept until IPAMRequest ns/a releases it",
+    );
+    assert.equal(
+      findings[1]?.message,
+      "10.0.1.0/24 overlaps excluded 10.0.1.128/28: a pending removal, kept until IPAMRequest team/x releases it",
+    );
+    assert.equal(problemCount(findings), 0);
+  });
+
+  it("leaves blocks beside an exclusion, other ranges' blocks and records of an earlier range alone", () => {
+    const world = excluding();
+    world.allocations = world.allocations.filter((a) => a.spec.cidr === "fd00::/64");
+    world.requests = world.requests.filter((r) => r.metadata.name === "b" || !r.status?.cidr);
+    world.allocations.push(allocation("v4", "10.0.1.144/28", "c"), allocation("v4", "10.0.0.0/31", "old"));
+    world.requests.push(request("c", "v4", "10.0.1.144/28"), request("old", "v4", "10.0.0.0/31"));
+    const stale = world.allocations.at(-1);
+    assert.ok(stale);
+    stale.spec.range.uid = "uid-v4-before";
+    assert.deepEqual(kinds(world), [
+      `OrphanAllocation IPAMAllocation/ns/${allocationName("v4", "10.0.0.0/31")}`,
+    ]);
+  });
+
+  it("reports each status.cooling entry the controller cannot read, on the range", () => {
+    const world = excluding([
+      "10.0.3.0/24@2026-12-01T07:00:00Z",
+      "10.0.4.0/24",
+      "fd00::/64@2026-12-01T07:00:00Z",
+    ]);
+    world.allocations = world.allocations.filter((a) => a.spec.cidr === "fd00::/64");
+    world.requests = world.requests.filter((r) => r.metadata.name === "b" || !r.status?.cidr);
+    const findings = findProblems(world);
+    assert.deepEqual(
+      findings.map((f) => `${f.severity} ${f.kind} ${f.objectKind}/${f.namespace}/${f.name} ${f.range}`),
+      ["warning InvalidCooling IPAMRange/ns/v4 ns/v4", "warning InvalidCooling IPAMRange/ns/v4 ns/v4"],
+    );
+    assert.deepEqual(
+      findings.map((f) => f.message),
+      [
+        'status.cooling: invalid cooling entry "10.0.4.0/24": use <cidr>@<ISO time>; the controller ignores it (that block does not cool down)',
+        'status.cooling: invalid cooling entry "fd00::/64@2026-12-01T07:00:00Z": IPv6 but the range is IPv4; the controller ignores it (that block does not cool down)',
+      ],
+    );
+  });
+
+  it("counts warnings apart from problems in the table and the data", () => {
+    const world = excluding(["junk"]);
+    world.allocations.push(allocation("v4", "10.0.5.0/24", "gone"));
+    const findings = findProblems(world);
+    const text = renderFindings(findings);
+    assert.match(text, /^OrphanAllocation +IPAMAllocation\/ns\/v4\.10-0-5-0-24 /m);
+    assert.match(text, /^HeldOverExclusion \(warning\) +IPAMAllocation\/ns\/v4\.10-0-0-0-24 /m);
+    assert.match(text, /^InvalidCooling \(warning\) +IPAMRange\/ns\/v4 +ns\/v4 +status\.cooling: /m);
+    assert.match(text, /^1 problem found, 3 warnings\.$/m);
+    const data = findingsData(findings);
+    assert.deepEqual([data.problems, data.warnings, data.findings.length], [1, 3, 4]);
+    const warningsOnly = findings.filter((f) => f.severity === "warning").slice(0, 1);
+    assert.match(renderFindings(warningsOnly), /^No problems found, 1 warning\.$/m);
   });
 });

@@ -10,7 +10,6 @@
 // The version: any patch of the Kubernetes minor the project is tested with (newest first), or
 // exactly $KUBIPAM_KUBERNETES_VERSION when set.
 
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { downloadEnvtest } from "./envtest-download.ts";
 import { DEFAULT_ENVTEST_INDEX, goPlatform, wantedVersion } from "./envtest-index.ts";
@@ -22,6 +21,7 @@ import {
   fromSetupEnvtestStore,
   hasControlPlaneBinaries,
 } from "./local-binaries.ts";
+import { scriptFolder } from "./script-folder.ts";
 
 /** scripts/control-plane-binaries.sh of this package. */
 export const binariesScript = fileURLToPath(
@@ -116,25 +116,13 @@ export async function findPrebuiltBinaries(
   }
 }
 
-function goBuild(env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // KUBEBUILDER_ASSETS was looked at already; the script need not complain about it again.
-    const child = spawn("bash", [binariesScript], {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...env, KUBEBUILDER_ASSETS: "" },
-    });
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const dir = stdout.trim().split("\n").at(-1) ?? "";
-      if (code === 0 && dir && hasControlPlaneBinaries(dir)) resolve(dir);
-      else reject(new Error(`${binariesScript} failed (exit code ${code}); see the message above`));
-    });
-  });
+async function goBuild(env: NodeJS.ProcessEnv): Promise<string> {
+  // KUBEBUILDER_ASSETS was looked at already; the script need not complain about it again.
+  const dir = await scriptFolder(binariesScript, { ...env, KUBEBUILDER_ASSETS: "" });
+  if (!hasControlPlaneBinaries(dir)) {
+    throw new Error(`${binariesScript} printed ${dir}, which lacks etcd or kube-apiserver`);
+  }
+  return dir;
 }
 
 /**

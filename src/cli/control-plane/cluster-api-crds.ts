@@ -3,11 +3,11 @@
 // cached. Used by the tests and by `kubipam start --with-cluster-api`; the controller itself never
 // installs them (Cluster API does, in a real cluster).
 
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Manifest, parseManifests } from "./manifests.ts";
+import { scriptFolder } from "./script-folder.ts";
 
 /** scripts/cluster-api-crds.sh of this package. */
 export const clusterApiCrdsScript = fileURLToPath(
@@ -26,20 +26,7 @@ export const CLUSTER_API_CRD_FILES = [
  * cache, else generated (needs Go; about a minute cold). Progress goes to stderr.
  */
 export function resolveClusterApiCrdsDir(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", [clusterApiCrdsScript], { stdio: ["ignore", "pipe", "inherit"], env });
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const dir = stdout.trim().split("\n").at(-1) ?? "";
-      if (code === 0 && dir) resolve(dir);
-      else reject(new Error(`${clusterApiCrdsScript} failed (exit code ${code}); see the message above`));
-    });
-  });
+  return scriptFolder(clusterApiCrdsScript, env);
 }
 
 /** The three CRD manifests (IPAddressClaim, IPAddress, Cluster), generated or cached. */

@@ -2,12 +2,12 @@
 // range they concern, fed by the informers (watch.ts). It answers the page's reads (view-data.ts over
 // a cached PoolModel per range) and tells subscribers which ranges changed, a batch at a time.
 
+import { poolKey, poolOfObject, RANGE_KIND } from "../../api/pool-ref.ts";
 import type { IPAMAllocation, IPAMRequest } from "../../api/types.ts";
 import {
   CLAIM_KIND,
   type ClaimObject,
   type HolderRef,
-  keyOfRange,
   type RangeObject,
   rangeKeyOfClaim,
   rangeKeyOfRecord,
@@ -80,12 +80,14 @@ export class ClusterState {
   constructor(private readonly batchMs = 50) {}
 
   putRange(range: RangeObject): void {
-    this.changed([keyOfRange(range)]);
-    this.ranges.set(keyOfRange(range), range);
+    const key = poolKey(poolOfObject(range));
+    this.changed([key]);
+    this.ranges.set(key, range);
   }
   deleteRange(range: RangeObject): void {
-    this.changed([keyOfRange(range)]);
-    this.ranges.delete(keyOfRange(range));
+    const key = poolKey(poolOfObject(range));
+    this.changed([key]);
+    this.ranges.delete(key);
   }
   putRecord(record: IPAMAllocation): void {
     this.changed(this.records.put(record));
@@ -125,7 +127,7 @@ export class ClusterState {
       .map((key) => rangeSummary(this.model(key)!))
       .sort(
         (a, b) =>
-          Number(a.kind !== "IPAMRange") - Number(b.kind !== "IPAMRange") ||
+          Number(a.kind !== RANGE_KIND) - Number(b.kind !== RANGE_KIND) ||
           a.namespace.localeCompare(b.namespace) ||
           a.name.localeCompare(b.name),
       );

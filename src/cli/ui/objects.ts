@@ -2,20 +2,17 @@
 // kubipam version — with or without the pool model v2 fields (§7), ClusterIPAMRange and Cluster API
 // claims (§8) — and never fail on a field it does not know.
 
+import { CLUSTER_RANGE_KIND, type PoolKind, poolKey, poolRef, RANGE_KIND } from "../../api/pool-ref.ts";
 import {
   type Condition,
   GROUP,
   type IPAMAllocation,
   type IPAMRequest,
   RANGE_LABEL,
-  VERSION,
 } from "../../api/types.ts";
 import type { KubeObject, ResourceType } from "../../runtime/kube.ts";
 
-export const RANGE_KIND = "IPAMRange";
-export const CLUSTER_RANGE_KIND = "ClusterIPAMRange";
 export const CLAIM_KIND = "IPAddressClaim";
-export type RangeKind = typeof RANGE_KIND | typeof CLUSTER_RANGE_KIND;
 
 /** Either kind of range, with the §7 fields when the cluster's kubipam has them. */
 export interface RangeObject extends KubeObject {
@@ -40,14 +37,6 @@ export interface ClaimObject extends KubeObject {
   status?: { conditions?: Condition[]; addressRef?: { name?: string } };
 }
 
-export const clusterRangeResource: ResourceType = {
-  group: GROUP,
-  version: VERSION,
-  plural: "clusteripamranges",
-  kind: CLUSTER_RANGE_KIND,
-  namespaced: false,
-};
-
 export const claimResource: ResourceType = {
   group: "ipam.cluster.x-k8s.io",
   version: "v1beta2",
@@ -56,17 +45,9 @@ export const claimResource: ResourceType = {
   namespaced: true,
 };
 
-/** The key of a range: `namespace/name` for an IPAMRange, `name` for a ClusterIPAMRange. */
-export function rangeKey(kind: RangeKind, namespace: string, name: string): string {
-  return kind === CLUSTER_RANGE_KIND ? name : `${namespace}/${name}`;
-}
-
-export function rangeKindOf(object: RangeObject): RangeKind {
-  return object.kind === CLUSTER_RANGE_KIND ? CLUSTER_RANGE_KIND : RANGE_KIND;
-}
-
-export function keyOfRange(object: RangeObject): string {
-  return rangeKey(rangeKindOf(object), object.metadata.namespace ?? "", object.metadata.name ?? "");
+/** The kind a loosely read `kind` field names: ClusterIPAMRange, or (anything else) IPAMRange. */
+function poolKindOf(kind: string | undefined): PoolKind {
+  return kind === CLUSTER_RANGE_KIND ? CLUSTER_RANGE_KIND : RANGE_KIND;
 }
 
 /** The range a record belongs to (spec.range, kind absent: IPAMRange; else the range label). */
@@ -74,25 +55,23 @@ export function rangeKeyOfRecord(record: IPAMAllocation): string | undefined {
   const range = record.spec?.range as { name?: string; kind?: string } | undefined;
   const name = range?.name ?? record.metadata.labels?.[RANGE_LABEL];
   if (!name) return undefined;
-  const kind = range?.kind === CLUSTER_RANGE_KIND ? CLUSTER_RANGE_KIND : RANGE_KIND;
-  return rangeKey(kind, record.metadata.namespace ?? "", name);
+  return poolKey(poolRef(poolKindOf(range?.kind), record.metadata.namespace ?? "", name));
 }
 
 /** The range a request names (spec.ipam, kind absent: IPAMRange, namespace absent: its own). */
 export function rangeKeyOfRequest(request: IPAMRequest): string | undefined {
   const ipam = request.spec?.ipam as { name?: string; namespace?: string; kind?: string } | undefined;
   if (!ipam?.name) return undefined;
-  if (ipam.kind === CLUSTER_RANGE_KIND) return ipam.name;
-  return `${ipam.namespace || request.metadata.namespace || "default"}/${ipam.name}`;
+  const namespace = ipam.namespace || request.metadata.namespace || "default";
+  return poolKey(poolRef(poolKindOf(ipam.kind), namespace, ipam.name));
 }
 
 /** The kubipam range a claim's poolRef names; undefined for other providers' pools. */
 export function rangeKeyOfClaim(claim: ClaimObject): string | undefined {
   const ref = claim.spec?.poolRef;
   if (ref?.apiGroup !== GROUP || !ref.name) return undefined;
-  if (ref.kind === CLUSTER_RANGE_KIND) return ref.name;
-  if (ref.kind === RANGE_KIND) return `${claim.metadata.namespace ?? ""}/${ref.name}`;
-  return undefined;
+  if (ref.kind !== CLUSTER_RANGE_KIND && ref.kind !== RANGE_KIND) return undefined;
+  return poolKey(poolRef(ref.kind, claim.metadata.namespace ?? "", ref.name));
 }
 
 export interface HolderRef {

@@ -3,24 +3,12 @@
 // Allocator (records outside the pool kept as pending removals). Pure; the views' range-model.ts does
 // the same for the tables; this one keeps who holds each record (request or claim) for the page.
 
+import { type PoolKind, poolKey, poolOfObject } from "../../api/pool-ref.ts";
 import type { IPAMAllocation, IPAMRangeSpec } from "../../api/types.ts";
 import { validateRangeSpec } from "../../api/validation.ts";
-import {
-  Allocator,
-  Cidr,
-  type CoolingBlock,
-  type Family,
-  parseCooling,
-  type Rejection,
-} from "../../ipam/index.ts";
-import {
-  type HolderRef,
-  holderOfRecord,
-  keyOfRange,
-  type RangeKind,
-  type RangeObject,
-  rangeKindOf,
-} from "./objects.ts";
+import { type Allocator, Cidr, type Family } from "../../ipam/index.ts";
+import { type Rebuilt, rebuildRange } from "../views/rebuild.ts";
+import { type HolderRef, holderOfRecord, type RangeObject } from "./objects.ts";
 
 export interface HeldRecord {
   cidr: Cidr;
@@ -30,7 +18,7 @@ export interface HeldRecord {
 
 export interface PoolModel {
   key: string;
-  kind: RangeKind;
+  kind: PoolKind;
   namespace: string;
   name: string;
   state: string;
@@ -59,19 +47,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** status.cooling (junk is left out, as the controller drops it too). */
-function coolingOf(range: RangeObject, family: Family): CoolingBlock[] {
-  const blocks: CoolingBlock[] = [];
-  for (const entry of stringList(range.status?.cooling)) {
-    try {
-      blocks.push(...parseCooling([entry], family));
-    } catch {
-      // Not drawable; the rest is.
-    }
-  }
-  return blocks;
-}
-
 function parseRecords(records: readonly IPAMAllocation[], rejected: PoolModel["rejected"]): HeldRecord[] {
   const parsed: HeldRecord[] = [];
   for (const record of records) {
@@ -84,31 +59,15 @@ function parseRecords(records: readonly IPAMAllocation[], rejected: PoolModel["r
   return parsed;
 }
 
-/** The records the allocator took; the ones it rejected (reported by block) go to `rejected`. */
-function matchRejections(
-  parsed: readonly HeldRecord[],
-  rejections: readonly Rejection[],
-  rejected: PoolModel["rejected"],
-): HeldRecord[] {
-  const out = new Set<HeldRecord>();
-  for (const r of rejections) {
-    const match = parsed.find((p) => !out.has(p) && p.cidr === r.cidr);
-    if (!match) continue;
-    out.add(match);
-    rejected.push({ name: match.name, cidr: match.cidr.toString(), reason: r.reason });
-  }
-  return parsed.filter((p) => !out.has(p));
-}
-
 /** The model of `range` from its spec and its own records (see rangeKeyOfRecord). */
 export function poolModel(range: RangeObject, records: readonly IPAMAllocation[]): PoolModel {
   const spec = range.spec ?? {};
-  const kind = rangeKindOf(range);
+  const pool = poolOfObject(range);
   const base = {
-    key: keyOfRange(range),
-    kind,
-    namespace: kind === "IPAMRange" ? (range.metadata.namespace ?? "") : "",
-    name: range.metadata.name ?? "",
+    key: poolKey(pool),
+    kind: pool.kind,
+    namespace: pool.namespace,
+    name: pool.name,
     state: range.status?.state ?? "Unknown",
     message: range.status?.message ?? "",
     mode: spec.mode || "FirstMatch",
@@ -124,29 +83,14 @@ export function poolModel(range: RangeObject, records: readonly IPAMAllocation[]
   const family = valid.family ?? parsed[0]?.cidr.family;
   const gateway = valid.gateway ? Cidr.parseIP(valid.gateway) : undefined;
   if (family === undefined) return { ...base, ...empty, invalid: undefined, family, gateway };
-  let built: ReturnType<typeof Allocator.rebuild>;
+  let built: Rebuilt<HeldRecord>;
   try {
-    built = Allocator.rebuild(
-      {
-        family,
-        blocks: valid.blocks,
-        mode: valid.mode,
-        exclusions: valid.exclusions,
-        cooling: coolingOf(range, family),
-      },
-      parsed.map((p) => p.cidr),
-      { keepOutside: true },
-    );
+    built = rebuildRange(valid, family, range.status?.cooling, parsed);
   } catch (error) {
     return { ...base, ...empty, invalid: messageOf(error), family };
   }
-  const held = matchRejections(parsed, built.rejected, base.rejected);
-  return {
-    ...base,
-    invalid: undefined,
-    family,
-    gateway,
-    allocator: built.allocator,
-    held,
-  };
+  for (const { item, reason } of built.rejected) {
+    base.rejected.push({ name: item.name, cidr: item.cidr.toString(), reason });
+  }
+  return { ...base, invalid: undefined, family, gateway, allocator: built.allocator, held: built.held };
 }

@@ -4,18 +4,21 @@
 // the UI runs appear without a restart; a source the user may not read (403) becomes a warning on the
 // page. Nothing is ever written.
 
+import { CLUSTER_RANGE_KIND } from "../../api/pool-ref.ts";
 import {
+  clusterIpamRangeResource,
   type IPAMAllocation,
   type IPAMRequest,
   ipamAllocationResource,
   ipamRangeResource,
   ipamRequestResource,
+  RANGE_KIND_LABEL,
 } from "../../api/types.ts";
 import { Informer } from "../../runtime/informer.ts";
 import { ApiError, type KubeClient, type KubeObject, type ResourceType } from "../../runtime/kube.ts";
 import { sleep } from "../../runtime/util.ts";
 import type { ClusterState } from "./cluster-state.ts";
-import { type ClaimObject, claimResource, clusterRangeResource, type RangeObject } from "./objects.ts";
+import { type ClaimObject, claimResource, type RangeObject } from "./objects.ts";
 
 /** One namespace, or all of them. */
 export interface Scope {
@@ -52,10 +55,10 @@ function sources(state: ClusterState, scope: Scope): Source<KubeObject>[] {
     },
     {
       name: "clusteripamranges",
-      type: clusterRangeResource,
+      type: clusterIpamRangeResource,
       optional: true,
-      put: (o: RangeObject) => state.putRange({ ...o, kind: clusterRangeResource.kind }),
-      remove: (o: RangeObject) => state.deleteRange({ ...o, kind: clusterRangeResource.kind }),
+      put: (o: RangeObject) => state.putRange({ ...o, kind: clusterIpamRangeResource.kind }),
+      remove: (o: RangeObject) => state.deleteRange({ ...o, kind: clusterIpamRangeResource.kind }),
     },
     {
       name: "ipamallocations",
@@ -88,9 +91,9 @@ function sources(state: ClusterState, scope: Scope): Source<KubeObject>[] {
     list.push({
       name: "ipamallocations of ClusterIPAMRanges",
       type: ipamAllocationResource,
-      labelSelector: "ipam.mandelsoft.org/range-kind=ClusterIPAMRange",
+      labelSelector: `${RANGE_KIND_LABEL}=${CLUSTER_RANGE_KIND}`,
       optional: true,
-      requires: clusterRangeResource,
+      requires: clusterIpamRangeResource,
       put: (o: IPAMAllocation) => state.putRecord(o),
       remove: (o: IPAMAllocation) => state.deleteRecord(o),
     });

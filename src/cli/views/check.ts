@@ -12,6 +12,7 @@ import {
 import type { IPAMAllocation, IPAMRequest, RangeObject } from "../../api/types.ts";
 import { isInvalid, rangeRefOf, validateRangeObject } from "../../api/validation.ts";
 import { Cidr } from "../../ipam/index.ts";
+import { poolFieldFindings } from "./check-pool-fields.ts";
 import { qualified, renderTable } from "./format.ts";
 import { rangeLabel } from "./range-model.ts";
 
@@ -27,12 +28,22 @@ export type FindingKind =
   /** A request holding a CIDR of a range that does not exist. */
   | "MissingRange"
   /** An unparsable CIDR in an allocation object or a request's status. */
-  | "InvalidCidr";
+  | "InvalidCidr"
+  /** Warning: a record over an exclusion or the gateway (a pending removal, kept until released). */
+  | "HeldOverExclusion"
+  /** Warning: a status.cooling entry the controller cannot read (and ignores). */
+  | "InvalidCooling";
+
+/** `error`: inconsistent state; `warning`: consistent but worth knowing (check exits 0 on these alone). */
+export type Severity = "error" | "warning";
+
+const WARNINGS: ReadonlySet<FindingKind> = new Set(["HeldOverExclusion", "InvalidCooling"]);
 
 export interface Finding {
   kind: FindingKind;
-  /** The object the finding is about: `IPAMAllocation` or `IPAMRequest`. */
-  objectKind: "IPAMAllocation" | "IPAMRequest";
+  severity: Severity;
+  /** The object the finding is about. */
+  objectKind: "IPAMAllocation" | "IPAMRequest" | RangeObject["kind"];
   namespace: string;
   name: string;
   /** The range concerned: `namespace/name`, or `ClusterIPAMRange/name`. */
@@ -88,11 +99,13 @@ const KIND_ORDER: FindingKind[] = [
   "OutsideRange",
   "MissingRange",
   "InvalidCidr",
+  "HeldOverExclusion",
+  "InvalidCooling",
 ];
 
 /** Every finding, ordered by range, kind and object. An empty list means consistent. */
 export function findProblems(input: CheckInput): Finding[] {
-  const findings: Finding[] = [];
+  const findings: Omit<Finding, "severity">[] = [];
   const clusterNs = input.clusterAllocationNamespace ?? DEFAULT_CLUSTER_ALLOCATION_NAMESPACE;
   const ranges = new Map<string, RangeObject>();
   for (const r of input.ranges) ranges.set(rangeLabel(poolOfObject(r)), r);
@@ -229,13 +242,16 @@ export function findProblems(input: CheckInput): Finding[] {
       });
     }
   }
-  return findings.sort(
-    (x, y) =>
-      x.range.localeCompare(y.range) ||
-      KIND_ORDER.indexOf(x.kind) - KIND_ORDER.indexOf(y.kind) ||
-      x.objectKind.localeCompare(y.objectKind) ||
-      qualified(x.namespace, x.name).localeCompare(qualified(y.namespace, y.name)),
-  );
+  findings.push(...poolFieldFindings(ranges, allocationsByRange));
+  return findings
+    .map((f): Finding => ({ ...f, severity: WARNINGS.has(f.kind) ? "warning" : "error" }))
+    .sort(
+      (x, y) =>
+        x.range.localeCompare(y.range) ||
+        KIND_ORDER.indexOf(x.kind) - KIND_ORDER.indexOf(y.kind) ||
+        x.objectKind.localeCompare(y.objectKind) ||
+        qualified(x.namespace, x.name).localeCompare(qualified(y.namespace, y.name)),
+    );
 }
 
 /** The pool a record names (a ClusterIPAMRange's also when it lies outside the cluster allocation namespace). */
@@ -247,10 +263,15 @@ function recordPool(a: IPAMAllocation, clusterNs: string): PoolRef {
   return rangePool(a.metadata.namespace ?? "", name);
 }
 
+/** Errors only: what makes `kubectl ipam check` exit 1. */
+export function problemCount(findings: readonly Finding[]): number {
+  return findings.filter((f) => f.severity === "error").length;
+}
+
 export function renderFindings(findings: readonly Finding[]): string {
   if (findings.length === 0) return "No problems found.\n";
   const rows = findings.map((f) => [
-    f.kind,
+    f.severity === "warning" ? `${f.kind} (warning)` : f.kind,
     `${f.objectKind}/${qualified(f.namespace, f.name)}`,
     f.range,
     f.cidr,
@@ -266,10 +287,21 @@ export function renderFindings(findings: readonly Finding[]): string {
     ],
     rows,
   );
-  const summary = `${findings.length} problem${findings.length === 1 ? "" : "s"} found.\n`;
-  return table + summary;
+  return table + summary(problemCount(findings), findings.length - problemCount(findings));
 }
 
-export function findingsData(findings: readonly Finding[]): { problems: number; findings: Finding[] } {
-  return { problems: findings.length, findings: [...findings] };
+/** `2 problems found.`, `1 problem found, 1 warning.`, `No problems found, 2 warnings.` */
+function summary(problems: number, warnings: number): string {
+  const found =
+    problems === 0 ? "No problems found" : `${problems} problem${problems === 1 ? "" : "s"} found`;
+  return warnings === 0 ? `${found}.\n` : `${found}, ${warnings} warning${warnings === 1 ? "" : "s"}.\n`;
+}
+
+export function findingsData(findings: readonly Finding[]): {
+  problems: number;
+  warnings: number;
+  findings: Finding[];
+} {
+  const problems = problemCount(findings);
+  return { problems, warnings: findings.length - problems, findings: [...findings] };
 }

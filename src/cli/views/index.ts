@@ -5,7 +5,9 @@ export {
   type FindingKind,
   findingsData,
   findProblems,
+  problemCount,
   renderFindings,
+  type Severity,
 } from "./check.ts";
 export { type Column, formatPercent, percentNumber, qualified, renderTable, usageBar } from "./format.ts";
 export {

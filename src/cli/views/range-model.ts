@@ -13,7 +13,8 @@ import {
 } from "../../api/pool-ref.ts";
 import type { IPAMAllocation, RangeObject } from "../../api/types.ts";
 import { validateRangeObject } from "../../api/validation.ts";
-import { Allocator, Cidr, type CoolingBlock, type Family, parseCooling } from "../../ipam/index.ts";
+import { type Allocator, Cidr, type CoolingBlock, type Family } from "../../ipam/index.ts";
+import { rebuildRange } from "./rebuild.ts";
 
 export interface HeldAllocation {
   cidr: Cidr;
@@ -165,31 +166,11 @@ export function rangeModel(range: RangeObject, allocations: readonly IPAMAllocat
   if (family === undefined) {
     return { ...base, state, invalid: undefined, family, pool: [], allocator: undefined, size: 0n, free: 0n };
   }
-  const { allocator, rejected } = Allocator.rebuild(
-    {
-      family,
-      blocks: valid.blocks,
-      mode: valid.mode,
-      exclusions: valid.exclusions,
-      cooling: coolingOf(range, family),
-    },
-    parsed.map((p) => p.cidr),
-    { keepOutside: true },
-  );
-  // The allocator reports rejections by block; match them back to their objects (first unmatched one).
-  const rejectedObjects = new Set<HeldAllocation>();
-  for (const r of rejected) {
-    const match = parsed.find((p) => !rejectedObjects.has(p) && p.cidr === r.cidr);
-    if (match) {
-      rejectedObjects.add(match);
-      base.rejected.push({
-        name: match.object.metadata.name ?? "",
-        cidr: match.cidr.toString(),
-        reason: r.reason,
-      });
-    }
+  const { allocator, held, rejected } = rebuildRange(valid, family, range.status?.cooling, parsed);
+  for (const { item, reason } of rejected) {
+    base.rejected.push({ name: item.object.metadata.name ?? "", cidr: item.cidr.toString(), reason });
   }
-  const held = parsed.filter((p) => !rejectedObjects.has(p)).sort((a, b) => compareCidrs(a.cidr, b.cidr));
+  held.sort((a, b) => compareCidrs(a.cidr, b.cidr));
   const usage = allocator.usage();
   return {
     ...base,
@@ -219,17 +200,4 @@ function poolFields(range: RangeObject, valid: ReturnType<typeof validateRangeOb
     gateway: range.spec?.gateway || undefined,
     cooldownSeconds: valid.ok ? valid.cooldownSeconds : 0,
   };
-}
-
-/** The range's status.cooling, entry by entry (junk is left out: the controller drops it too). */
-function coolingOf(range: RangeObject, family: Family): CoolingBlock[] {
-  const blocks: CoolingBlock[] = [];
-  for (const entry of range.status?.cooling ?? []) {
-    try {
-      blocks.push(...parseCooling([entry], family));
-    } catch {
-      // not a cooling entry
-    }
-  }
-  return blocks;
 }
