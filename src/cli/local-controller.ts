@@ -2,24 +2,12 @@
 // and request (and with --with-cluster-api a Cluster API claim on the same range) so that a
 // first-time user sees an allocation at once.
 
+import { CAPI_IPAM_API_VERSION, type IPAddress, ipAddressClaimResource, ipAddressResource } from "../api/cluster-api.ts";
 import { API_VERSION, type IPAMRequest, ipamRangeResource, ipamRequestResource } from "../api/types.ts";
 import { isAlreadyExists, isNotFound, KubeClient, type KubeObject, loadKubeConfig } from "../runtime/kube.ts";
 import { pollUntil } from "../runtime/util.ts";
 import { defaultControllerFlags, runController } from "./controller.ts";
 import type { StartExtras } from "./start.ts";
-
-const claimResource = {
-  group: "ipam.cluster.x-k8s.io",
-  version: "v1beta2",
-  plural: "ipaddressclaims",
-  kind: "IPAddressClaim",
-  namespaced: true,
-} as const;
-const addressResource = { ...claimResource, plural: "ipaddresses", kind: "IPAddress" } as const;
-
-interface IPAddressSubset extends KubeObject {
-  spec?: { address?: string; prefix?: number; gateway?: string };
-}
 
 const exampleRange = {
   apiVersion: API_VERSION,
@@ -34,7 +22,7 @@ const exampleRequest = {
   spec: { ipam: { name: "example" }, description: "created by kubipam start" },
 };
 const exampleClaim = {
-  apiVersion: `${claimResource.group}/${claimResource.version}`,
+  apiVersion: CAPI_IPAM_API_VERSION,
   kind: "IPAddressClaim",
   metadata: { name: "example", namespace: "default" },
   spec: { poolRef: { apiGroup: "ipam.mandelsoft.org", kind: "IPAMRange", name: "example" } },
@@ -42,7 +30,7 @@ const exampleClaim = {
 
 async function createOnce(
   client: KubeClient,
-  type: typeof ipamRangeResource | typeof ipamRequestResource | typeof claimResource,
+  type: typeof ipamRangeResource | typeof ipamRequestResource | typeof ipAddressClaimResource,
   body: KubeObject,
 ): Promise<void> {
   try {
@@ -62,7 +50,7 @@ async function applyExample(
   try {
     await createOnce(client, ipamRangeResource, exampleRange);
     await createOnce(client, ipamRequestResource, exampleRequest);
-    if (extras.withClusterApi) await createOnce(client, claimResource, exampleClaim);
+    if (extras.withClusterApi) await createOnce(client, ipAddressClaimResource, exampleClaim);
     const cidr = await pollUntil(
       async () => {
         const request = await client.get<IPAMRequest>(ipamRequestResource, "example", {
@@ -79,7 +67,7 @@ async function applyExample(
       const address = await pollUntil(
         async () => {
           try {
-            return (await client.get<IPAddressSubset>(addressResource, "example", { namespace: "default" }))
+            return (await client.get<IPAddress>(ipAddressResource, "example", { namespace: "default" }))
               .spec;
           } catch (err) {
             if (isNotFound(err)) return undefined;

@@ -2,6 +2,7 @@
 // kubipam version — with or without the pool model v2 fields (§7), ClusterIPAMRange and Cluster API
 // claims (§8) — and never fail on a field it does not know.
 
+import { ipAddressClaimResource } from "../../api/cluster-api.ts";
 import { CLUSTER_RANGE_KIND, type PoolKind, poolKey, poolRef, RANGE_KIND } from "../../api/pool-ref.ts";
 import {
   type Condition,
@@ -12,7 +13,7 @@ import {
 } from "../../api/types.ts";
 import type { KubeObject, ResourceType } from "../../runtime/kube.ts";
 
-export const CLAIM_KIND = "IPAddressClaim";
+export const CLAIM_KIND = ipAddressClaimResource.kind;
 
 /** Either kind of range, with the §7 fields when the cluster's kubipam has them. */
 export interface RangeObject extends KubeObject {
@@ -37,13 +38,7 @@ export interface ClaimObject extends KubeObject {
   status?: { conditions?: Condition[]; addressRef?: { name?: string } };
 }
 
-export const claimResource: ResourceType = {
-  group: "ipam.cluster.x-k8s.io",
-  version: "v1beta2",
-  plural: "ipaddressclaims",
-  kind: CLAIM_KIND,
-  namespaced: true,
-};
+export const claimResource: ResourceType = ipAddressClaimResource;
 
 /** The kind a loosely read `kind` field names: ClusterIPAMRange, or (anything else) IPAMRange. */
 function poolKindOf(kind: string | undefined): PoolKind {
