@@ -2,7 +2,12 @@
 // and request (and with --with-cluster-api a Cluster API claim on the same range) so that a
 // first-time user sees an allocation at once.
 
-import { CAPI_IPAM_API_VERSION, type IPAddress, ipAddressClaimResource, ipAddressResource } from "../api/cluster-api.ts";
+import {
+  CAPI_IPAM_API_VERSION,
+  type IPAddress,
+  ipAddressClaimResource,
+  ipAddressResource,
+} from "../api/cluster-api.ts";
 import { API_VERSION, type IPAMRequest, ipamRangeResource, ipamRequestResource } from "../api/types.ts";
 import { isAlreadyExists, isNotFound, KubeClient, type KubeObject, loadKubeConfig } from "../runtime/kube.ts";
 import { pollUntil } from "../runtime/util.ts";
@@ -67,8 +72,7 @@ async function applyExample(
       const address = await pollUntil(
         async () => {
           try {
-            return (await client.get<IPAddress>(ipAddressResource, "example", { namespace: "default" }))
-              .spec;
+            return (await client.get<IPAddress>(ipAddressResource, "example", { namespace: "default" })).spec;
           } catch (err) {
             if (isNotFound(err)) return undefined;
             throw err;

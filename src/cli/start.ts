@@ -5,7 +5,6 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Command } from "commander";
 import {
   LocalControlPlane,
   loadClusterApiCrds,
@@ -133,20 +132,4 @@ export async function runStart(
     process.off("SIGTERM", onSignal);
     process.off("SIGHUP", onSignal);
   }
-}
-
-export function startCommand(options: StartOptions = {}): Command {
-  return new Command("start")
-    .description(
-      "Start a throwaway local Kubernetes control plane (etcd + kube-apiserver on 127.0.0.1) with " +
-        "kubipam's CRDs; never touches your own clusters. Ctrl-C stops it and removes its data.",
-    )
-    .option(
-      "--with-cluster-api",
-      "also install Cluster API's IPAddressClaim, IPAddress and Cluster CRDs and claim an example address",
-      false,
-    )
-    .action(async (flags: { withClusterApi: boolean }) => {
-      process.exitCode = await runStart(options, { withClusterApi: flags.withClusterApi });
-    });
 }
