@@ -78,12 +78,12 @@ it("etcd compacted while the controller's watches are cut off: they relist (410)
       await assertSettled(f.client, ns, warmup);
       const before = await relists();
 
-      // Cut while all three informers watch (not while one happens to be listing or backing off).
+      // Cut while all informers watch (not while one happens to be listing or backing off).
       await eventually(
         () =>
           assert.deepEqual(
             new Set(cut.openWatches()),
-            new Set(["ipamranges", "ipamrequests", "ipamallocations"]),
+            new Set(["ipamranges", "clusteripamranges", "namespaces", "ipamrequests", "ipamallocations"]),
           ),
         { timeoutMs: 60_000 },
       );
