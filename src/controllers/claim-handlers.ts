@@ -21,7 +21,8 @@ import { claimPoolOf } from "./claim-pool.ts";
 import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
 import { ClaimReconciler } from "./claim-reconciler.ts";
 import { ClaimHolders, ClaimStatus } from "./claim-status.ts";
-import type { Context } from "./context.ts";
+import { admits } from "./consent.ts";
+import { type Context, rangeObject } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
@@ -72,7 +73,9 @@ export class ClaimProvider {
     if (!pool || !cidr || claim.metadata.deletionTimestamp) return;
     const state = this.c.ledger.find(poolKey(pool));
     const allocator = state?.currentAllocator();
-    if (!state || !allocator || state.held(cidr) || !allocator.contains(cidr)) return;
+    const range = rangeObject(this.c.d, pool);
+    if (!state || !allocator || !range || state.held(cidr) || !allocator.contains(cidr)) return;
+    if (!admits(this.c.d, pool, range, claim.metadata.namespace ?? "")) return;
     try {
       allocator.reserve(cidr);
     } catch {
@@ -145,12 +148,6 @@ export class ClaimProvider {
   }
 }
 
-/** Whether two label sets differ (a namespace's labels decide ClusterIPAMRange consent). */
-function labelsDiffer(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const x = Object.entries(a ?? {});
-  return x.length !== Object.keys(b ?? {}).length || x.some(([k, v]) => b?.[k] !== v);
-}
-
 /** Whether a claim update may need a reconcile (kubipam's own status writes alone do not). */
 function claimChanged(claim: IPAddressClaim, old: IPAddressClaim): boolean {
   return (
@@ -166,4 +163,10 @@ function claimChanged(claim: IPAddressClaim, old: IPAddressClaim): boolean {
 function readyOf(claim: IPAddressClaim): string {
   const c = claim.status?.conditions?.find((x) => x.type === "Ready");
   return `${c?.status}/${c?.reason}/${c?.message}`;
+}
+
+/** Whether two label sets differ (a namespace's labels decide ClusterIPAMRange consent). */
+function labelsDiffer(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const x = Object.entries(a ?? {});
+  return x.length !== Object.keys(b ?? {}).length || x.some(([k, v]) => b?.[k] !== v);
 }

@@ -12,7 +12,7 @@ import {
   PAUSED_ANNOTATION,
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
-import { API_VERSION, FINALIZER, GROUP, type IPAMRange } from "../../src/api/types.ts";
+import { API_VERSION, type ClusterIPAMRange, FINALIZER, GROUP, type IPAMRange } from "../../src/api/types.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
@@ -157,5 +157,96 @@ describe("claim reconciler", () => {
     for (const c of claims) await controller.reconcileClaim(`ns/${c.metadata.name}`);
     assert.equal(log.filter((l) => l.startsWith("IPAddress")).length, 4);
     assert.equal(log.at(-1), "claim status @4: Ready=False");
+  });
+});
+
+describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", () => {
+  const pool: ClusterIPAMRange = {
+    apiVersion: API_VERSION,
+    kind: "ClusterIPAMRange",
+    metadata: { name: "pods", uid: "uid-c", generation: 1, finalizers: [FINALIZER] },
+    spec: { ranges: ["10.0.0.0/24"], namespaceSelector: { matchLabels: { team: "blue" } } },
+  };
+  const namespaces = [
+    { metadata: { name: "shop", labels: { team: "blue" } } },
+    { metadata: { name: "other", labels: { team: "red" } } },
+  ];
+  const forged = (namespace: string): IPAddressClaim => ({
+    apiVersion: CAPI_IPAM_API_VERSION,
+    kind: "IPAddressClaim",
+    metadata: {
+      name: "c",
+      namespace,
+      uid: `uid-${namespace}`,
+      generation: 1,
+      resourceVersion: "3",
+      finalizers: [RELEASE_ADDRESS_FINALIZER],
+    },
+    spec: { poolRef: { apiGroup: GROUP, kind: "ClusterIPAMRange", name: "pods" } },
+    status: {
+      conditions: [
+        {
+          type: ADDRESS_CONDITION,
+          status: "True",
+          reason: "Published",
+          message: "10.0.0.7/32",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    },
+  });
+
+  async function reconcile(namespace: string) {
+    const log: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => undefined,
+      patchClaimStatus: async (c, status) => {
+        const ready = status.conditions?.find((x) => x.type === "Ready");
+        log.push(`Ready=${ready?.status} ${ready?.reason}: ${ready?.message}`);
+        return { ...c, status };
+      },
+      setClaimFinalizer: async (c) => c,
+      createAddress: async (a) => {
+        log.push(`IPAddress ${a.spec.address}`);
+        return a;
+      },
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async () => {},
+      deleteAddress: async () => {},
+    };
+    const claims: ClaimDeps = {
+      claims: fakeCache([forged(namespace)]),
+      addresses: fakeCache([]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: noop, addAfter: noop },
+      writer,
+    };
+    const controller = fakeController(
+      { clusterRanges: [pool], namespaces },
+      {
+        createAllocation: async (a) => {
+          log.push(`record ${a.spec.cidr}`);
+          return { ...a, metadata: { ...a.metadata, uid: "record-uid" } };
+        },
+      },
+      { claims, clusterAllocationNamespace: "ipam-records" },
+    );
+    controller.bootstrap();
+    await controller.reconcileClaim(`${namespace}/c`);
+    return log;
+  }
+
+  it("is adopted for a namespace the selector admits", async () => {
+    const log = await reconcile("shop");
+    assert.deepEqual(log.slice(0, 2), ["record 10.0.0.7/32", "IPAddress 10.0.0.7"]);
+  });
+
+  it("is flagged, and nothing recorded, for a namespace the selector does not admit", async () => {
+    const log = await reconcile("other");
+    assert.deepEqual(log, [
+      "Ready=False AllocationFailed: 10.0.0.7/32 was not allocated by kubipam and ClusterIPAMRange pods does not admit namespace other: delete this claim",
+    ]);
   });
 });
