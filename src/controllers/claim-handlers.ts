@@ -21,7 +21,7 @@ import { claimPoolOf } from "./claim-pool.ts";
 import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
 import { ClaimReconciler } from "./claim-reconciler.ts";
 import { ClaimHolders, ClaimStatus } from "./claim-status.ts";
-import { admits } from "./consent.ts";
+import { admits, sameLabels } from "./consent.ts";
 import { type Context, rangeObject } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { type PoolState, parseHeldCidr } from "./pool-state.ts";
@@ -133,7 +133,7 @@ export class ClaimProvider {
 
   /** A namespace's labels changed: its claims on cluster ranges look again (consent may have changed). */
   onNamespace(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
-    if (old && !labelsDiffer(old.metadata.labels, namespace.metadata.labels)) return;
+    if (old && sameLabels(old.metadata.labels, namespace.metadata.labels)) return;
     for (const claim of this.p.claims.list()) {
       if (claim.metadata.namespace !== namespace.metadata.name) continue;
       if (claimPoolOf(claim)?.kind === CLUSTER_RANGE_KIND) this.p.claimQueue.add(objectKey(claim));
@@ -163,10 +163,4 @@ function claimChanged(claim: IPAddressClaim, old: IPAddressClaim): boolean {
 function readyOf(claim: IPAddressClaim): string {
   const c = claim.status?.conditions?.find((x) => x.type === "Ready");
   return `${c?.status}/${c?.reason}/${c?.message}`;
-}
-
-/** Whether two label sets differ (a namespace's labels decide ClusterIPAMRange consent). */
-function labelsDiffer(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const x = Object.entries(a ?? {});
-  return x.length !== Object.keys(b ?? {}).length || x.some(([k, v]) => b?.[k] !== v);
 }
