@@ -55,15 +55,16 @@ export class ClaimProvider {
   /**
    * Bootstrap, after the requests': addresses claims published without a record (a record removed
    * by hand) are reserved before anything is handed out, if inside the pool and free; the claim's
-   * reconcile then writes the record (or flags the claim). Then every claim is queued once.
+   * reconcile then writes the record (or flags the claim). Then every claim is queued once. Also
+   * whenever a Cluster API cache becomes complete later (idempotent: a reserved block is skipped).
    */
   bootstrap(): void {
     for (const claim of this.p.claims.list()) this.reservePublished(claim);
     this.queueAll();
   }
 
-  /** Every kubipam claim once (at bootstrap, and when the claims resource appears). */
-  queueAll(): void {
+  /** Every kubipam claim once. */
+  private queueAll(): void {
     for (const claim of this.p.claims.list()) if (claimPoolOf(claim)) this.p.claimQueue.add(objectKey(claim));
   }
 

@@ -250,3 +250,64 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
     ]);
   });
 });
+
+describe("claim reconciler: claims' cache complete only after bootstrap", () => {
+  it("reserves an address a claim published without a record before another claim is served", async () => {
+    const claims: IPAddressClaim[] = [];
+    const created: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => undefined,
+      patchClaimStatus: async (c, status, rv) => ({
+        ...c,
+        status,
+        metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) },
+      }),
+      setClaimFinalizer: async (c) => ({
+        ...c,
+        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
+      }),
+      createAddress: async (a) => a,
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async () => {},
+      deleteAddress: async () => {},
+    };
+    const deps: ClaimDeps = {
+      claims: fakeCache(claims),
+      addresses: fakeCache([]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: noop, addAfter: noop },
+      writer,
+    };
+    const controller = fakeController(
+      { ranges: [range()] },
+      {
+        createAllocation: async (a) => {
+          created.push(`${a.spec.cidr} for ${a.spec.request.name}`);
+          return { ...a, metadata: { ...a.metadata, uid: `record-${created.length}` } };
+        },
+      },
+      { claims: deps },
+    );
+    // The claims' cache is empty at bootstrap (discovery failed then), complete later.
+    controller.bootstrap();
+    const published = claim("a");
+    published.metadata.finalizers = [RELEASE_ADDRESS_FINALIZER];
+    published.status = {
+      conditions: [
+        {
+          type: ADDRESS_CONDITION,
+          status: "True",
+          reason: "Published",
+          message: "10.0.0.0/32",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    };
+    claims.push(published, claim("b"));
+    controller.onClaimsServed();
+    await controller.reconcileClaim("ns/b");
+    assert.deepEqual(created, ["10.0.0.1/32 for b"]);
+  });
+});
