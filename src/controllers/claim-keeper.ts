@@ -17,10 +17,9 @@ import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type AddressFacts, AddressKeeper, desiredAddress, isAddressOf } from "./claim-addresses.ts";
-import { admits } from "./consent.ts";
-
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimStatus } from "./claim-status.ts";
+import { admits } from "./consent.ts";
 import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
