@@ -1,7 +1,9 @@
 // The claim reconciler's decisions on faked ports: the order that makes a claim safe (finalizer →
 // record → fence confirm → publication conditional on the version read before the confirm →
 // IPAddress → Ready), nothing published without the fence or after a refused publication, and no
-// write at all for other providers' or paused claims.
+// write at all for other providers' or paused claims; forged Address conditions adopted only where the
+// pool admits the namespace; published addresses reserved when the claims' cache completes late; claims
+// waiting only on cooling space.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -12,7 +14,14 @@ import {
   PAUSED_ANNOTATION,
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
-import { API_VERSION, type ClusterIPAMRange, FINALIZER, GROUP, type IPAMRange } from "../../src/api/types.ts";
+import {
+  API_VERSION,
+  type ClusterIPAMRange,
+  FINALIZER,
+  GROUP,
+  type IPAMRange,
+  type IPAMRequest,
+} from "../../src/api/types.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
@@ -309,5 +318,86 @@ describe("claim reconciler: claims' cache complete only after bootstrap", () => 
     controller.onClaimsServed();
     await controller.reconcileClaim("ns/b");
     assert.deepEqual(created, ["10.0.0.1/32 for b"]);
+  });
+});
+
+describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
+  it("a claim waiting only on cooling space says until when, is requeued for then, and is served then", async () => {
+    const T0 = Date.parse("2026-12-01T07:00:00.000Z");
+    let now = T0;
+    const pool: IPAMRange = {
+      ...range(),
+      spec: { ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 },
+      status: { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] },
+    };
+    const holder: IPAMRequest = {
+      apiVersion: API_VERSION,
+      kind: "IPAMRequest",
+      metadata: { name: "a", namespace: "ns", uid: "a-uid", generation: 1, resourceVersion: "7" },
+      spec: { ipam: { name: "r" }, size: 32 },
+      status: { state: "Ready", cidr: "10.0.0.1/32" },
+    };
+    const messages: string[] = [];
+    const created: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => undefined,
+      patchClaimStatus: async (c, status, rv) => {
+        const ready = status.conditions?.find((x) => x.type === "Ready");
+        if (ready) messages.push(`${ready.reason}: ${ready.message}`);
+        return { ...c, status, metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) } };
+      },
+      setClaimFinalizer: async (c) => ({
+        ...c,
+        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
+      }),
+      createAddress: async (a) => a,
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async () => {},
+      deleteAddress: async () => {},
+    };
+    const deps: ClaimDeps = {
+      claims: fakeCache([claim("c")]),
+      addresses: fakeCache([]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: noop, addAfter: noop },
+      writer,
+    };
+    const controller = fakeController(
+      {
+        ranges: [pool],
+        requests: [holder],
+        allocations: [
+          {
+            apiVersion: API_VERSION,
+            kind: "IPAMAllocation",
+            metadata: { name: "r.10-0-0-1-32", namespace: "ns", uid: "rec-a" },
+            spec: {
+              range: { name: "r", uid: "range-uid" },
+              cidr: "10.0.0.1/32",
+              request: { namespace: "ns", name: "a", uid: "a-uid" },
+            },
+          },
+        ],
+      },
+      {
+        createAllocation: async (a) => {
+          created.push(a.spec.cidr);
+          return { ...a, metadata: { ...a.metadata, uid: "rec-c" } };
+        },
+      },
+      { claims: deps, now: () => new Date(now) },
+    );
+    controller.bootstrap();
+    now = T0 + 10_000;
+    assert.deepEqual(await controller.reconcileClaim("ns/c"), { requeueAfter: 20_001 });
+    assert.match(messages.at(-1) ?? "", /^PoolExhausted: .*cooling down until 2026-12-01T07:00:30\.000Z/);
+    assert.deepEqual(created, []);
+    // The requeue comes due: served without anything else happening (no range reconcile in between).
+    now = T0 + 30_001;
+    assert.equal(await controller.reconcileClaim("ns/c"), undefined);
+    assert.deepEqual(created, ["10.0.0.0/32"]);
+    assert.match(messages.at(-1) ?? "", /^Ready: 10\.0\.0\.0\/31 from IPAMRange ns\/r/);
   });
 });
