@@ -16,6 +16,7 @@ import type { RangeObject } from "../api/types.ts";
 import { recordName } from "../api/validation.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { type ObjectMeta, objectKey } from "../runtime/kube.ts";
+import { isKubipamAddress } from "./claim-addresses.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
 import { claimPoolOf } from "./claim-pool.ts";
 import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
@@ -61,6 +62,7 @@ export class ClaimProvider {
   bootstrap(): void {
     for (const claim of this.p.claims.list()) this.reservePublished(claim);
     this.queueAll();
+    for (const address of this.p.addresses.list()) this.onAddress(address);
   }
 
   /** Every kubipam claim once. */
@@ -109,6 +111,8 @@ export class ClaimProvider {
     const { d, ledger } = this.c;
     this.reconciler.busy.get(poolKey(pool))?.delete(objectKey(claim));
     d.rangeQueue.add(poolKey(pool));
+    // Gone without a release (its finalizer stripped by hand)? Its IPAddress would stay protected.
+    this.p.claimQueue.add(objectKey(claim));
     const uid = claim.metadata.uid ?? "";
     ledger.releaseUnrecorded(uid);
     for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) d.allocationQueue.add(objectKey(a));
@@ -118,10 +122,14 @@ export class ClaimProvider {
     }
   }
 
-  /** A change to (or the deletion of) an IPAddress: its claim, if kubipam's, looks again. */
+  /**
+   * A change to (or the deletion of) an IPAddress: its claim, if kubipam's, looks again; one kubipam
+   * made without a claim in the cache is looked at under the claim's key (an orphan goes).
+   */
   onAddress(address: IPAddress): void {
-    const claim = this.p.claims.get(objectKey(address));
-    if (claim && claimPoolOf(claim)) this.p.claimQueue.add(objectKey(claim));
+    const key = objectKey(address);
+    const claim = this.p.claims.get(key);
+    if (claim ? claimPoolOf(claim) : isKubipamAddress(address)) this.p.claimQueue.add(key);
   }
 
   /** A Cluster appeared, went, or was paused or unpaused: its claims look again. */

@@ -195,6 +195,13 @@ export class ClaimKeeper {
     }
   }
 
+  /** No claim under this key in the cache: an IPAddress kubipam made there may be an orphan. */
+  async orphan(key: string): Promise<undefined> {
+    const address = this.p.addresses.get(key);
+    if (address) await this.addresses.removeOrphan(address);
+    return undefined;
+  }
+
   /** A deleted claim: IPAddress first, then its blocks, then the finalizer. */
   async release(claim: IPAddressClaim, pool: PoolRef): Promise<Step> {
     if (!hasFinalizer(claim, RELEASE_ADDRESS_FINALIZER)) return undefined;

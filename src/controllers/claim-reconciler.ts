@@ -60,8 +60,9 @@ export class ClaimReconciler {
 
   async reconcile(key: string): Promise<Step> {
     const claim = this.p.claims.get(key);
-    const pool = claim && claimPoolOf(claim);
-    if (!claim || !pool) return undefined;
+    if (!claim) return this.keeper.orphan(key);
+    const pool = claimPoolOf(claim);
+    if (!pool) return undefined;
     this.busy.get(poolKey(pool))?.delete(key);
     const gate = this.gate(claim, pool);
     if (gate === "paused") return undefined;

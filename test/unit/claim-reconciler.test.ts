@@ -3,15 +3,17 @@
 // IPAddress → Ready), nothing published without the fence or after a refused publication, and no
 // write at all for other providers' or paused claims; forged Address conditions adopted only where the
 // pool admits the namespace; published addresses reserved when the claims' cache completes late; claims
-// waiting only on cooling space.
+// waiting only on cooling space; IPAddresses whose claim is gone.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   ADDRESS_CONDITION,
   CAPI_IPAM_API_VERSION,
+  type IPAddress,
   type IPAddressClaim,
   PAUSED_ANNOTATION,
+  PROTECT_ADDRESS_FINALIZER,
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
 import {
@@ -399,5 +401,85 @@ describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
     assert.equal(await controller.reconcileClaim("ns/c"), undefined);
     assert.deepEqual(created, ["10.0.0.0/32"]);
     assert.match(messages.at(-1) ?? "", /^Ready: 10\.0\.0\.0\/31 from IPAMRange ns\/r/);
+  });
+});
+
+describe("claim reconciler: an IPAddress whose claim is gone", () => {
+  const address = (
+    owners: { apiVersion: string; kind: string; uid: string; controller?: boolean }[],
+  ): IPAddress => ({
+    apiVersion: CAPI_IPAM_API_VERSION,
+    kind: "IPAddress",
+    metadata: {
+      name: "a",
+      namespace: "ns",
+      uid: "address-uid",
+      finalizers: [PROTECT_ADDRESS_FINALIZER],
+      ownerReferences: owners.map((o) => ({ ...o, name: o.kind === "IPAddressClaim" ? "a" : "r" })),
+    },
+    spec: {
+      address: "10.0.0.0",
+      prefix: 30,
+      claimRef: { name: "a" },
+      poolRef: { apiGroup: GROUP, kind: "IPAMRange", name: "r" },
+    },
+  });
+  const kubipams = [
+    { apiVersion: CAPI_IPAM_API_VERSION, kind: "IPAddressClaim", uid: "a-uid", controller: true },
+    { apiVersion: API_VERSION, kind: "IPAMRange", uid: "range-uid" },
+  ];
+
+  async function sweep(owners: typeof kubipams, live: IPAddressClaim | undefined) {
+    const log: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => live,
+      patchClaimStatus: async (c) => c,
+      setClaimFinalizer: async (c) => c,
+      createAddress: async (a) => a,
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async (a) => {
+        log.push(`unprotect ${a.metadata.uid}`);
+      },
+      deleteAddress: async (a) => {
+        log.push(`delete ${a.metadata.uid}`);
+      },
+    };
+    const queued: string[] = [];
+    const deps: ClaimDeps = {
+      claims: fakeCache<IPAddressClaim>([]),
+      addresses: fakeCache([address(owners)]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: (k) => queued.push(k), addAfter: noop },
+      writer,
+    };
+    const controller = fakeController({ ranges: [range()] }, {}, { claims: deps });
+    controller.bootstrap();
+    for (const key of queued) await controller.reconcileClaim(key);
+    return { log, queued };
+  }
+
+  it("is unprotected and deleted when the claim is gone (its finalizer stripped by hand)", async () => {
+    const { log, queued } = await sweep(kubipams, undefined);
+    assert.deepEqual(queued, ["ns/a"]);
+    assert.deepEqual(log, ["unprotect address-uid", "delete address-uid"]);
+  });
+
+  it("is kept when the claim exists but the cache does not show it yet", async () => {
+    const { log } = await sweep(kubipams, claim("a"));
+    assert.deepEqual(log, []);
+  });
+
+  it("goes when a new claim of that name (another uid) exists: the new claim gets its own", async () => {
+    const renewed = claim("a");
+    renewed.metadata.uid = "another-uid";
+    const { log } = await sweep(kubipams, renewed);
+    assert.deepEqual(log, ["unprotect address-uid", "delete address-uid"]);
+  });
+
+  it("is never touched when kubipam did not make it", async () => {
+    const { log, queued } = await sweep(kubipams.slice(0, 1), undefined);
+    assert.deepEqual([log, queued], [[], []]);
   });
 });
