@@ -118,6 +118,7 @@ export async function runLocalController(
             ? "  kubectl get iprange,ipreq,ipaddressclaims,ipaddresses -A"
             : "  kubectl get iprange,ipreq -A",
           "  kubectl ipam usage -A            (or: npx tsx src/cli/kubectl-ipam.ts usage -A)",
+          "  kubectl ipam ui -A               (the address map in your browser)",
           "  kubectl explain ipamrequest.spec",
           "",
         ].join("\n"),

@@ -10,7 +10,7 @@ import {
   type IPAddressClaim,
   PROTECT_ADDRESS_FINALIZER,
 } from "../api/cluster-api.ts";
-import type { PoolRef } from "../api/pool-ref.ts";
+import { isPoolKind, type PoolRef } from "../api/pool-ref.ts";
 import { API_VERSION } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { isAlreadyExists, objectKey } from "../runtime/kube.ts";
@@ -69,6 +69,13 @@ export function isAddressOf(address: IPAddress, claim: IPAddressClaim): boolean 
   );
 }
 
+/** Whether kubipam made the IPAddress (only kubipam sets an owner reference to one of its pools). */
+export function isKubipamAddress(address: IPAddress): boolean {
+  return (address.metadata.ownerReferences ?? []).some(
+    (o) => o.apiVersion === API_VERSION && isPoolKind(o.kind),
+  );
+}
+
 function sameSpec(a: IPAddress["spec"], b: IPAddress["spec"]): boolean {
   return (
     a.address === b.address &&
@@ -111,6 +118,19 @@ export class AddressKeeper {
     }
     if (!sameSpec(address.spec, desired.spec)) await this.p.writer.patchAddressSpec(address, desired.spec);
     return { kind: "ok" };
+  }
+
+  /**
+   * An IPAddress kubipam made whose claim is gone (its ReleaseAddress finalizer stripped by hand, so
+   * no release ran) or is another object now (same name, new uid): it goes too, rather than staying
+   * protected for ever with an address that is free again. Decided on a live read of the claim.
+   */
+  async removeOrphan(address: IPAddress): Promise<void> {
+    if (!isKubipamAddress(address)) return;
+    const claim = await this.p.writer.getClaim(address.metadata.namespace ?? "", address.metadata.name ?? "");
+    if (claim && isAddressOf(address, claim)) return;
+    await this.p.writer.unprotectAddress(address);
+    await this.p.writer.deleteAddress(address);
   }
 
   /** Removes the claim's IPAddress (its finalizer first); resolves once it is deleted or was absent. */

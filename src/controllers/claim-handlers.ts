@@ -16,12 +16,14 @@ import type { RangeObject } from "../api/types.ts";
 import { recordName } from "../api/validation.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { type ObjectMeta, objectKey } from "../runtime/kube.ts";
+import { isKubipamAddress } from "./claim-addresses.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
 import { claimPoolOf } from "./claim-pool.ts";
 import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
 import { ClaimReconciler } from "./claim-reconciler.ts";
 import { ClaimHolders, ClaimStatus } from "./claim-status.ts";
-import type { Context } from "./context.ts";
+import { admits, sameLabels } from "./consent.ts";
+import { type Context, rangeObject } from "./context.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import { type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
@@ -54,15 +56,17 @@ export class ClaimProvider {
   /**
    * Bootstrap, after the requests': addresses claims published without a record (a record removed
    * by hand) are reserved before anything is handed out, if inside the pool and free; the claim's
-   * reconcile then writes the record (or flags the claim). Then every claim is queued once.
+   * reconcile then writes the record (or flags the claim). Then every claim is queued once. Also
+   * whenever a Cluster API cache becomes complete later (idempotent: a reserved block is skipped).
    */
   bootstrap(): void {
     for (const claim of this.p.claims.list()) this.reservePublished(claim);
     this.queueAll();
+    for (const address of this.p.addresses.list()) this.onAddress(address);
   }
 
-  /** Every kubipam claim once (at bootstrap, and when the claims resource appears). */
-  queueAll(): void {
+  /** Every kubipam claim once. */
+  private queueAll(): void {
     for (const claim of this.p.claims.list()) if (claimPoolOf(claim)) this.p.claimQueue.add(objectKey(claim));
   }
 
@@ -72,7 +76,9 @@ export class ClaimProvider {
     if (!pool || !cidr || claim.metadata.deletionTimestamp) return;
     const state = this.c.ledger.find(poolKey(pool));
     const allocator = state?.currentAllocator();
-    if (!state || !allocator || state.held(cidr) || !allocator.contains(cidr)) return;
+    const range = rangeObject(this.c.d, pool);
+    if (!state || !allocator || !range || state.held(cidr) || !allocator.contains(cidr)) return;
+    if (!admits(this.c.d, pool, range, claim.metadata.namespace ?? "")) return;
     try {
       allocator.reserve(cidr);
     } catch {
@@ -105,6 +111,8 @@ export class ClaimProvider {
     const { d, ledger } = this.c;
     this.reconciler.busy.get(poolKey(pool))?.delete(objectKey(claim));
     d.rangeQueue.add(poolKey(pool));
+    // Gone without a release (its finalizer stripped by hand)? Its IPAddress would stay protected.
+    this.p.claimQueue.add(objectKey(claim));
     const uid = claim.metadata.uid ?? "";
     ledger.releaseUnrecorded(uid);
     for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid)) d.allocationQueue.add(objectKey(a));
@@ -114,10 +122,14 @@ export class ClaimProvider {
     }
   }
 
-  /** A change to (or the deletion of) an IPAddress: its claim, if kubipam's, looks again. */
+  /**
+   * A change to (or the deletion of) an IPAddress: its claim, if kubipam's, looks again; one kubipam
+   * made without a claim in the cache is looked at under the claim's key (an orphan goes).
+   */
   onAddress(address: IPAddress): void {
-    const claim = this.p.claims.get(objectKey(address));
-    if (claim && claimPoolOf(claim)) this.p.claimQueue.add(objectKey(claim));
+    const key = objectKey(address);
+    const claim = this.p.claims.get(key);
+    if (claim ? claimPoolOf(claim) : isKubipamAddress(address)) this.p.claimQueue.add(key);
   }
 
   /** A Cluster appeared, went, or was paused or unpaused: its claims look again. */
@@ -130,7 +142,7 @@ export class ClaimProvider {
 
   /** A namespace's labels changed: its claims on cluster ranges look again (consent may have changed). */
   onNamespace(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
-    if (old && !labelsDiffer(old.metadata.labels, namespace.metadata.labels)) return;
+    if (old && sameLabels(old.metadata.labels, namespace.metadata.labels)) return;
     for (const claim of this.p.claims.list()) {
       if (claim.metadata.namespace !== namespace.metadata.name) continue;
       if (claimPoolOf(claim)?.kind === CLUSTER_RANGE_KIND) this.p.claimQueue.add(objectKey(claim));
@@ -143,12 +155,6 @@ export class ClaimProvider {
     const key = poolKey(poolOfObject(range));
     for (const claim of this.p.claims.byIndex(CLAIMS_BY_POOL, key)) this.p.claimQueue.add(objectKey(claim));
   }
-}
-
-/** Whether two label sets differ (a namespace's labels decide ClusterIPAMRange consent). */
-function labelsDiffer(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const x = Object.entries(a ?? {});
-  return x.length !== Object.keys(b ?? {}).length || x.some(([k, v]) => b?.[k] !== v);
 }
 
 /** Whether a claim update may need a reconcile (kubipam's own status writes alone do not). */

@@ -17,9 +17,9 @@ import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
 import { type AddressFacts, AddressKeeper, desiredAddress, isAddressOf } from "./claim-addresses.ts";
-
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimStatus } from "./claim-status.ts";
+import { admits } from "./consent.ts";
 import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
@@ -143,7 +143,7 @@ export class ClaimKeeper {
     if (object && object.spec.request.uid !== uid) return heldBy(object);
     if (object)
       return this.records.record(state, object) ? undefined : `overlaps a block held in ${state.key}`;
-    const own = this.ownBlock(claim, state, cidr, block, name);
+    const own = this.ownBlock(claim, range, state, cidr, block, name);
     if (typeof own === "string") return own;
     own.phase = "claiming";
     const created = await this.records.create(range, state, own);
@@ -159,9 +159,10 @@ export class ClaimKeeper {
     return "retry";
   }
 
-  /** The claim's own entry for the block (reserved now if inside the pool and free), or why not. */
+  /** The claim's own entry for the block (reserved now if inside the pool, admitted and free), or why not. */
   private ownBlock(
     claim: IPAddressClaim,
+    range: RangeObject,
     state: PoolState,
     cidr: Cidr,
     block: HeldBlock | undefined,
@@ -170,6 +171,10 @@ export class ClaimKeeper {
     const uid = claim.metadata.uid ?? "";
     // Its own block whose record went: kubipam published it, so it is written again wherever it lies.
     if (block?.requestUid === uid) return block;
+    // A block kubipam did not publish is adopted only for a namespace the pool admits (as for requests).
+    if (!admits(this.c.d, state.ref, range, claim.metadata.namespace ?? "")) {
+      return `${describePool(state.ref)} does not admit namespace ${claim.metadata.namespace}`;
+    }
     const allocator = this.c.ledger.allocator(state);
     if (!allocator?.contains(cidr)) return `is outside ${state.key}`;
     if (block) return `overlaps ${block.cidr} held by ${block.requestKey}`;
@@ -188,6 +193,13 @@ export class ClaimKeeper {
       const state = this.c.ledger.stateForBlock(block);
       if (state) this.c.d.allocationQueue.add(state.recordKey(block.objectName));
     }
+  }
+
+  /** No claim under this key in the cache: an IPAddress kubipam made there may be an orphan. */
+  async orphan(key: string): Promise<undefined> {
+    const address = this.p.addresses.get(key);
+    if (address) await this.addresses.removeOrphan(address);
+    return undefined;
   }
 
   /** A deleted claim: IPAddress first, then its blocks, then the finalizer. */

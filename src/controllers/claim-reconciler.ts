@@ -60,8 +60,9 @@ export class ClaimReconciler {
 
   async reconcile(key: string): Promise<Step> {
     const claim = this.p.claims.get(key);
-    const pool = claim && claimPoolOf(claim);
-    if (!claim || !pool) return undefined;
+    if (!claim) return this.keeper.orphan(key);
+    const pool = claimPoolOf(claim);
+    if (!pool) return undefined;
     this.busy.get(poolKey(pool))?.delete(key);
     const gate = this.gate(claim, pool);
     if (gate === "paused") return undefined;
@@ -135,6 +136,8 @@ export class ClaimReconciler {
     if (typeof usable === "string") return this.say(claim, notReady(ClaimReadyReason.PoolNotReady, usable));
     const { state, range } = usable;
     const allocator = this.c.ledger.allocator(state);
+    // Cooldowns that are due end now (as for requests; this also wakes the pool's other waiters).
+    this.c.ledger.expireCooling(state);
     if (state.spec?.family === undefined || !allocator) {
       this.wait(pool, claim);
       return this.say(
@@ -199,7 +202,9 @@ export class ClaimReconciler {
           };
         this.wait(pool, claim);
         const message = `no free address in ${describePool(pool)}: the claim is served as soon as one is released or the pool grows`;
-        return { step: await this.say(claim, notReady(ClaimReadyReason.PoolExhausted, message)) };
+        await this.say(claim, notReady(ClaimReadyReason.PoolExhausted, `${message}${coolingNote(err)}`));
+        // Busy only because of cooling space: look again when it ends.
+        return { step: coolingRetry(err, this.c.now().getTime()) };
       }
       const block = this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
       const object = await this.records.create(range, state, block);
@@ -264,4 +269,16 @@ function fitsClaim(cidr: Cidr, allocator: Allocator): boolean {
   return (
     cidr.prefix === cidr.width && allocator.contains(cidr) && excludedEntry(allocator, cidr) === undefined
   );
+}
+
+/** How a PoolExhausted message says that space is only cooling down (§7 reuseCooldownSeconds). */
+function coolingNote(err: unknown): string {
+  const until = err instanceof IpamError ? err.coolingUntil : undefined;
+  return until === undefined ? "" : ` (space is cooling down until ${new Date(until).toISOString()})`;
+}
+
+/** A retry at the end of the cooldown that alone keeps the claim waiting, if that is why. */
+function coolingRetry(err: unknown, now: number): ReconcileResult | undefined {
+  const until = err instanceof IpamError ? err.coolingUntil : undefined;
+  return until === undefined ? undefined : { requeueAfter: Math.max(until - now, 0) + 1 };
 }

@@ -27,3 +27,12 @@ export function notAdmittedMessage(ref: PoolRef, namespace: string | undefined):
       : "add it to the range's spec.allowedNamespaces";
   return `${describePool(ref)} does not admit requests from namespace ${namespace}: ${how}`;
 }
+
+/** Whether two label sets are equal (a namespace's labels decide a ClusterIPAMRange's consent). */
+export function sameLabels(
+  a: Record<string, string> | undefined,
+  b: Record<string, string> | undefined,
+): boolean {
+  const x = Object.entries(a ?? {});
+  return x.length === Object.keys(b ?? {}).length && x.every(([k, v]) => b?.[k] === v);
+}

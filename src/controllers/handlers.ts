@@ -7,6 +7,7 @@ import type { IPAMAllocation, IPAMRequest, ObjectMeta, RangeObject } from "../ap
 import { isInvalid, rangeRefOf, recordName } from "../api/validation.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
+import { sameLabels } from "./consent.ts";
 import type { Context } from "./context.ts";
 import { holderOfRecord, type LiveHolder } from "./holders.ts";
 import { ALLOCATIONS_BY_REQUEST, REQUESTS_BY_CLUSTER_NAMESPACE } from "./indexes.ts";
@@ -168,9 +169,4 @@ export class Handlers {
     const ref = allocation.spec?.request;
     return ref && holderOfRecord(this.c, allocation).cached(`${ref.namespace}/${ref.name}`, ref.uid);
   }
-}
-
-function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const x = Object.entries(a ?? {});
-  return x.length === Object.keys(b ?? {}).length && x.every(([k, v]) => b?.[k] === v);
 }

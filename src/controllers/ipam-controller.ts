@@ -117,9 +117,13 @@ export class IpamController {
     this.claims?.onCluster(cluster, old);
   }
 
-  /** Cluster API's resources became served (or a cache of them synced): every claim looks once. */
+  /**
+   * Cluster API's resources became served (or a cache of them synced): as at bootstrap, addresses
+   * claims published without a record are reserved first (the claims' cache may have been empty then:
+   * discovery failed), and every claim looks once.
+   */
   onClaimsServed(): void {
-    this.claims?.queueAll();
+    this.claims?.bootstrap();
   }
 
   reconcileClaim(key: string): Promise<ReconcileResult | undefined> {

@@ -1,5 +1,6 @@
-// Registers the IPAM reconcilers with the runtime's Manager: three informers (compact caches), and per
-// term of the allocation fence three work queues and a fresh IpamController. Start-up order makes a
+// Registers the IPAM reconcilers with the runtime's Manager: informers with compact caches (ranges of
+// both kinds, namespaces, requests, records; Cluster API's informers are claim-setup.ts's), and per
+// term of the allocation fence four work queues and a fresh IpamController. Start-up order makes a
 // restart and a hand-over safe: ranges synced → fence acquired → requests and allocation objects
 // listed side by side (the records' list is their informer's first list, or a relist in later terms:
 // either way a read that began after the fence was acquired, so every record committed under earlier
@@ -123,7 +124,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
   const serveTerm = async (fence: LeaderElector, held: AbortSignal, stopped: AbortSignal): Promise<void> => {
-    // Every worker of the term's three controllers waits on this signal (by design, like the manager's).
+    // Every worker of the term's four controllers waits on this signal (by design, like the manager's).
     setMaxListeners(0, held);
     const make = (name: string, workerCount: number, reconcile: Reconciler) =>
       new Controller({ name, workers: workerCount, logger: mgr.logger, registry: mgr.registry, reconcile });

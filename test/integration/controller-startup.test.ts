@@ -71,6 +71,11 @@ it("a restarted controller lists the allocation objects once, after it holds the
       recorder.steps.indexOf("allocations listed") > fenceAt,
       `records listed after the fence: ${steps}`,
     );
+    // Requests too (a standby caches neither): their list is not sent before the fence is held.
+    assert.ok(
+      recorder.steps.indexOf("requests listed") > fenceAt,
+      `requests listed after the fence: ${steps}`,
+    );
 
     // The blocks of the earlier holder are known: new requests get other blocks (the pool has 64).
     const later = Array.from({ length: 12 }, (_, i) => `late-${i}`);

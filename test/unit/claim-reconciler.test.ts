@@ -1,18 +1,29 @@
 // The claim reconciler's decisions on faked ports: the order that makes a claim safe (finalizer →
 // record → fence confirm → publication conditional on the version read before the confirm →
 // IPAddress → Ready), nothing published without the fence or after a refused publication, and no
-// write at all for other providers' or paused claims.
+// write at all for other providers' or paused claims; forged Address conditions adopted only where the
+// pool admits the namespace; published addresses reserved when the claims' cache completes late; claims
+// waiting only on cooling space; IPAddresses whose claim is gone.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   ADDRESS_CONDITION,
   CAPI_IPAM_API_VERSION,
+  type IPAddress,
   type IPAddressClaim,
   PAUSED_ANNOTATION,
+  PROTECT_ADDRESS_FINALIZER,
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
-import { API_VERSION, FINALIZER, GROUP, type IPAMRange } from "../../src/api/types.ts";
+import {
+  API_VERSION,
+  type ClusterIPAMRange,
+  FINALIZER,
+  GROUP,
+  type IPAMRange,
+  type IPAMRequest,
+} from "../../src/api/types.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
@@ -157,5 +168,318 @@ describe("claim reconciler", () => {
     for (const c of claims) await controller.reconcileClaim(`ns/${c.metadata.name}`);
     assert.equal(log.filter((l) => l.startsWith("IPAddress")).length, 4);
     assert.equal(log.at(-1), "claim status @4: Ready=False");
+  });
+});
+
+describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", () => {
+  const pool: ClusterIPAMRange = {
+    apiVersion: API_VERSION,
+    kind: "ClusterIPAMRange",
+    metadata: { name: "pods", uid: "uid-c", generation: 1, finalizers: [FINALIZER] },
+    spec: { ranges: ["10.0.0.0/24"], namespaceSelector: { matchLabels: { team: "blue" } } },
+  };
+  const namespaces = [
+    { metadata: { name: "shop", labels: { team: "blue" } } },
+    { metadata: { name: "other", labels: { team: "red" } } },
+  ];
+  const forged = (namespace: string): IPAddressClaim => ({
+    apiVersion: CAPI_IPAM_API_VERSION,
+    kind: "IPAddressClaim",
+    metadata: {
+      name: "c",
+      namespace,
+      uid: `uid-${namespace}`,
+      generation: 1,
+      resourceVersion: "3",
+      finalizers: [RELEASE_ADDRESS_FINALIZER],
+    },
+    spec: { poolRef: { apiGroup: GROUP, kind: "ClusterIPAMRange", name: "pods" } },
+    status: {
+      conditions: [
+        {
+          type: ADDRESS_CONDITION,
+          status: "True",
+          reason: "Published",
+          message: "10.0.0.7/32",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    },
+  });
+
+  async function reconcile(namespace: string) {
+    const log: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => undefined,
+      patchClaimStatus: async (c, status) => {
+        const ready = status.conditions?.find((x) => x.type === "Ready");
+        log.push(`Ready=${ready?.status} ${ready?.reason}: ${ready?.message}`);
+        return { ...c, status };
+      },
+      setClaimFinalizer: async (c) => c,
+      createAddress: async (a) => {
+        log.push(`IPAddress ${a.spec.address}`);
+        return a;
+      },
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async () => {},
+      deleteAddress: async () => {},
+    };
+    const claims: ClaimDeps = {
+      claims: fakeCache([forged(namespace)]),
+      addresses: fakeCache([]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: noop, addAfter: noop },
+      writer,
+    };
+    const controller = fakeController(
+      { clusterRanges: [pool], namespaces },
+      {
+        createAllocation: async (a) => {
+          log.push(`record ${a.spec.cidr}`);
+          return { ...a, metadata: { ...a.metadata, uid: "record-uid" } };
+        },
+      },
+      { claims, clusterAllocationNamespace: "ipam-records" },
+    );
+    controller.bootstrap();
+    await controller.reconcileClaim(`${namespace}/c`);
+    return log;
+  }
+
+  it("is adopted for a namespace the selector admits", async () => {
+    const log = await reconcile("shop");
+    assert.deepEqual(log.slice(0, 2), ["record 10.0.0.7/32", "IPAddress 10.0.0.7"]);
+  });
+
+  it("is flagged, and nothing recorded, for a namespace the selector does not admit", async () => {
+    const log = await reconcile("other");
+    assert.deepEqual(log, [
+      "Ready=False AllocationFailed: 10.0.0.7/32 was not allocated by kubipam and ClusterIPAMRange pods does not admit namespace other: delete this claim",
+    ]);
+  });
+});
+
+describe("claim reconciler: claims' cache complete only after bootstrap", () => {
+  it("reserves an address a claim published without a record before another claim is served", async () => {
+    const claims: IPAddressClaim[] = [];
+    const created: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => undefined,
+      patchClaimStatus: async (c, status, rv) => ({
+        ...c,
+        status,
+        metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) },
+      }),
+      setClaimFinalizer: async (c) => ({
+        ...c,
+        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
+      }),
+      createAddress: async (a) => a,
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async () => {},
+      deleteAddress: async () => {},
+    };
+    const deps: ClaimDeps = {
+      claims: fakeCache(claims),
+      addresses: fakeCache([]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: noop, addAfter: noop },
+      writer,
+    };
+    const controller = fakeController(
+      { ranges: [range()] },
+      {
+        createAllocation: async (a) => {
+          created.push(`${a.spec.cidr} for ${a.spec.request.name}`);
+          return { ...a, metadata: { ...a.metadata, uid: `record-${created.length}` } };
+        },
+      },
+      { claims: deps },
+    );
+    // The claims' cache is empty at bootstrap (discovery failed then), complete later.
+    controller.bootstrap();
+    const published = claim("a");
+    published.metadata.finalizers = [RELEASE_ADDRESS_FINALIZER];
+    published.status = {
+      conditions: [
+        {
+          type: ADDRESS_CONDITION,
+          status: "True",
+          reason: "Published",
+          message: "10.0.0.0/32",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    };
+    claims.push(published, claim("b"));
+    controller.onClaimsServed();
+    await controller.reconcileClaim("ns/b");
+    assert.deepEqual(created, ["10.0.0.1/32 for b"]);
+  });
+});
+
+describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
+  it("a claim waiting only on cooling space says until when, is requeued for then, and is served then", async () => {
+    const T0 = Date.parse("2026-12-01T07:00:00.000Z");
+    let now = T0;
+    const pool: IPAMRange = {
+      ...range(),
+      spec: { ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 },
+      status: { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] },
+    };
+    const holder: IPAMRequest = {
+      apiVersion: API_VERSION,
+      kind: "IPAMRequest",
+      metadata: { name: "a", namespace: "ns", uid: "a-uid", generation: 1, resourceVersion: "7" },
+      spec: { ipam: { name: "r" }, size: 32 },
+      status: { state: "Ready", cidr: "10.0.0.1/32" },
+    };
+    const messages: string[] = [];
+    const created: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => undefined,
+      patchClaimStatus: async (c, status, rv) => {
+        const ready = status.conditions?.find((x) => x.type === "Ready");
+        if (ready) messages.push(`${ready.reason}: ${ready.message}`);
+        return { ...c, status, metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) } };
+      },
+      setClaimFinalizer: async (c) => ({
+        ...c,
+        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
+      }),
+      createAddress: async (a) => a,
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async () => {},
+      deleteAddress: async () => {},
+    };
+    const deps: ClaimDeps = {
+      claims: fakeCache([claim("c")]),
+      addresses: fakeCache([]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: noop, addAfter: noop },
+      writer,
+    };
+    const controller = fakeController(
+      {
+        ranges: [pool],
+        requests: [holder],
+        allocations: [
+          {
+            apiVersion: API_VERSION,
+            kind: "IPAMAllocation",
+            metadata: { name: "r.10-0-0-1-32", namespace: "ns", uid: "rec-a" },
+            spec: {
+              range: { name: "r", uid: "range-uid" },
+              cidr: "10.0.0.1/32",
+              request: { namespace: "ns", name: "a", uid: "a-uid" },
+            },
+          },
+        ],
+      },
+      {
+        createAllocation: async (a) => {
+          created.push(a.spec.cidr);
+          return { ...a, metadata: { ...a.metadata, uid: "rec-c" } };
+        },
+      },
+      { claims: deps, now: () => new Date(now) },
+    );
+    controller.bootstrap();
+    now = T0 + 10_000;
+    assert.deepEqual(await controller.reconcileClaim("ns/c"), { requeueAfter: 20_001 });
+    assert.match(messages.at(-1) ?? "", /^PoolExhausted: .*cooling down until 2026-12-01T07:00:30\.000Z/);
+    assert.deepEqual(created, []);
+    // The requeue comes due: served without anything else happening (no range reconcile in between).
+    now = T0 + 30_001;
+    assert.equal(await controller.reconcileClaim("ns/c"), undefined);
+    assert.deepEqual(created, ["10.0.0.0/32"]);
+    assert.match(messages.at(-1) ?? "", /^Ready: 10\.0\.0\.0\/31 from IPAMRange ns\/r/);
+  });
+});
+
+describe("claim reconciler: an IPAddress whose claim is gone", () => {
+  const address = (
+    owners: { apiVersion: string; kind: string; uid: string; controller?: boolean }[],
+  ): IPAddress => ({
+    apiVersion: CAPI_IPAM_API_VERSION,
+    kind: "IPAddress",
+    metadata: {
+      name: "a",
+      namespace: "ns",
+      uid: "address-uid",
+      finalizers: [PROTECT_ADDRESS_FINALIZER],
+      ownerReferences: owners.map((o) => ({ ...o, name: o.kind === "IPAddressClaim" ? "a" : "r" })),
+    },
+    spec: {
+      address: "10.0.0.0",
+      prefix: 30,
+      claimRef: { name: "a" },
+      poolRef: { apiGroup: GROUP, kind: "IPAMRange", name: "r" },
+    },
+  });
+  const kubipams = [
+    { apiVersion: CAPI_IPAM_API_VERSION, kind: "IPAddressClaim", uid: "a-uid", controller: true },
+    { apiVersion: API_VERSION, kind: "IPAMRange", uid: "range-uid" },
+  ];
+
+  async function sweep(owners: typeof kubipams, live: IPAddressClaim | undefined) {
+    const log: string[] = [];
+    const writer: ClaimWriter = {
+      getClaim: async () => live,
+      patchClaimStatus: async (c) => c,
+      setClaimFinalizer: async (c) => c,
+      createAddress: async (a) => a,
+      getAddress: async () => undefined,
+      patchAddressSpec: async () => {},
+      unprotectAddress: async (a) => {
+        log.push(`unprotect ${a.metadata.uid}`);
+      },
+      deleteAddress: async (a) => {
+        log.push(`delete ${a.metadata.uid}`);
+      },
+    };
+    const queued: string[] = [];
+    const deps: ClaimDeps = {
+      claims: fakeCache<IPAddressClaim>([]),
+      addresses: fakeCache([address(owners)]),
+      clusters: fakeCache([]),
+      clustersState: () => "synced",
+      claimQueue: { add: (k) => queued.push(k), addAfter: noop },
+      writer,
+    };
+    const controller = fakeController({ ranges: [range()] }, {}, { claims: deps });
+    controller.bootstrap();
+    for (const key of queued) await controller.reconcileClaim(key);
+    return { log, queued };
+  }
+
+  it("is unprotected and deleted when the claim is gone (its finalizer stripped by hand)", async () => {
+    const { log, queued } = await sweep(kubipams, undefined);
+    assert.deepEqual(queued, ["ns/a"]);
+    assert.deepEqual(log, ["unprotect address-uid", "delete address-uid"]);
+  });
+
+  it("is kept when the claim exists but the cache does not show it yet", async () => {
+    const { log } = await sweep(kubipams, claim("a"));
+    assert.deepEqual(log, []);
+  });
+
+  it("goes when a new claim of that name (another uid) exists: the new claim gets its own", async () => {
+    const renewed = claim("a");
+    renewed.metadata.uid = "another-uid";
+    const { log } = await sweep(kubipams, renewed);
+    assert.deepEqual(log, ["unprotect address-uid", "delete address-uid"]);
+  });
+
+  it("is never touched when kubipam did not make it", async () => {
+    const { log, queued } = await sweep(kubipams.slice(0, 1), undefined);
+    assert.deepEqual([log, queued], [[], []]);
   });
 });
