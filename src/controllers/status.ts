@@ -100,9 +100,10 @@ export class StatusWriter {
 
   /**
    * Writes what the API server refused to the request's status — `forbidden: <API message>` (reason
-   * Forbidden) or `rejected by the API server: <message>` (reason Rejected); Ready=False unless it is
-   * allocated already — and emits a Warning event. Guarded by the cached resourceVersion, so it never
-   * overwrites a newer status (e.g. another writer's allocation); best effort, the error is logged anyway.
+   * Forbidden) or `rejected by the API server: <message>` (reason Rejected); Ready=False and no state
+   * unless it is allocated already — and emits a Warning event. Guarded by the cached resourceVersion,
+   * so it never overwrites a newer status (e.g. another writer's allocation); best effort, the error
+   * is logged anyway.
    */
   async rejected(request: IPAMRequest, err: unknown): Promise<void> {
     const forbidden = statusOf(err) === 403;
@@ -110,8 +111,9 @@ export class StatusWriter {
     const message = `${forbidden ? "forbidden" : "rejected by the API server"}: ${errorMessage(err)}`;
     if (request.status?.message === message) return;
     const generation = request.metadata.generation;
-    const conditions = request.status?.cidr
-      ? request.status.conditions
+    const allocated = Boolean(request.status?.cidr);
+    const conditions = allocated
+      ? request.status?.conditions
       : setCondition(
           request.status?.conditions,
           { type: ConditionType.Ready, status: "False", reason, message, observedGeneration: generation },
@@ -120,7 +122,15 @@ export class StatusWriter {
     try {
       await this.d.writer.patchRequestStatus(
         request,
-        { ...request.status, message, observedGeneration: generation, conditions },
+        // Not allocated: a state written earlier (e.g. Invalid while the range was not in the cache
+        // yet) was a judgment this reconcile got past; kept, it would contradict the message.
+        {
+          ...request.status,
+          ...(allocated ? {} : { state: undefined }),
+          message,
+          observedGeneration: generation,
+          conditions,
+        },
         request.metadata.resourceVersion,
       );
     } catch (writeErr) {

@@ -81,10 +81,12 @@ export class KubeIpamWriter implements IpamWriter {
     resourceVersion?: string,
   ): Promise<IPAMRequest> {
     // Normally no resourceVersion: the CEL rule on status guards status.cidr, the rest is ours to set.
+    // A merge patch keeps what it leaves out: a status without a state clears the one written before.
+    const body = { ...status, state: status.state ?? null };
     return this.client.patchStatus<IPAMRequest>(
       ipamRequestResource,
       request.metadata.name ?? "",
-      resourceVersion ? { metadata: { resourceVersion }, status } : { status },
+      resourceVersion ? { metadata: { resourceVersion }, status: body } : { status: body },
       { namespace: request.metadata.namespace, patchType: "merge", fieldManager: FIELD_MANAGER },
     );
   }

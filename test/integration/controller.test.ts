@@ -71,15 +71,20 @@ describe("README example and policies", () => {
   it("RoundRobin moves on after a release and persists its cursor", async () => {
     await f.range("rr", { ranges: ["10.0.0.0/8"], mode: "RoundRobin" });
     const got: string[] = [];
-    for (const n of [1, 2, 3]) {
-      await f.request(`rr-${n}`, { ipam: { name: "rr" }, size: 9 });
-      got.push((await f.settled(`rr-${n}`, ready)).status?.cidr ?? "");
-      await f.deleteRequest(`rr-${n}`);
-      await eventually(async () => assert.equal(await f.getRequest(`rr-${n}`), undefined));
+    // The cursor each allocation persists (the address after it). The range's status follows an
+    // allocation after a delay (debounced), so each round waits for its own cursor; an earlier
+    // round's cursor never passes for the last one.
+    const cursors = ["10.128.0.0/9", "11.0.0.0/9", "10.128.0.0/9"];
+    for (const [i, cursor] of cursors.entries()) {
+      const name = `rr-${i + 1}`;
+      await f.request(name, { ipam: { name: "rr" }, size: 9 });
+      got.push((await f.settled(name, ready)).status?.cidr ?? "");
+      const range = await f.rangeSettled("rr", (r) => r.status?.roundRobin?.join() === cursor);
+      assert.deepEqual(range.status?.roundRobin, [cursor]);
+      await f.deleteRequest(name);
+      await eventually(async () => assert.equal(await f.getRequest(name), undefined));
     }
     assert.deepEqual(got, ["10.0.0.0/9", "10.128.0.0/9", "10.0.0.0/9"]);
-    const range = await f.rangeSettled("rr", (r) => (r.status?.roundRobin ?? []).length > 0);
-    assert.deepEqual(range.status?.roundRobin, ["10.128.0.0/9"]);
   });
 
   it("IPv6 and request expressions", async () => {

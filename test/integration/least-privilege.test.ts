@@ -344,10 +344,21 @@ describe("least privilege: the controller as a ServiceAccount bound by deploy/rb
       isolatedRbac(ns, withoutVerb("ipamallocations", "create")),
     );
 
+    // A request the controller judged before its range reached the cache (Invalid: not found): once
+    // the range is there, the refused write says forbidden, and the stale Invalid goes.
+    await f.request("early", { ipam: { name: "pool" } });
+    await f.settled(
+      "early",
+      (r) => r.status?.state === "Invalid" && /not found/.test(r.status.message ?? ""),
+    );
     await f.range("pool", { ranges: ["10.81.0.0/24"], chunkSize: 28 });
     await f.request("blocked", { ipam: { name: "pool" } });
     const key = `${ns}/blocked`;
     const permission = /cannot create resource "ipamallocations" in API group "ipam\.mandelsoft\.org"/;
+    const early = await f.settled("early", (r) => r.status?.message?.startsWith("forbidden: ") ?? false);
+    assert.match(early.status?.message ?? "", permission);
+    assert.equal(early.status?.state, undefined, "the earlier Invalid is gone");
+    assert.equal(early.status?.conditions?.find((c) => c.type === "Ready")?.reason, "Forbidden");
 
     // On the object: status message and Ready condition (reason Forbidden), nothing allocated.
     const blocked = await f.settled("blocked", (r) => r.status?.message?.startsWith("forbidden: ") ?? false);
@@ -419,8 +430,11 @@ describe("least privilege: the controller as a ServiceAccount bound by deploy/rb
     await assertNoProblems(f, true);
     assertAlive(controller);
 
+    await f.settled("early", ready);
     await f.deleteRequest("blocked");
+    await f.deleteRequest("early");
     await gone(f, "request", "blocked");
+    await gone(f, "request", "early");
     await f.deleteRange("pool");
     await gone(f, "range", "pool");
     assert.equal(await controller.kill("SIGTERM"), 0, "graceful stop");
@@ -480,6 +494,15 @@ describe("a 403 while reconciling a request", () => {
     controller.bootstrap();
     return { controller, writes, events };
   }
+
+  it("clears a state judged earlier (Invalid while the range was not cached): not allocated, no state", async () => {
+    const r = request({ state: "Invalid", message: "IPAMRange ns/pool not found" });
+    const { controller, writes } = run(r, async () => r);
+    await assert.rejects(controller.reconcileRequest("ns/r"));
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]?.status.state, undefined);
+    assert.match(writes[0]?.status.message ?? "", /^forbidden: /);
+  });
 
   it("reports it on the request (guarded by its resourceVersion) and as a Warning, and still fails", async () => {
     const r = request();
