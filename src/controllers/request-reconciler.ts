@@ -14,7 +14,7 @@ import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import { type Adoption, excludedEntry } from "./adoption.ts";
 import { admits, notAdmittedMessage } from "./consent.ts";
-import { type Context, rangeObject } from "./context.ts";
+import { type Context, missingRangeMessage, rangeObject } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
 import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
@@ -89,7 +89,7 @@ export class RequestReconciler {
     const range = rangeObject(d, ref);
     const state = ledger.state(ref);
     state.busy.delete(key);
-    if (!range) return says("Invalid", `${pool} not found`);
+    if (!range) return says("Invalid", missingRangeMessage(d, ref));
     if (!admits(d, ref, range, request.metadata.namespace ?? "")) {
       return says("Invalid", notAdmittedMessage(ref, request.metadata.namespace));
     }
