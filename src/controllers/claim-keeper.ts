@@ -22,7 +22,7 @@ import type { ClaimStatus } from "./claim-status.ts";
 import { admits } from "./consent.ts";
 import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
-import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { ownRecordsOf } from "./foreign-records.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
 
@@ -209,8 +209,7 @@ export class ClaimKeeper {
     const { d, ledger } = this.c;
     const uid = claim.metadata.uid ?? "";
     const records = new Map<string, string>();
-    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
-      records.set(objectKey(a), a.metadata.uid ?? "");
+    for (const a of ownRecordsOf(this.c, uid)) records.set(objectKey(a), a.metadata.uid ?? "");
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
       // Without a known record uid nothing is deleted by name (the name may hold another's record).
