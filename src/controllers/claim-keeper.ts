@@ -70,6 +70,9 @@ export class ClaimKeeper {
     const state = this.c.ledger.state(pool);
     const block = state.held(cidr);
     if (!block || block.requestUid !== claim.metadata.uid || block.phase === "claiming") {
+      // The condition was rewritten to another block: the one the claim holds stays (a machine may use it).
+      const holds = this.holdsInstead(claim, state, cidr);
+      if (holds) return this.restore(claim, state, block, holds, cidrText);
       const problem = await this.rerecord(claim, range, state, cidr, block);
       if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
       if (problem) {
@@ -184,6 +187,51 @@ export class ClaimKeeper {
       return `is not free in ${state.key}`;
     }
     return this.c.ledger.claim(state, { uid, key: objectKey(claim), kind: "IPAddressClaim" }, cidr, name);
+  }
+
+  /**
+   * The block the claim holds when its Address condition names another (not the claim's in the
+   * ledger): its IPAddress's address if that differs, else — without an IPAddress — its recorded block.
+   */
+  private holdsInstead(claim: IPAddressClaim, state: PoolState, cidr: Cidr): string | undefined {
+    const address = this.p.addresses.get(objectKey(claim));
+    if (address && isAddressOf(address, claim) && !address.metadata.deletionTimestamp) {
+      if (address.spec.address === cidr.addressString()) return undefined;
+      const bits = address.spec.address.includes(":") ? 128 : 32;
+      return parseHeldCidr(`${address.spec.address}/${bits}`)?.toString();
+    }
+    const recorded = this.c.ledger
+      .blocksOf(claim.metadata.uid ?? "")
+      .find((b) => b.phase === "held" && b.objectUid && b.rangeKey === state.key);
+    return recorded && recorded.cidr.toString() !== cidr.toString() ? recorded.cidr.toString() : undefined;
+  }
+
+  /** Puts the Address condition back to the held block (conditional write), and says so. */
+  private async restore(
+    claim: IPAddressClaim,
+    state: PoolState,
+    reserved: HeldBlock | undefined,
+    holds: string,
+    rewritten: string,
+  ): Promise<Step> {
+    // Reserved for the rewritten condition at bootstrap (never recorded): taken back at once.
+    if (
+      reserved &&
+      reserved.requestUid === claim.metadata.uid &&
+      reserved.phase === "claiming" &&
+      !reserved.objectUid
+    ) {
+      this.c.ledger.undoClaim(state, reserved);
+    }
+    const message = `the Address condition was changed to ${rewritten}, but this claim holds ${holds}: restored (an allocated address never moves; delete the claim to release it)`;
+    this.c.d.log.warn("restoring a rewritten Address condition", {
+      claim: objectKey(claim),
+      holds,
+      rewritten,
+    });
+    await this.status.publish(claim, holds, claim.metadata.resourceVersion);
+    this.c.d.events.emit(claim, "Warning", "AddressConditionRestored", message);
+    return { requeueAfter: AGAIN_MS };
   }
 
   /** Other blocks of the claim (a race lost, a stale writer's record) go, via garbage collection. */

@@ -1,0 +1,169 @@
+// Claims that someone tampered with, on faked ports: an Address condition rewritten to another (free)
+// address is not followed while the claim's record or IPAddress shows its block.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  ADDRESS_CONDITION,
+  CAPI_IPAM_API_VERSION,
+  type IPAddress,
+  type IPAddressClaim,
+  PROTECT_ADDRESS_FINALIZER,
+  RELEASE_ADDRESS_FINALIZER,
+} from "../../src/api/cluster-api.ts";
+import { rangePool } from "../../src/api/pool-ref.ts";
+import { API_VERSION, FINALIZER, GROUP, type IPAMAllocation, type IPAMRange } from "../../src/api/types.ts";
+import { recordName } from "../../src/api/validation.ts";
+import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
+import { fakeCache, fakeController } from "../harness/fake-ports.ts";
+
+const noop = () => {};
+const POOL = rangePool("ns", "r");
+
+const range: IPAMRange = {
+  apiVersion: API_VERSION,
+  kind: "IPAMRange",
+  metadata: { name: "r", namespace: "ns", uid: "range-uid", generation: 1, finalizers: [FINALIZER] },
+  spec: { ranges: ["10.0.0.0/30"] },
+};
+
+/** Claim `a`, published with `address` (its Address condition) and Ready. */
+function publishedClaim(address: string): IPAddressClaim {
+  return {
+    apiVersion: CAPI_IPAM_API_VERSION,
+    kind: "IPAddressClaim",
+    metadata: {
+      name: "a",
+      namespace: "ns",
+      uid: "a-uid",
+      generation: 1,
+      resourceVersion: "9",
+      finalizers: [RELEASE_ADDRESS_FINALIZER],
+    },
+    spec: { poolRef: { apiGroup: GROUP, kind: "IPAMRange", name: "r" } },
+    status: {
+      addressRef: { name: "a" },
+      conditions: [
+        {
+          type: ADDRESS_CONDITION,
+          status: "True",
+          reason: "Published",
+          message: address,
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+        {
+          type: "Ready",
+          status: "True",
+          reason: "Ready",
+          message: "ok",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    },
+  };
+}
+
+function claimRecord(cidr: string): IPAMAllocation {
+  return {
+    apiVersion: API_VERSION,
+    kind: "IPAMAllocation",
+    metadata: { name: recordName(POOL, cidr), namespace: "ns", uid: "record-uid" },
+    spec: {
+      range: { name: "r", uid: "range-uid" },
+      cidr,
+      request: { kind: "IPAddressClaim", namespace: "ns", name: "a", uid: "a-uid" },
+    },
+  };
+}
+
+function ipAddress(address: string): IPAddress {
+  return {
+    apiVersion: CAPI_IPAM_API_VERSION,
+    kind: "IPAddress",
+    metadata: {
+      name: "a",
+      namespace: "ns",
+      finalizers: [PROTECT_ADDRESS_FINALIZER],
+      ownerReferences: [
+        {
+          apiVersion: CAPI_IPAM_API_VERSION,
+          kind: "IPAddressClaim",
+          name: "a",
+          uid: "a-uid",
+          controller: true,
+        },
+      ],
+    },
+    spec: {
+      address,
+      prefix: 30,
+      claimRef: { name: "a" },
+      poolRef: { apiGroup: GROUP, kind: "IPAMRange", name: "r" },
+    },
+  };
+}
+
+function setup(claim: IPAddressClaim, records: IPAMAllocation[], addresses: IPAddress[]) {
+  const log: string[] = [];
+  const writer: ClaimWriter = {
+    getClaim: async () => claim,
+    patchClaimStatus: async (c, status, rv) => {
+      const address = status.conditions?.find((x) => x.type === ADDRESS_CONDITION)?.message;
+      log.push(`claim status @${rv}: Address ${address}`);
+      return { ...c, status };
+    },
+    setClaimFinalizer: async (c) => c,
+    createAddress: async (a) => {
+      log.push(`IPAddress create ${a.spec.address}`);
+      return a;
+    },
+    getAddress: async () => undefined,
+    patchAddressSpec: async (a) => void log.push(`IPAddress patch ${a.spec.address}`),
+    unprotectAddress: async () => {},
+    deleteAddress: async () => {},
+  };
+  const deps: ClaimDeps = {
+    claims: fakeCache([claim]),
+    addresses: fakeCache(addresses),
+    clusters: fakeCache([]),
+    clustersState: () => "synced",
+    claimQueue: { add: noop, addAfter: noop },
+    writer,
+  };
+  const controller = fakeController(
+    { ranges: [range], allocations: records },
+    {
+      createAllocation: async (a) => {
+        log.push(`record ${a.spec.cidr}`);
+        return { ...a, metadata: { ...a.metadata, uid: "new-record-uid" } };
+      },
+      deleteAllocation: async (_ns, name) => void log.push(`delete ${name}`),
+    },
+    {
+      claims: deps,
+      allocationQueue: { add: (k) => void log.push(`gc ${k}`), addAfter: noop },
+      events: { emit: (_o, type, reason) => void log.push(`event ${type} ${reason}`) },
+    },
+  );
+  controller.bootstrap();
+  // Bootstrap queues every record once: only what the claim's reconcile does counts.
+  log.length = 0;
+  return { controller, log };
+}
+
+describe("a published claim whose Address condition was rewritten", () => {
+  for (const [what, records, addresses] of [
+    ["its record and IPAddress", [claimRecord("10.0.0.0/32")], [ipAddress("10.0.0.0")]],
+    ["its record (no IPAddress)", [claimRecord("10.0.0.0/32")], []],
+    ["its IPAddress (no record)", [], [ipAddress("10.0.0.0")]],
+  ] as const) {
+    it(`keeps the block ${what} shows: condition restored (conditional), Warning event, nothing freed`, async () => {
+      const { controller, log } = setup(publishedClaim("10.0.0.2/32"), [...records], [...addresses]);
+      await controller.reconcileClaim("ns/a");
+      assert.deepEqual(log, [
+        "claim status @9: Address 10.0.0.0/32",
+        "event Warning AddressConditionRestored",
+      ]);
+    });
+  }
+});
