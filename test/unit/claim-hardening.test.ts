@@ -1,5 +1,6 @@
 // Claims that someone tampered with, on faked ports: an Address condition rewritten to another (free)
-// address is not followed while the claim's record or IPAddress shows its block.
+// address is not followed while the claim's record or IPAddress shows its block. And a revocation
+// always changes the claim's status (so its resourceVersion moves), even repeated with the same record.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -109,7 +110,8 @@ function setup(claim: IPAddressClaim, records: IPAMAllocation[], addresses: IPAd
     getClaim: async () => claim,
     patchClaimStatus: async (c, status, rv) => {
       const address = status.conditions?.find((x) => x.type === ADDRESS_CONDITION)?.message;
-      log.push(`claim status @${rv}: Address ${address}`);
+      const ready = status.conditions?.find((x) => x.type === "Ready")?.message;
+      log.push(address ? `claim status @${rv}: Address ${address}` : `claim status @${rv}: Ready ${ready}`);
       return { ...c, status };
     },
     setClaimFinalizer: async (c) => c,
@@ -166,4 +168,36 @@ describe("a published claim whose Address condition was rewritten", () => {
       ]);
     });
   }
+});
+
+describe("revoking a claim's unpublished record", () => {
+  it("always changes the claim's status, even when the same revocation was written before", async () => {
+    // A /31 recorded for a claim is not an address of the pool: the claim's record is revoked.
+    const claim: IPAddressClaim = { ...publishedClaim("unused"), status: {} };
+    const once = setup(claim, [claimRecord("10.0.0.0/31")], []);
+    await once.controller.reconcileClaim("ns/a");
+    const first = once.log.find((l) => l.startsWith("claim status @9: Ready reallocating"));
+    assert.ok(first, once.log.join("\n"));
+    // The claim already says exactly that (a second revocation of the same record): still a change.
+    const message = first.replace("claim status @9: Ready ", "");
+    const again: IPAddressClaim = {
+      ...claim,
+      status: {
+        conditions: [
+          {
+            type: "Ready",
+            status: "False",
+            reason: "AllocationFailed",
+            message,
+            lastTransitionTime: "2026-01-01T00:00:00Z",
+          },
+        ],
+      },
+    };
+    const twice = setup(again, [claimRecord("10.0.0.0/31")], []);
+    await twice.controller.reconcileClaim("ns/a");
+    const second = twice.log.find((l) => l.startsWith("claim status @9: Ready reallocating"));
+    assert.ok(second, twice.log.join("\n"));
+    assert.notEqual(second, first);
+  });
 });
