@@ -243,6 +243,29 @@ export class ClaimKeeper {
     }
   }
 
+  /**
+   * A cooldown on the pool (§7) is announced before the records go, so that it outlives a crash; if a
+   * delete fails, the announcements are abandoned (the blocks stay held) and the release is retried.
+   */
+  private async deleteRecords(blocks: HeldBlock[], records: Map<string, string>): Promise<void> {
+    const announced: [PoolState, Cidr][] = [];
+    try {
+      for (const block of blocks) {
+        const state = this.c.ledger.stateForBlock(block);
+        if (!state) continue;
+        await announceRelease(this.c, state, block.cidr);
+        announced.push([state, block.cidr]);
+      }
+      for (const [key, objectUid] of records) {
+        const [namespace = "", name = ""] = key.split("/");
+        await this.c.d.writer.deleteAllocation(namespace, name, objectUid);
+      }
+    } catch (err) {
+      for (const [state, cidr] of announced) state.cooling.abandon(cidr);
+      throw err;
+    }
+  }
+
   /** No claim under this key in the cache: an IPAddress kubipam made there may be an orphan. */
   async orphan(key: string): Promise<undefined> {
     const address = this.p.addresses.get(key);
@@ -263,16 +286,16 @@ export class ClaimKeeper {
       // Without a known record uid nothing is deleted by name (the name may hold another's record).
       if (state && block.objectUid) records.set(state.recordKey(block.objectName), block.objectUid);
     }
-    // A cooldown on the pool (§7) is announced before the records go, so that it outlives a crash.
-    for (const block of ledger.blocksOf(uid)) {
+    // A block never recorded (a claim in flight, not published) is freed at once, without a cooldown.
+    const published = publishedAddressOf(claim);
+    const blocks = ledger.blocksOf(uid);
+    for (const block of blocks.filter((b) => neverRecorded(b, published))) {
       const state = ledger.stateForBlock(block);
-      if (state) await announceRelease(this.c, state, block.cidr);
+      if (state) ledger.undoClaim(state, block);
     }
-    for (const [key, objectUid] of records) {
-      const [namespace = "", name = ""] = key.split("/");
-      await d.writer.deleteAllocation(namespace, name, objectUid);
-    }
-    for (const block of ledger.blocksOf(uid)) {
+    const kept = blocks.filter((b) => !neverRecorded(b, published));
+    await this.deleteRecords(kept, records);
+    for (const block of kept) {
       const state = ledger.stateForBlock(block);
       if (state) ledger.release(state, block);
     }
@@ -280,4 +303,9 @@ export class ClaimKeeper {
     d.rangeQueue.add(poolKey(pool));
     return undefined;
   }
+}
+
+/** A claim in flight that never got a record and was not published (a record deleted by hand had one). */
+function neverRecorded(block: HeldBlock, published: string | undefined): boolean {
+  return block.phase === "claiming" && !block.objectUid && block.cidr.toString() !== published;
 }

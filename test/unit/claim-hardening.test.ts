@@ -16,6 +16,7 @@ import { rangePool } from "../../src/api/pool-ref.ts";
 import { API_VERSION, FINALIZER, GROUP, type IPAMAllocation, type IPAMRange } from "../../src/api/types.ts";
 import { recordName } from "../../src/api/validation.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
+import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
 
 const noop = () => {};
@@ -104,10 +105,25 @@ function ipAddress(address: string): IPAddress {
   };
 }
 
-function setup(claim: IPAddressClaim, records: IPAMAllocation[], addresses: IPAddress[]) {
+interface Faults {
+  /** The pool's reuseCooldownSeconds. */
+  cooldown?: number;
+  /** Record creates and reads fail with 500 (outcome unknown: the claim stays in flight). */
+  createFails?: boolean;
+  /** Record deletes fail with 500. */
+  deleteFails?: boolean;
+}
+
+function setup(
+  claim: IPAddressClaim | IPAddressClaim[],
+  records: IPAMAllocation[],
+  addresses: IPAddress[],
+  faults: Faults = {},
+) {
+  const claims = Array.isArray(claim) ? claim : [claim];
   const log: string[] = [];
   const writer: ClaimWriter = {
-    getClaim: async () => claim,
+    getClaim: async () => claims[0],
     patchClaimStatus: async (c, status, rv) => {
       const address = status.conditions?.find((x) => x.type === ADDRESS_CONDITION)?.message;
       const ready = status.conditions?.find((x) => x.type === "Ready")?.message;
@@ -125,7 +141,7 @@ function setup(claim: IPAddressClaim, records: IPAMAllocation[], addresses: IPAd
     deleteAddress: async () => {},
   };
   const deps: ClaimDeps = {
-    claims: fakeCache([claim]),
+    claims: fakeCache(claims),
     addresses: fakeCache(addresses),
     clusters: fakeCache([]),
     clustersState: () => "synced",
@@ -133,13 +149,32 @@ function setup(claim: IPAddressClaim, records: IPAMAllocation[], addresses: IPAd
     writer,
   };
   const controller = fakeController(
-    { ranges: [range], allocations: records },
+    {
+      ranges: [
+        faults.cooldown
+          ? { ...range, spec: { ...range.spec, reuseCooldownSeconds: faults.cooldown } }
+          : range,
+      ],
+      allocations: records,
+    },
     {
       createAllocation: async (a) => {
         log.push(`record ${a.spec.cidr}`);
+        if (faults.createFails) throw new ApiError({ status: 500, reason: "InternalError", message: "boom" });
         return { ...a, metadata: { ...a.metadata, uid: "new-record-uid" } };
       },
-      deleteAllocation: async (_ns, name) => void log.push(`delete ${name}`),
+      getAllocation: async () => {
+        if (faults.createFails) throw new ApiError({ status: 500, reason: "InternalError", message: "boom" });
+        return undefined;
+      },
+      deleteAllocation: async (_ns, name) => {
+        log.push(`delete ${name}`);
+        if (faults.deleteFails) throw new ApiError({ status: 500, reason: "InternalError", message: "boom" });
+      },
+      patchRangeStatus: async (_r, status) => {
+        if (status.cooling)
+          log.push(`range cooling [${status.cooling.map((c) => c.split("@")[0]).join(",")}]`);
+      },
     },
     {
       claims: deps,
@@ -199,5 +234,44 @@ describe("revoking a claim's unpublished record", () => {
     const second = twice.log.find((l) => l.startsWith("claim status @9: Ready reallocating"));
     assert.ok(second, twice.log.join("\n"));
     assert.notEqual(second, first);
+  });
+});
+
+describe("releasing a deleted claim", () => {
+  const deleting = (c: IPAddressClaim): IPAddressClaim => ({
+    ...c,
+    metadata: { ...c.metadata, deletionTimestamp: "2026-01-01T00:00:00Z" },
+  });
+
+  it("abandons the cooldown announcement when a record delete fails", async () => {
+    const claims = [deleting(publishedClaim("10.0.0.0/32"))];
+    const { controller, log } = setup(claims, [claimRecord("10.0.0.0/32")], [], {
+      cooldown: 60,
+      deleteFails: true,
+    });
+    await assert.rejects(controller.reconcileClaim("ns/a"));
+    assert.deepEqual(log, ["range cooling [10.0.0.0/32]", "delete r.10-0-0-0-32"]);
+    // The block is still held: the range's next status write no longer says it cools down.
+    log.length = 0;
+    await controller.reconcileRange("ns/r");
+    assert.deepEqual(
+      log.filter((l) => l.startsWith("range cooling")),
+      ["range cooling []"],
+    );
+  });
+
+  it("frees a block that was never recorded at once, without a cooldown", async () => {
+    const claims: IPAddressClaim[] = [{ ...publishedClaim("unused"), status: {} }];
+    const { controller, log } = setup(claims, [], [], { cooldown: 60, createFails: true });
+    // The record create's outcome is unknown: the claim's block stays in flight.
+    await assert.rejects(controller.reconcileClaim("ns/a"));
+    assert.deepEqual(log, ["record 10.0.0.0/32"]);
+    claims[0] = deleting(claims[0] as IPAddressClaim);
+    log.length = 0;
+    await controller.reconcileClaim("ns/a");
+    assert.deepEqual(
+      log.filter((l) => l.startsWith("range cooling")),
+      [],
+    );
   });
 });
