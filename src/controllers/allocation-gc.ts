@@ -3,6 +3,7 @@
 // its block. A record that carries a waiting request's claim is revoked first (Records.revoke), so no
 // stale writer can still publish it. Watches: IPAMAllocation (every record once at start, malformed or
 // conflicting ones, records whose request this process has not seen); queued also when a request goes.
+// Records of cluster ranges in another namespace than this controller's are reported, never deleted.
 
 import { poolKey, poolOfRecord } from "../api/pool-ref.ts";
 import type { IPAMAllocation } from "../api/types.ts";
@@ -10,6 +11,7 @@ import type { Cidr } from "../ipam/index.ts";
 import { objectKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
+import { isForeignClusterRecord, reportForeignClusterRecord } from "./foreign-records.ts";
 import { holderOfBlock, holderOfRecord, type LiveHolder } from "./holders.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
@@ -25,6 +27,10 @@ export class AllocationCollector {
     const { d, ledger } = this.c;
     const allocation = d.allocations.get(key);
     if (!allocation) return;
+    // Another controller's (a different --cluster-allocation-namespace): never ours to delete.
+    if (isForeignClusterRecord(allocation, ledger.clusterAllocationNamespace)) {
+      return reportForeignClusterRecord(this.c, allocation);
+    }
     const request = allocation.spec?.request;
     if (!request?.uid) return this.collect(allocation);
     const cidr = parseHeldCidr(allocation.spec.cidr);

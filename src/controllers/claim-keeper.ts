@@ -22,7 +22,7 @@ import type { ClaimStatus } from "./claim-status.ts";
 import { admits } from "./consent.ts";
 import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
-import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { ownRecordsOf } from "./foreign-records.ts";
 import { type HeldBlock, type PoolState, parseHeldCidr } from "./pool-state.ts";
 import type { Records } from "./records.ts";
 
@@ -70,6 +70,9 @@ export class ClaimKeeper {
     const state = this.c.ledger.state(pool);
     const block = state.held(cidr);
     if (!block || block.requestUid !== claim.metadata.uid || block.phase === "claiming") {
+      // The condition was rewritten to another block: the one the claim holds stays (a machine may use it).
+      const holds = this.holdsInstead(claim, state, cidr);
+      if (holds) return this.restore(claim, state, block, holds, cidrText);
       const problem = await this.rerecord(claim, range, state, cidr, block);
       if (problem === "retry") return { requeueAfter: FENCE_RETRY_MS };
       if (problem) {
@@ -186,12 +189,80 @@ export class ClaimKeeper {
     return this.c.ledger.claim(state, { uid, key: objectKey(claim), kind: "IPAddressClaim" }, cidr, name);
   }
 
+  /**
+   * The block the claim holds when its Address condition names another (not the claim's in the
+   * ledger): its IPAddress's address if that differs, else — without an IPAddress — its recorded block.
+   */
+  private holdsInstead(claim: IPAddressClaim, state: PoolState, cidr: Cidr): string | undefined {
+    const address = this.p.addresses.get(objectKey(claim));
+    if (address && isAddressOf(address, claim) && !address.metadata.deletionTimestamp) {
+      if (address.spec.address === cidr.addressString()) return undefined;
+      const bits = address.spec.address.includes(":") ? 128 : 32;
+      return parseHeldCidr(`${address.spec.address}/${bits}`)?.toString();
+    }
+    const recorded = this.c.ledger
+      .blocksOf(claim.metadata.uid ?? "")
+      .find((b) => b.phase === "held" && b.objectUid && b.rangeKey === state.key);
+    return recorded && recorded.cidr.toString() !== cidr.toString() ? recorded.cidr.toString() : undefined;
+  }
+
+  /** Puts the Address condition back to the held block (conditional write), and says so. */
+  private async restore(
+    claim: IPAddressClaim,
+    state: PoolState,
+    reserved: HeldBlock | undefined,
+    holds: string,
+    rewritten: string,
+  ): Promise<Step> {
+    // Reserved for the rewritten condition at bootstrap (never recorded): taken back at once.
+    if (
+      reserved &&
+      reserved.requestUid === claim.metadata.uid &&
+      reserved.phase === "claiming" &&
+      !reserved.objectUid
+    ) {
+      this.c.ledger.undoClaim(state, reserved);
+    }
+    const message = `the Address condition was changed to ${rewritten}, but this claim holds ${holds}: restored (an allocated address never moves; delete the claim to release it)`;
+    this.c.d.log.warn("restoring a rewritten Address condition", {
+      claim: objectKey(claim),
+      holds,
+      rewritten,
+    });
+    await this.status.publish(claim, holds, claim.metadata.resourceVersion);
+    this.c.d.events.emit(claim, "Warning", "AddressConditionRestored", message);
+    return { requeueAfter: AGAIN_MS };
+  }
+
   /** Other blocks of the claim (a race lost, a stale writer's record) go, via garbage collection. */
   private dropExtras(claim: IPAddressClaim, cidr: string): void {
     for (const block of this.c.ledger.blocksOf(claim.metadata.uid ?? "")) {
       if (block.cidr.toString() === cidr) continue;
       const state = this.c.ledger.stateForBlock(block);
       if (state) this.c.d.allocationQueue.add(state.recordKey(block.objectName));
+    }
+  }
+
+  /**
+   * A cooldown on the pool (§7) is announced before the records go, so that it outlives a crash; if a
+   * delete fails, the announcements are abandoned (the blocks stay held) and the release is retried.
+   */
+  private async deleteRecords(blocks: HeldBlock[], records: Map<string, string>): Promise<void> {
+    const announced: [PoolState, Cidr][] = [];
+    try {
+      for (const block of blocks) {
+        const state = this.c.ledger.stateForBlock(block);
+        if (!state) continue;
+        await announceRelease(this.c, state, block.cidr);
+        announced.push([state, block.cidr]);
+      }
+      for (const [key, objectUid] of records) {
+        const [namespace = "", name = ""] = key.split("/");
+        await this.c.d.writer.deleteAllocation(namespace, name, objectUid);
+      }
+    } catch (err) {
+      for (const [state, cidr] of announced) state.cooling.abandon(cidr);
+      throw err;
     }
   }
 
@@ -209,23 +280,22 @@ export class ClaimKeeper {
     const { d, ledger } = this.c;
     const uid = claim.metadata.uid ?? "";
     const records = new Map<string, string>();
-    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
-      records.set(objectKey(a), a.metadata.uid ?? "");
+    for (const a of ownRecordsOf(this.c, uid)) records.set(objectKey(a), a.metadata.uid ?? "");
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
       // Without a known record uid nothing is deleted by name (the name may hold another's record).
       if (state && block.objectUid) records.set(state.recordKey(block.objectName), block.objectUid);
     }
-    // A cooldown on the pool (§7) is announced before the records go, so that it outlives a crash.
-    for (const block of ledger.blocksOf(uid)) {
+    // A block never recorded (a claim in flight, not published) is freed at once, without a cooldown.
+    const published = publishedAddressOf(claim);
+    const blocks = ledger.blocksOf(uid);
+    for (const block of blocks.filter((b) => neverRecorded(b, published))) {
       const state = ledger.stateForBlock(block);
-      if (state) await announceRelease(this.c, state, block.cidr);
+      if (state) ledger.undoClaim(state, block);
     }
-    for (const [key, objectUid] of records) {
-      const [namespace = "", name = ""] = key.split("/");
-      await d.writer.deleteAllocation(namespace, name, objectUid);
-    }
-    for (const block of ledger.blocksOf(uid)) {
+    const kept = blocks.filter((b) => !neverRecorded(b, published));
+    await this.deleteRecords(kept, records);
+    for (const block of kept) {
       const state = ledger.stateForBlock(block);
       if (state) ledger.release(state, block);
     }
@@ -233,4 +303,9 @@ export class ClaimKeeper {
     d.rangeQueue.add(poolKey(pool));
     return undefined;
   }
+}
+
+/** A claim in flight that never got a record and was not published (a record deleted by hand had one). */
+function neverRecorded(block: HeldBlock, published: string | undefined): boolean {
+  return block.phase === "claiming" && !block.objectUid && block.cidr.toString() !== published;
 }

@@ -28,7 +28,7 @@ import { claimPoolOf } from "./claim-pool.ts";
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimHolders, ClaimReadiness, ClaimStatus } from "./claim-status.ts";
 import { admits, notAdmittedMessage } from "./consent.ts";
-import { type Context, FENCE_RETRY_MS, rangeObject } from "./context.ts";
+import { type Context, FENCE_RETRY_MS, missingRangeMessage, rangeObject } from "./context.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import type { Records } from "./records.ts";
@@ -118,7 +118,12 @@ export class ClaimReconciler {
   ): { state: PoolState; range: RangeObject } | string {
     const what = describePool(pool);
     const range = this.poolObject(pool);
-    if (!range) return `${what} not found: create it, or correct the claim's spec.poolRef`;
+    if (!range) {
+      const missing = missingRangeMessage(this.c.d, pool);
+      return missing.endsWith("not found")
+        ? `${missing}: create it, or correct the claim's spec.poolRef`
+        : missing;
+    }
     const namespace = claim.metadata.namespace ?? "";
     if (!admits(this.c.d, pool, range, namespace)) {
       return notAdmittedMessage(pool, namespace).replace("admit requests", "admit claims");

@@ -19,6 +19,7 @@ import type { Context } from "./context.ts";
 import type { HolderAccess, LiveHolder } from "./holders.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import type { Records } from "./records.ts";
+import { revocationMessage } from "./revocation.ts";
 
 const READY = "Ready";
 
@@ -129,9 +130,12 @@ export class ClaimHolders implements HolderAccess {
       cidr: `${block.cidr}`,
       reason: why,
     });
-    // The record's uid makes the message, hence the write, new: a write that changes nothing would
+    // The revocation count makes the message, hence the write, new: a write that changes nothing would
     // leave the version as it was, and a stale publication conditional on it could still land.
-    const message = `reallocating: ${why} (record ${block.objectUid ?? block.objectName})`;
+    const previous = claim.status?.conditions?.find((c) => c.type === READY)?.message;
+    const message = revocationMessage(previous, `reallocating: ${why}`, [
+      `record ${block.objectUid ?? block.objectName}`,
+    ]);
     const status = this.status.withReady(claim, {
       ready: false,
       reason: ClaimReadyReason.AllocationFailed,

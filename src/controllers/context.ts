@@ -1,7 +1,7 @@
 // What every IPAM reconciler works with: the ports (caches, queues, writer, fence, events, metrics,
 // log), the ledger (the one owner of allocation state) and the status writer.
 
-import { CLUSTER_RANGE_KIND, type PoolRef, poolKey } from "../api/pool-ref.ts";
+import { CLUSTER_RANGE_KIND, describePool, type PoolRef, poolKey } from "../api/pool-ref.ts";
 import type {
   ClusterIPAMRange,
   IPAMAllocation,
@@ -20,6 +20,11 @@ export interface IpamControllerDeps {
   ranges: Cache<IPAMRange>;
   /** ClusterIPAMRanges, keyed by name (absent: no cluster ranges are served). */
   clusterRanges?: Cache<ClusterIPAMRange>;
+  /**
+   * Why the ClusterIPAMRange cache cannot be trusted now (its CRD not installed, listing forbidden), or
+   * undefined when it is complete.
+   */
+  clusterRangesUnavailable?: () => string | undefined;
   /** Namespaces, keyed by name: their labels decide a ClusterIPAMRange's consent. */
   namespaces?: Cache<{ metadata: ObjectMeta }>;
   /** Where the records of ClusterIPAMRanges live; the same for every controller (default kube-system). */
@@ -59,4 +64,10 @@ export const FENCE_RETRY_MS = 1000;
 /** The range object a pool reference names, from the cache of its kind. */
 export function rangeObject(d: IpamControllerDeps, ref: PoolRef): RangeObject | undefined {
   return ref.kind === CLUSTER_RANGE_KIND ? d.clusterRanges?.get(poolKey(ref)) : d.ranges.get(poolKey(ref));
+}
+
+/** Why no range object was found for `ref`: not found, or (for a ClusterIPAMRange) its kind not served. */
+export function missingRangeMessage(d: IpamControllerDeps, ref: PoolRef): string {
+  const why = ref.kind === CLUSTER_RANGE_KIND ? d.clusterRangesUnavailable?.() : undefined;
+  return why ? `${describePool(ref)} cannot be read: ${why}` : `${describePool(ref)} not found`;
 }

@@ -9,6 +9,7 @@ import { objectKey } from "../runtime/kube.ts";
 import type { Adoption } from "./adoption.ts";
 import { sameLabels } from "./consent.ts";
 import type { Context } from "./context.ts";
+import { isForeignClusterRecord } from "./foreign-records.ts";
 import { holderOfRecord, type LiveHolder } from "./holders.ts";
 import { ALLOCATIONS_BY_REQUEST, REQUESTS_BY_CLUSTER_NAMESPACE } from "./indexes.ts";
 import { parseHeldCidr } from "./pool-state.ts";
@@ -113,6 +114,11 @@ export class Handlers {
       pool &&
       allocation.spec.cidr === cidr.toString() &&
       allocation.metadata.name === recordName(pool, allocation.spec.cidr);
+    if (!pool && isForeignClusterRecord(allocation, ledger.clusterAllocationNamespace)) {
+      // Another controller's record: garbage collection reports it (and leaves it alone).
+      d.allocationQueue.add(objectKey(allocation));
+      return;
+    }
     if (!cidr || !pool || !request || !canonical) {
       // Only a record named by its block guards it (AlreadyExists); any other name is not kubipam's.
       d.log.warn("ignoring malformed IPAMAllocation", { allocation: objectKey(allocation) });

@@ -17,6 +17,7 @@ import { type OwnerReference, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
+import { revocationMessage } from "./revocation.ts";
 import { errorMessage } from "./status.ts";
 
 /** The ledger entry a record stands for (its block already parsed). */
@@ -148,10 +149,11 @@ export class Records {
       cidr: `${block.cidr}`,
       reason: why,
     });
+    // Counted: the write always changes the status, so the version moves (see revocation.ts).
     const status = this.c.status.requestStatus(
       request,
       request.status?.state ?? "Busy",
-      `reallocating: ${why}`,
+      revocationMessage(request.status?.message, `reallocating: ${why}`),
       undefined,
     );
     await this.c.d.writer.patchRequestStatus(request, status, request.metadata.resourceVersion);

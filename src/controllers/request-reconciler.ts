@@ -14,9 +14,9 @@ import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey, splitKey } from "../runtime/kube.ts";
 import { type Adoption, excludedEntry } from "./adoption.ts";
 import { admits, notAdmittedMessage } from "./consent.ts";
-import { type Context, rangeObject } from "./context.ts";
+import { type Context, missingRangeMessage, rangeObject } from "./context.ts";
 import { announceRelease } from "./cooling-state.ts";
-import { ALLOCATIONS_BY_REQUEST } from "./indexes.ts";
+import { ownRecordsOf } from "./foreign-records.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import type { Publisher } from "./publisher.ts";
@@ -89,7 +89,7 @@ export class RequestReconciler {
     const range = rangeObject(d, ref);
     const state = ledger.state(ref);
     state.busy.delete(key);
-    if (!range) return says("Invalid", `${pool} not found`);
+    if (!range) return says("Invalid", missingRangeMessage(d, ref));
     if (!admits(d, ref, range, request.metadata.namespace ?? "")) {
       return says("Invalid", notAdmittedMessage(ref, request.metadata.namespace));
     }
@@ -267,10 +267,9 @@ export class RequestReconciler {
 
   /** Records of a request (`namespace/name` → object uid): in the cache, and claims in the ledger. */
   private recordsOf(uid: string): Map<string, string> {
-    const { d, ledger } = this.c;
+    const { ledger } = this.c;
     const names = new Map<string, string>();
-    for (const a of d.allocations.byIndex(ALLOCATIONS_BY_REQUEST, uid))
-      names.set(objectKey(a), a.metadata.uid ?? "");
+    for (const a of ownRecordsOf(this.c, uid)) names.set(objectKey(a), a.metadata.uid ?? "");
     for (const block of ledger.blocksOf(uid)) {
       const state = ledger.stateForBlock(block);
       // A claim without a known record is released below; deleting by name alone could hit a record

@@ -21,6 +21,7 @@ import {
   type ObjectMeta,
 } from "../api/types.ts";
 import { Controller, type Reconciler } from "../runtime/controller.ts";
+import { DeferredInformer } from "../runtime/deferred-informer.ts";
 import { Informer } from "../runtime/informer.ts";
 import { CoreTypes, type KubeObject, type ResourceType } from "../runtime/kube.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
@@ -94,10 +95,16 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   const tables = cacheTables();
   const ranges = mgr.informer<IPAMRange>(ipamRangeResource, { transform: cacheTransform(tables) });
   const clusterRangeTransform = cacheTransform<ClusterIPAMRange>(tables);
-  const clusterRanges = mgr.informer<ClusterIPAMRange>(clusterIpamRangeResource, {
+  // Deferred: a `helm upgrade` that did not apply the CRDs leaves this kind unserved, and IPAMRanges
+  // must be served all the same (requests naming a ClusterIPAMRange are told why they wait).
+  const clusterRanges = new DeferredInformer<ClusterIPAMRange>(mgr.client, clusterIpamRangeResource, {
+    logger: mgr.logger,
+    registry: mgr.registry,
+    pollIntervalMs: options.clusterApiPollMs,
     // List items may come without kind; the kind is what tells the two range kinds apart.
     transform: (r) => ({ ...clusterRangeTransform(r), apiVersion: API_VERSION, kind: "ClusterIPAMRange" }),
   });
+  mgr.add({ name: clusterRanges.name, start: (signal) => clusterRanges.start(signal) }, false);
   // Only the labels matter (a ClusterIPAMRange's namespaceSelector): keep nothing else in memory.
   const namespaces = mgr.informer<{ apiVersion: string; kind: string; metadata: ObjectMeta }>(
     CoreTypes.namespace,
@@ -120,6 +127,16 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
   /** The controller of the current term; informer events reach it only once it is rebuilt. */
   let current: IpamController | undefined;
   let campaign: LeaderElector | undefined;
+  let clusterRangesReported = false;
+  /** Waits for the first look at ClusterIPAMRanges; a kind that cannot be read is reported once. */
+  const settleClusterRanges = async (held: AbortSignal) => {
+    await clusterRanges.settled(held);
+    const problem = clusterRangesProblem(clusterRanges);
+    if (problem && !clusterRangesReported) {
+      clusterRangesReported = true;
+      log.error(`ClusterIPAMRanges cannot be read: ${problem}; IPAMRanges are served meanwhile`);
+    }
+  };
   const claimInformers = addClaimInformers(mgr, () => current, options.clusterApiPollMs);
 
   /** One term of the fence: fresh queues and state, rebuilt from the API server. */
@@ -139,6 +156,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     const controller = new IpamController({
       ranges,
       clusterRanges,
+      clusterRangesUnavailable: () => clusterRangesProblem(clusterRanges),
       namespaces,
       clusterAllocationNamespace: options.clusterAllocationNamespace ?? fenceOptions.namespace,
       requests,
@@ -163,6 +181,7 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     // the informer's first list (started only now); a later term's is a relist.
     // Claims' caches first (when Cluster API is installed): bootstrap judges their records too.
     await claimInformers.settled(held);
+    await settleClusterRanges(held);
     const firstList = (informer: Informer<IPAMRequest> | Informer<IPAMAllocation>) => {
       void informer.start(stopped);
       return informer.waitForSync(held);
@@ -285,4 +304,18 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
 /** What consent needs of a namespace: its name and labels (plus what the informer keys on). */
 function namespaceMeta(meta: ObjectMeta): ObjectMeta {
   return { name: meta.name, uid: meta.uid, resourceVersion: meta.resourceVersion, labels: meta.labels };
+}
+
+/** Why the ClusterIPAMRange cache is not to be trusted now, or undefined once it is complete. */
+function clusterRangesProblem(informer: DeferredInformer<ClusterIPAMRange>): string | undefined {
+  switch (informer.state) {
+    case "synced":
+      return undefined;
+    case "absent":
+      return "the ClusterIPAMRange CRD is not installed: apply the CRDs (deploy/crds.yaml, or the chart's crds/)";
+    case "forbidden":
+      return `listing ${informer.resourceName} is forbidden: grant kubipam list and watch on it (RBAC)`;
+    default:
+      return "the ClusterIPAMRange cache is not complete yet";
+  }
 }

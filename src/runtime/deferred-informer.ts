@@ -3,10 +3,12 @@
 // `pollIntervalMs` whether the resource is served; once it is, it starts a regular Informer, and calls
 // `onServed` once that informer has synced. Until then it reads as an empty cache, so the rest of a
 // controller runs normally without the resource. Handlers and indexes added at any time apply. If the
-// resource goes again (its CRD deleted), its objects are reported deleted and it waits once more.
+// resource goes again (its CRD deleted), its objects are reported deleted and it waits once more. A
+// resource that is served but may not be listed (403: RBAC of an older install) settles as `forbidden`
+// (one error logged naming the missing permission) and its informer keeps retrying until it may.
 
 import { type EventHandlers, type IndexFunc, Informer, type InformerOptions } from "./informer.ts";
-import type { KubeClient, KubeObject, ResourceType } from "./kube.ts";
+import { isForbidden, type KubeClient, type KubeObject, type ResourceType } from "./kube.ts";
 import { discardLogger, type Logger } from "./logger.ts";
 import { anySignal, sleep } from "./util.ts";
 
@@ -35,9 +37,10 @@ export async function isServed(
 
 /**
  * `looking`: discovery not answered yet; `absent`: the resource was not served at the last look;
- * `starting`: served, its informer not synced yet; `synced`: a complete cache.
+ * `starting`: served, its informer not synced yet; `forbidden`: served, but listing it is forbidden
+ * (retried until allowed); `synced`: a complete cache.
  */
-export type DeferredState = "looking" | "absent" | "starting" | "synced";
+export type DeferredState = "looking" | "absent" | "starting" | "forbidden" | "synced";
 
 export class DeferredInformer<T extends KubeObject = KubeObject> {
   readonly name: string;
@@ -55,10 +58,15 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
     readonly type: ResourceType,
     private readonly options: DeferredInformerOptions<T> = {},
   ) {
-    this.name = `deferred-informer:${type.plural}${type.group ? `.${type.group}` : ""}`;
+    this.name = `deferred-informer:${this.resourceName}`;
     this.logger = (options.logger ?? discardLogger()).child("deferred-informer", {
-      resource: type.group ? `${type.plural}.${type.group}` : type.plural,
+      resource: this.resourceName,
     });
+  }
+
+  /** `plural.group` (or `plural` for the core group), as RBAC rules name it. */
+  get resourceName(): string {
+    return this.type.group ? `${this.type.plural}.${this.type.group}` : this.type.plural;
   }
 
   /** The informer once the resource is served (undefined before). */
@@ -84,7 +92,8 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
 
   /**
    * Resolves once the first look is done: discovery said the resource is not served (or could not be
-   * asked), or it is served and its informer has synced (or `signal` aborted). What a start-up waits
+   * asked), or it is served and its informer has synced or was refused its list (403), or `signal`
+   * aborted. What a start-up waits
    * for before it trusts the cache; a discovery failure never holds it up.
    */
   settled(signal?: AbortSignal): Promise<void> {
@@ -165,13 +174,30 @@ export class DeferredInformer<T extends KubeObject = KubeObject> {
   private async whileServed(signal: AbortSignal): Promise<void> {
     this.logger.info("resource is served; starting its informer");
     this.phase = "starting";
-    const informer = new Informer<T>(this.client, this.type, this.options);
+    let reported = false;
+    const informer = new Informer<T>(this.client, this.type, {
+      ...this.options,
+      onListError: (err) => {
+        this.options.onListError?.(err);
+        if (!isForbidden(err) || informer.hasSynced()) return;
+        this.phase = "forbidden";
+        if (!reported) {
+          reported = true;
+          this.logger.error(`forbidden to list ${this.resourceName}: grant list and watch on it (RBAC)`, {
+            error: err,
+          });
+        }
+        // Start-up must not wait for permission: the cache reads as empty until the list succeeds.
+        this.settle();
+      },
+    });
     for (const [name, fn] of this.indexes) informer.addIndex(name, fn);
     for (const h of this.handlers) informer.addEventHandler(h);
     this.current = informer;
     const stop = new AbortController();
     const running = informer.start(anySignal(signal, stop.signal));
     if (await informer.waitForSync(signal)) {
+      if (reported) this.logger.info("listing is allowed now; the cache is complete");
       this.phase = "synced";
       this.settle();
       for (const callback of this.servedCallbacks) callback(informer);

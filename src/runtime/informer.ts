@@ -48,6 +48,8 @@ export interface InformerOptions<T> {
   backoff?: BackoffOptions;
   /** Watch requests last a random time between this and twice this (default 300 s, like client-go). */
   minWatchTimeoutSeconds?: number;
+  /** Called with each failed list (before the retry): lets an owner react to, e.g., a 403. */
+  onListError?: (err: unknown) => void;
 }
 
 interface RelistWaiter {
@@ -302,6 +304,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           continue;
         }
         this.metrics.informerWatchErrors.inc({ resource: this.type.plural });
+        if (needList) this.opts.onListError?.(err);
         if (!needList) {
           watchFailures++;
           // Watches that keep failing for other reasons: start over with a fresh list.

@@ -1,10 +1,12 @@
 // DeferredInformer against a real kube-apiserver: empty and harmless while its resource is not served,
 // then — once a CRD for it is installed after start — informer started, handlers and indexes applied,
 // onServed called, objects and their changes seen; and when the CRD is deleted, its objects reported gone.
+// A served resource this identity may not list settles as forbidden and syncs once RBAC allows it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { DeferredInformer, isServed } from "../../src/runtime/deferred-informer.ts";
-import { KubeClient, type KubeObject } from "../../src/runtime/kube.ts";
+import { KubeClient, type KubeObject, loadKubeConfig } from "../../src/runtime/kube.ts";
+
 import { createRegistry } from "../../src/runtime/metrics.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 
@@ -116,5 +118,55 @@ describe("DeferredInformer", () => {
     );
     stop.abort();
     await running;
+  });
+
+  it("settles as forbidden while listing is not allowed, and syncs once RBAC allows it", async () => {
+    const group = `forbidden${Date.now().toString(36)}.example.org`;
+    const type = { group, version: "v1", plural: "widgets", kind: "Widget", namespaced: true };
+    await cluster.installCrds([widgetCrd(group)]);
+    const ns = await cluster.createNamespace("rt-forbidden");
+    const path = await cluster.serviceAccountKubeconfig(ns, "late-rbac", []);
+    const weak = new KubeClient(await loadKubeConfig(path), { registry: createRegistry() });
+    const own = new AbortController();
+    try {
+      const deferred = new DeferredInformer<Widget>(weak, type, {
+        pollIntervalMs: 200,
+        backoff: { initialMs: 100, maxMs: 500 },
+      });
+      let servedCalls = 0;
+      deferred.onServed(() => servedCalls++);
+      const running = deferred.start(own.signal);
+      await deferred.settled(AbortSignal.timeout(30_000));
+      assert.equal(deferred.state, "forbidden");
+      assert.deepEqual(deferred.list(), []);
+      // RBAC fixed after start: the informer, still retrying, completes its cache without a restart.
+      await cluster.applyManifests([
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: { name: `widgets-${group}` },
+          rules: [{ apiGroups: [group], resources: ["widgets"], verbs: ["list", "watch"] }],
+        },
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRoleBinding",
+          metadata: { name: `widgets-${group}` },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `widgets-${group}` },
+          subjects: [{ kind: "ServiceAccount", namespace: ns, name: "late-rbac" }],
+        },
+      ]);
+      await eventually(
+        () => {
+          assert.equal(deferred.state, "synced");
+          assert.equal(servedCalls, 1);
+        },
+        { timeoutMs: 30_000 },
+      );
+      own.abort();
+      await running;
+    } finally {
+      own.abort();
+      weak.close();
+    }
   });
 });
