@@ -90,11 +90,14 @@ export class Ledger {
     this.listener.conflict(state, block);
   }
 
-  /** Releases the claims of a request that went and have no record (nothing else would). */
+  /**
+   * Releases the claims of a request that went and have no record (nothing else would). They were
+   * never published, so nobody can be using them: no cooldown.
+   */
   releaseUnrecorded(uid: string): void {
     for (const block of this.blocksOf(uid)) {
       const state = this.stateForBlock(block);
-      if (state && block.phase === "claiming") this.release(state, block);
+      if (state && block.phase === "claiming") this.release(state, block, { cool: false });
     }
   }
 
@@ -143,11 +146,11 @@ export class Ledger {
 
   /**
    * Frees exactly this entry (a stale reference to a replaced entry frees nothing); with a cooldown
-   * on the range the block cools down first (§7).
+   * on the range the block cools down first (§7), unless it was never published (`cool: false`).
    */
-  release(state: PoolState, block: HeldBlock): void {
+  release(state: PoolState, block: HeldBlock, options: { cool: boolean } = { cool: true }): void {
     this.unindex(block);
-    if (!state.drop(block, state.coolUntil(this.now()))) return;
+    if (!state.drop(block, options.cool ? state.coolUntil(this.now()) : undefined)) return;
     this.listener.released(state);
     this.listener.wake(state, false);
     this.listener.touch(state);

@@ -167,6 +167,43 @@ describe("cooldowns in the controller", () => {
     assert.equal(j.statuses.get("c")?.cidr, "10.0.0.1/32");
   });
 
+  it("a claim whose request went before its record was written is freed at once, not cooled", async () => {
+    const a = request("a", { size: 32 });
+    const c = request("c", { size: 32 });
+    const j = journal();
+    let failCreate: (error: Error) => void = () => {};
+    let createStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      createStarted = resolve;
+    });
+    const controller = fakeController(
+      { ranges: [range({ ranges: ["10.0.0.0/32"], reuseCooldownSeconds: 30 })], requests: [a, c] },
+      {
+        ...j.writer,
+        // a's record create hangs: its block stays a claim in flight until the request is gone.
+        createAllocation: (allocation) =>
+          allocation.spec.request.name === "a"
+            ? new Promise((_resolve, reject) => {
+                failCreate = reject;
+                createStarted();
+              })
+            : j.writer.createAllocation(allocation),
+      },
+      { now: () => new Date(T0) },
+    );
+    controller.bootstrap();
+    const inFlight = controller.reconcileRequest("ns/a").catch(() => undefined);
+    await started;
+    assert.deepEqual(controller.snapshot().find((s) => s.range === "ns/r")?.held, ["10.0.0.0/32"]);
+    controller.onRequestDelete(a);
+    failCreate(new Error("connection reset"));
+    await inFlight;
+    await controller.reconcileRequest("ns/c");
+    await controller.published();
+    // Never published, so nobody can be using it: c gets it now, not after 30 s.
+    assert.equal(j.statuses.get("c")?.cidr, "10.0.0.0/32");
+  });
+
   it("an explicit request takes a cooling block at once", async () => {
     const restored = { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] };
     const j = journal();
