@@ -17,7 +17,7 @@ import {
 } from "../api/cluster-api.ts";
 import { describePool, type PoolRef, poolKey } from "../api/pool-ref.ts";
 import { FINALIZER, type RangeObject } from "../api/types.ts";
-import { claimPrefix, recordName } from "../api/validation.ts";
+import { claimPrefix } from "../api/validation.ts";
 import { type Allocator, type Cidr, IpamError } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
@@ -211,14 +211,8 @@ export class ClaimReconciler {
         // Busy only because of cooling space: look again when it ends.
         return { step: coolingRetry(err, this.c.now().getTime()) };
       }
-      const block = this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
-      const object = await this.records.create(range, state, block);
-      if (object.spec.request.uid === block.requestUid) {
-        block.phase = "held";
-        block.objectUid = object.metadata.uid;
-        return block;
-      }
-      this.records.foreign(state, block, object);
+      const block = await this.records.claim(range, state, holder, cidr);
+      if (block) return block;
     }
     this.c.d.log.info("addresses taken by other writers; retrying", { pool: state.key, claim: key });
     return { step: { requeueAfter: 100 } };

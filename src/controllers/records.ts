@@ -11,10 +11,11 @@ import {
   RANGE_LABEL,
   type RangeObject,
 } from "../api/types.ts";
-import { rangeLabelValue } from "../api/validation.ts";
+import { rangeLabelValue, recordName } from "../api/validation.ts";
 import { Cidr } from "../ipam/index.ts";
 import { type OwnerReference, splitKey } from "../runtime/kube.ts";
 import type { Context } from "./context.ts";
+import type { Holder } from "./ledger.ts";
 import type { HeldBlock, PoolState } from "./pool-state.ts";
 import { statusOf } from "./ports.ts";
 import { revocationMessage } from "./revocation.ts";
@@ -101,6 +102,28 @@ export class Records {
       throw failure;
     }
     return existing;
+  }
+
+  /**
+   * Claims `cidr` (already marked in the allocator) for `holder` and creates its record: the held
+   * block when the record is the holder's, else undefined — the block went to the holder the API
+   * server knows (see `foreign`) and the caller tries another.
+   */
+  async claim(
+    range: RangeObject,
+    state: PoolState,
+    holder: Holder,
+    cidr: Cidr,
+  ): Promise<HeldBlock | undefined> {
+    const block = this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
+    const object = await this.create(range, state, block);
+    if (object.spec.request.uid === block.requestUid) {
+      block.phase = "held";
+      block.objectUid = object.metadata.uid;
+      return block;
+    }
+    this.foreign(state, block, object);
+    return undefined;
   }
 
   /** Replaces this process's claim by the entry of the holder the API server knows. */

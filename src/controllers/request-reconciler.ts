@@ -7,7 +7,7 @@
 
 import { describePool, poolKey } from "../api/pool-ref.ts";
 import { FINALIZER, type IPAMRequest, type RangeObject } from "../api/types.ts";
-import { isInvalid, rangeRefOf, recordName } from "../api/validation.ts";
+import { isInvalid, rangeRefOf } from "../api/validation.ts";
 import { type Allocator, type Cidr, IpamError, parseRequest, type RequestPlan } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
@@ -156,16 +156,10 @@ export class RequestReconciler {
       const cidr = this.take(state, key, plan, allocator);
       if (!("prefix" in cidr)) return cidr;
       const holder = { uid: request.metadata.uid ?? "", key };
-      const block = this.c.ledger.claim(state, holder, cidr, recordName(state.ref, cidr.toString()));
-      const object = await this.records.create(range, state, block);
-      if (object.spec.request.uid === block.requestUid) {
-        block.phase = "held";
-        block.objectUid = object.metadata.uid;
-        return block;
-      }
-      // Someone else holds it (another process, or a block this cache has not seen yet): keep it
-      // marked, attributed to its holder, and try the next one. A dedicated block cannot move on.
-      this.records.foreign(state, block, object);
+      const block = await this.records.claim(range, state, holder, cidr);
+      if (block) return block;
+      // Someone else holds it (another process, or a block this cache has not seen yet): it stays
+      // marked, attributed to its holder; try the next one. A dedicated block cannot move on.
       if (plan.kind !== "size") {
         state.busy.add(key);
         return says("Busy", `${cidr} already busy`);
