@@ -1,6 +1,6 @@
 // The IPAddress of a published claim: what it must say (§8: the claim's name and namespace; address,
 // prefix, gateway, claimRef, poolRef; owner references to the claim and the pool; the cluster-name
-// label; ProtectAddress), creating it, putting a user's edit of its spec back, letting a deleted one go
+// label; ProtectAddress), creating it, putting a user's edit of its spec or of kubipam's metadata back, letting a deleted one go
 // so that it is created again with the same address, and removing it when its claim is released.
 
 import {
@@ -15,7 +15,7 @@ import { API_VERSION } from "../api/types.ts";
 import type { Cidr } from "../ipam/index.ts";
 import { isAlreadyExists, objectKey } from "../runtime/kube.ts";
 
-import type { ClaimDeps } from "./claim-ports.ts";
+import type { AddressMetadataRepair, ClaimDeps } from "./claim-ports.ts";
 
 export interface AddressFacts {
   cidr: Cidr;
@@ -88,24 +88,64 @@ function sameSpec(a: IPAddress["spec"], b: IPAddress["spec"]): boolean {
   );
 }
 
+type OwnerReference = NonNullable<IPAddress["metadata"]["ownerReferences"]>[number];
+
+function sameOwner(a: OwnerReference, b: OwnerReference): boolean {
+  return (
+    a.uid === b.uid &&
+    a.kind === b.kind &&
+    a.name === b.name &&
+    a.apiVersion === b.apiVersion &&
+    (a.controller ?? false) === (b.controller ?? false) &&
+    (a.blockOwnerDeletion ?? false) === (b.blockOwnerDeletion ?? false)
+  );
+}
+
+/**
+ * The metadata kubipam keeps on the IPAddress (§8): ProtectAddress, the cluster-name label as the
+ * claim has it, and the owner references to the claim and the pool. Others' finalizers, labels and
+ * (non-controller) owner references stay. Undefined when nothing is to be put back.
+ */
+export function metadataRepair(address: IPAddress, desired: IPAddress): AddressMetadataRepair | undefined {
+  const repair: AddressMetadataRepair = {};
+  const finalizers = address.metadata.finalizers ?? [];
+  if (!finalizers.includes(PROTECT_ADDRESS_FINALIZER)) {
+    repair.finalizers = [...finalizers, PROTECT_ADDRESS_FINALIZER];
+  }
+  const want = desired.metadata.labels?.[CLUSTER_NAME_LABEL];
+  if (address.metadata.labels?.[CLUSTER_NAME_LABEL] !== want) repair.clusterName = want ?? null;
+  const owners = address.metadata.ownerReferences ?? [];
+  const wanted = desired.metadata.ownerReferences ?? [];
+  if (!wanted.every((w) => owners.some((o) => sameOwner(o, w)))) {
+    const others = owners.filter((o) => o.controller !== true && !wanted.some((w) => w.uid === o.uid));
+    repair.ownerReferences = [...wanted, ...others];
+  }
+  return Object.keys(repair).length > 0 ? repair : undefined;
+}
+
+/**
+ * Whether an IPAddress with no controller owner (its owner references removed by hand) is this
+ * claim's: it names the claim and carries the address kubipam holds for it.
+ */
+function isStrippedAddressOf(address: IPAddress, claim: IPAddressClaim, desired: IPAddress): boolean {
+  const controlled = (address.metadata.ownerReferences ?? []).some((o) => o.controller === true);
+  return (
+    !controlled &&
+    address.spec.claimRef?.name === claim.metadata.name &&
+    address.spec.address === desired.spec.address
+  );
+}
+
 export class AddressKeeper {
   constructor(private readonly p: ClaimDeps) {}
 
   /** Makes the claim's IPAddress stand as `desired` says. */
   async ensure(claim: IPAddressClaim, desired: IPAddress): Promise<AddressOutcome> {
     const key = objectKey(claim);
-    let address = this.p.addresses.get(key);
-    if (!address) {
-      try {
-        await this.p.writer.createAddress(desired);
-        return { kind: "ok" };
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
-      }
-      address = await this.p.writer.getAddress(claim.metadata.namespace ?? "", claim.metadata.name ?? "");
-      if (!address) return { kind: "waiting" };
-    }
-    if (!isAddressOf(address, claim)) {
+    const address = this.p.addresses.get(key) ?? (await this.createOrRead(claim, desired));
+    if (address === "created") return { kind: "ok" };
+    if (!address) return { kind: "waiting" };
+    if (!isAddressOf(address, claim) && !isStrippedAddressOf(address, claim, desired)) {
       return {
         kind: "problem",
         message: `IPAddress ${key} exists but does not belong to this claim: delete it, kubipam then creates the claim's own`,
@@ -116,8 +156,26 @@ export class AddressKeeper {
       await this.p.writer.unprotectAddress(address);
       return { kind: "waiting" };
     }
-    if (!sameSpec(address.spec, desired.spec)) await this.p.writer.patchAddressSpec(address, desired.spec);
+    const metadata = metadataRepair(address, desired);
+    if (metadata || !sameSpec(address.spec, desired.spec)) {
+      // One write, conditional on the resourceVersion seen: a newer edit is looked at again (409).
+      await this.p.writer.repairAddress(address, desired.spec, metadata ?? {});
+    }
     return { kind: "ok" };
+  }
+
+  /** Creates the IPAddress; when it exists already (a cache behind), reads it instead. */
+  private async createOrRead(
+    claim: IPAddressClaim,
+    desired: IPAddress,
+  ): Promise<IPAddress | "created" | undefined> {
+    try {
+      await this.p.writer.createAddress(desired);
+      return "created";
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    return this.p.writer.getAddress(claim.metadata.namespace ?? "", claim.metadata.name ?? "");
   }
 
   /**

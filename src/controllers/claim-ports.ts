@@ -10,6 +10,16 @@ export const CLAIMS_BY_POOL = "pool";
 /** Index of claims by `namespace/name` of the Cluster they belong to. */
 export const CLAIMS_BY_CLUSTER = "cluster";
 
+/** What of an IPAddress's metadata is put back; an absent field stays as it is. */
+export interface AddressMetadataRepair {
+  /** The whole list (ProtectAddress added to the others'). */
+  finalizers?: string[];
+  /** The cluster-name label's value; null removes it (the claim has none). */
+  clusterName?: string | null;
+  /** The whole list (the claim's and the pool's, then others' non-controller references). */
+  ownerReferences?: NonNullable<IPAddress["metadata"]["ownerReferences"]>;
+}
+
 export interface ClaimWriter {
   getClaim(namespace: string, name: string): Promise<IPAddressClaim | undefined>;
   /**
@@ -25,8 +35,11 @@ export interface ClaimWriter {
   setClaimFinalizer(claim: IPAddressClaim, present: boolean): Promise<IPAddressClaim | undefined>;
   createAddress(address: IPAddress): Promise<IPAddress>;
   getAddress(namespace: string, name: string): Promise<IPAddress | undefined>;
-  /** Puts the spec kubipam wants back (a user's edit of the address is undone). */
-  patchAddressSpec(address: IPAddress, spec: IPAddress["spec"]): Promise<void>;
+  /**
+   * Puts the spec and the metadata kubipam wants back (a user's edit of the address is undone), in
+   * one write conditional on the address's resourceVersion (409 otherwise).
+   */
+  repairAddress(address: IPAddress, spec: IPAddress["spec"], metadata: AddressMetadataRepair): Promise<void>;
   /** Removes the ProtectAddress finalizer of exactly this object (uid), if it has it. */
   unprotectAddress(address: IPAddress): Promise<void>;
   /** Deletes exactly this object (uid precondition); a missing object is success. */

@@ -2,6 +2,7 @@
 // unprotect and delete. Deletes and finalizer removals name the exact object (uid), never a namesake.
 
 import {
+  CLUSTER_NAME_LABEL,
   type IPAddress,
   type IPAddressClaim,
   type IPAddressClaimStatus,
@@ -12,7 +13,7 @@ import {
 } from "../api/cluster-api.ts";
 import { addFinalizer, removeFinalizer } from "../runtime/finalizers.ts";
 import { isNotFound, type KubeClient } from "../runtime/kube.ts";
-import type { ClaimWriter } from "./claim-ports.ts";
+import type { AddressMetadataRepair, ClaimWriter } from "./claim-ports.ts";
 import { FIELD_MANAGER } from "./writer.ts";
 
 export class KubeClaimWriter implements ClaimWriter {
@@ -61,15 +62,22 @@ export class KubeClaimWriter implements ClaimWriter {
     }
   }
 
-  async patchAddressSpec(address: IPAddress, spec: IPAddress["spec"]): Promise<void> {
+  async repairAddress(
+    address: IPAddress,
+    spec: IPAddress["spec"],
+    repair: AddressMetadataRepair,
+  ): Promise<void> {
+    const metadata: Record<string, unknown> = { resourceVersion: address.metadata.resourceVersion };
+    if (repair.finalizers) metadata.finalizers = repair.finalizers;
+    if (repair.ownerReferences) metadata.ownerReferences = repair.ownerReferences;
+    if (repair.clusterName !== undefined) metadata.labels = { [CLUSTER_NAME_LABEL]: repair.clusterName };
+    // A merge patch: a gateway the user added is removed (null), lists are replaced as a whole.
+    const patchSpec = { ...spec, gateway: spec.gateway ?? null };
     await this.client.patch(
       ipAddressResource,
       address.metadata.name ?? "",
-      [
-        { op: "test", path: "/metadata/uid", value: address.metadata.uid ?? "" },
-        { op: "replace", path: "/spec", value: spec },
-      ],
-      { namespace: address.metadata.namespace, patchType: "json", fieldManager: FIELD_MANAGER },
+      { metadata, spec: patchSpec },
+      { namespace: address.metadata.namespace, patchType: "merge", fieldManager: FIELD_MANAGER },
     );
   }
 

@@ -289,6 +289,44 @@ describe("Cluster API provider", () => {
     await invariantsHold(f.client, { namespaces: [ns] });
   });
 
+  it("puts back the finalizer, cluster-name label and owner references removed from its IPAddress", async () => {
+    await claims.claim("stripped", { name: "pool" }, { labels: { [CLUSTER_NAME_LABEL]: "c1" } });
+    await claims.ready("stripped");
+    const made = await claims.getAddress("stripped");
+    assert.ok(made);
+    await f.client.patch(
+      ipAddressResource,
+      "stripped",
+      { metadata: { finalizers: null, labels: { [CLUSTER_NAME_LABEL]: "other" }, ownerReferences: null } },
+      { namespace: ns, patchType: "merge" },
+    );
+    await eventually(
+      async () => {
+        const address = await claims.getAddress("stripped");
+        assert.ok(address);
+        assert.equal(address.metadata.uid, made.metadata.uid);
+        assert.deepEqual(address.metadata.finalizers, [PROTECT_ADDRESS_FINALIZER]);
+        assert.deepEqual(address.metadata.labels, { [CLUSTER_NAME_LABEL]: "c1" });
+        assert.deepEqual(address.metadata.ownerReferences, made.metadata.ownerReferences);
+      },
+      { timeoutMs: 30_000 },
+    );
+    await f.client.patch(
+      ipAddressResource,
+      "stripped",
+      { metadata: { labels: null } },
+      { namespace: ns, patchType: "merge" },
+    );
+    await eventually(
+      async () =>
+        assert.deepEqual((await claims.getAddress("stripped"))?.metadata.labels, {
+          [CLUSTER_NAME_LABEL]: "c1",
+        }),
+      { timeoutMs: 30_000 },
+    );
+    await invariantsHold(f.client, { namespaces: [ns] });
+  });
+
   it("adopts a forged Address condition only when the address is free, and flags it otherwise", async () => {
     await f.range("forged", { ranges: ["10.10.7.0/24"], prefix: 24 });
     await claims.claim("owner", { name: "forged" });

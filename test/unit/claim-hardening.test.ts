@@ -136,7 +136,7 @@ function setup(
       return a;
     },
     getAddress: async () => undefined,
-    patchAddressSpec: async (a) => void log.push(`IPAddress patch ${a.spec.address}`),
+    repairAddress: async (a, spec) => void log.push(`IPAddress patch ${a.spec.address} -> ${spec.address}`),
     unprotectAddress: async () => {},
     deleteAddress: async () => {},
   };

@@ -83,7 +83,7 @@ function setup(
       return a;
     },
     getAddress: async () => undefined,
-    patchAddressSpec: async () => {},
+    repairAddress: async () => {},
     unprotectAddress: async () => {},
     deleteAddress: async () => {},
   };
@@ -222,7 +222,7 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
         return a;
       },
       getAddress: async () => undefined,
-      patchAddressSpec: async () => {},
+      repairAddress: async () => {},
       unprotectAddress: async () => {},
       deleteAddress: async () => {},
     };
@@ -279,7 +279,7 @@ describe("claim reconciler: claims' cache complete only after bootstrap", () => 
       }),
       createAddress: async (a) => a,
       getAddress: async () => undefined,
-      patchAddressSpec: async () => {},
+      repairAddress: async () => {},
       unprotectAddress: async () => {},
       deleteAddress: async () => {},
     };
@@ -354,7 +354,7 @@ describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
       }),
       createAddress: async (a) => a,
       getAddress: async () => undefined,
-      patchAddressSpec: async () => {},
+      repairAddress: async () => {},
       unprotectAddress: async () => {},
       deleteAddress: async () => {},
     };
@@ -437,7 +437,7 @@ describe("claim reconciler: an IPAddress whose claim is gone", () => {
       setClaimFinalizer: async (c) => c,
       createAddress: async (a) => a,
       getAddress: async () => undefined,
-      patchAddressSpec: async () => {},
+      repairAddress: async () => {},
       unprotectAddress: async (a) => {
         log.push(`unprotect ${a.metadata.uid}`);
       },
