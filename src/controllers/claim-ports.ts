@@ -52,9 +52,10 @@ export interface ClaimDeps {
   clusters: Cache<Cluster>;
   /**
    * `synced`: the Clusters cache is complete; `absent`: Cluster API's Cluster resource is not served
-   * (no Cluster exists); `pending`: not known yet (a complete cache queues every claim again).
+   * (no Cluster exists); `forbidden`: served, but kubipam may not list it (RBAC); `pending`: not known
+   * yet. A cache that becomes complete later queues every claim again.
    */
-  clustersState(): "synced" | "absent" | "pending";
+  clustersState(): "synced" | "absent" | "forbidden" | "pending";
   claimQueue: Queue;
   writer: ClaimWriter;
 }

@@ -45,6 +45,9 @@ const notReady = (reason: ClaimReadiness["reason"], message: string): ClaimReadi
   message,
 });
 
+/** How often a claim naming a Cluster looks again while the Clusters are not known yet. */
+const CLUSTERS_PENDING_RETRY_MS = 5_000;
+
 export class ClaimReconciler {
   /** Claims waiting for space, by pool key; woken when space is freed or the pool changes. */
   readonly busy = new Map<string, Set<string>>();
@@ -67,7 +70,8 @@ export class ClaimReconciler {
     const gate = this.gate(claim, pool);
     if (gate === "paused") return undefined;
     // Clusters not known yet: once their cache is complete every claim is queued again.
-    if (gate === "unknown") return undefined;
+    if (gate === "unknown") return { requeueAfter: CLUSTERS_PENDING_RETRY_MS };
+    if (typeof gate === "object") return this.clustersUnreadable(claim, gate.unreadable);
     try {
       if (claim.metadata.deletionTimestamp) return await this.keeper.release(claim, pool);
       // A claim that has its address keeps it (and its IPAddress) when its Cluster goes: it is
@@ -86,13 +90,21 @@ export class ClaimReconciler {
    * `serve`; `paused` (pool or Cluster); `unknown` (Clusters not known yet); or, for a claim whose
    * Cluster is missing, why it is not served (its deletion still is).
    */
-  private gate(claim: IPAddressClaim, pool: PoolRef): "serve" | "paused" | "unknown" | string {
+  private gate(
+    claim: IPAddressClaim,
+    pool: PoolRef,
+  ): "serve" | "paused" | "unknown" | { unreadable: string } | string {
     const range = this.poolObject(pool);
     if (range && hasPausedAnnotation(range)) return "paused";
     const clusterName = clusterNameOf(claim);
     if (!clusterName) return "serve";
     const clusters = this.p.clustersState();
     if (clusters === "pending") return "unknown";
+    if (clusters === "forbidden") {
+      return {
+        unreadable: `cannot read Cluster ${claim.metadata.namespace}/${clusterName}: kubipam may not list clusters.cluster.x-k8s.io (grant get, list and watch on it; RBAC)`,
+      };
+    }
     const cluster =
       clusters === "synced" ? this.p.clusters.get(`${claim.metadata.namespace}/${clusterName}`) : undefined;
     if (!cluster) {
@@ -100,6 +112,15 @@ export class ClaimReconciler {
       return `Cluster ${claim.metadata.namespace}/${clusterName} not found${why}: create it, or correct spec.clusterName or the ${CLUSTER_NAME_LABEL} label`;
     }
     return isClusterPaused(cluster) ? "paused" : "serve";
+  }
+
+  /**
+   * The claim's Cluster cannot be read, so whether it is paused is unknown: nothing is done, and a
+   * claim not yet served says why. Once the Clusters' cache is complete every claim is queued again.
+   */
+  private async clustersUnreadable(claim: IPAddressClaim, message: string): Promise<Step> {
+    if (claim.metadata.deletionTimestamp || this.keeper.publishedCidr(claim)) return undefined;
+    return this.say(claim, notReady(ClaimReadyReason.AllocationFailed, message));
   }
 
   private poolObject(pool: PoolRef): RangeObject | undefined {

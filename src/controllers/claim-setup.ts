@@ -71,7 +71,9 @@ export function addClaimInformers(
       addresses,
       clusters,
       clustersState: () =>
-        clusters.state === "synced" || clusters.state === "absent" ? clusters.state : "pending",
+        clusters.state === "synced" || clusters.state === "absent" || clusters.state === "forbidden"
+          ? clusters.state
+          : "pending",
       claimQueue,
       writer,
     }),

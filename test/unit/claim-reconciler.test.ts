@@ -9,7 +9,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   ADDRESS_CONDITION,
+  CAPI_CORE_API_VERSION,
   CAPI_IPAM_API_VERSION,
+  CLUSTER_NAME_LABEL,
+  type Cluster,
   type IPAddress,
   type IPAddressClaim,
   PAUSED_ANNOTATION,
@@ -58,14 +61,24 @@ function claim(name: string, poolRef = { apiGroup: GROUP, kind: "IPAMRange", nam
 /** The controller with one range, the given claims, and every write logged in order. */
 function setup(
   claims: IPAddressClaim[],
-  o: { confirm?: boolean; publish?: "ok" | 409; paused?: boolean } = {},
+  o: {
+    confirm?: boolean;
+    publish?: "ok" | 409;
+    paused?: boolean;
+    /** The Clusters' cache: its state (read at each call) and its objects. */
+    clusters?: { state: () => ReturnType<ClaimDeps["clustersState"]>; objects: Cluster[] };
+  } = {},
 ) {
   const log: string[] = [];
+  /** `reason: message` of every Ready=False written. */
+  const notReady: string[] = [];
   const writer: ClaimWriter = {
     getClaim: async () => undefined,
     patchClaimStatus: async (c, status, rv) => {
       const types = (status.conditions ?? []).map((x) => `${x.type}=${x.status}`).join(",");
       log.push(`claim status @${rv}: ${types}`);
+      const ready = status.conditions?.find((x) => x.type === "Ready" && x.status === "False");
+      if (ready) notReady.push(`${ready.reason}: ${ready.message}`);
       if (types.includes(ADDRESS_CONDITION) && o.publish === 409) {
         throw new ApiError({ status: 409, reason: "Conflict", message: "the object has been modified" });
       }
@@ -90,8 +103,8 @@ function setup(
   const deps: ClaimDeps = {
     claims: fakeCache(claims),
     addresses: fakeCache([]),
-    clusters: fakeCache([]),
-    clustersState: () => "synced",
+    clusters: fakeCache(o.clusters?.objects ?? []),
+    clustersState: o.clusters?.state ?? (() => "synced"),
     claimQueue: { add: noop, addAfter: noop },
     writer,
   };
@@ -115,7 +128,7 @@ function setup(
     },
   );
   controller.bootstrap();
-  return { controller, log };
+  return { controller, log, notReady };
 }
 
 describe("claim reconciler", () => {
@@ -130,6 +143,33 @@ describe("claim reconciler", () => {
       "IPAddress 10.0.0.0/30",
       `claim status @5: ${ADDRESS_CONDITION}=True,Ready=True`,
     ]);
+  });
+
+  it("says why a claim waits while its Cluster may not be read, and serves it once the Clusters' cache is complete", async () => {
+    let state: ReturnType<ClaimDeps["clustersState"]> = "pending";
+    const cluster: Cluster = {
+      apiVersion: CAPI_CORE_API_VERSION,
+      kind: "Cluster",
+      metadata: { name: "c1", namespace: "ns", uid: "c1-uid" },
+    };
+    const named = claim("a");
+    named.metadata.labels = { [CLUSTER_NAME_LABEL]: "c1" };
+    const { controller, log, notReady } = setup([named], {
+      clusters: { state: () => state, objects: [cluster] },
+    });
+    // Not known yet: no write, looked at again (the state may settle as forbidden, which queues nothing).
+    assert.ok((await controller.reconcileClaim("ns/a"))?.requeueAfter);
+    assert.deepEqual(log, []);
+    state = "forbidden";
+    assert.equal(await controller.reconcileClaim("ns/a"), undefined);
+    assert.deepEqual(log, ["claim status @3: Ready=False"]);
+    assert.deepEqual(notReady, [
+      "AllocationFailed: cannot read Cluster ns/c1: kubipam may not list clusters.cluster.x-k8s.io (grant get, list and watch on it; RBAC)",
+    ]);
+    state = "synced";
+    log.length = 0;
+    assert.equal(await controller.reconcileClaim("ns/a"), undefined);
+    assert.equal(log.at(-1), `claim status @5: ${ADDRESS_CONDITION}=True,Ready=True`);
   });
 
   it("publishes nothing while the fence cannot be confirmed", async () => {
