@@ -179,9 +179,8 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
     // Records committed by an earlier holder were created before its last confirm, hence before this
     // term began: a list that starts now brings every one of them into the cache. The first term's is
     // the informer's first list (started only now); a later term's is a relist.
-    // Claims' caches first (when Cluster API is installed): bootstrap judges their records too.
-    await claimInformers.settled(held);
-    await settleClusterRanges(held);
+    // The claims' caches (when Cluster API is installed) and the cluster ranges' settle side by side
+    // with the lists: bootstrap judges claims' records too, so all must be in before it runs.
     const firstList = (informer: Informer<IPAMRequest> | Informer<IPAMAllocation>) => {
       void informer.start(stopped);
       return informer.waitForSync(held);
@@ -190,6 +189,8 @@ export function addIpamControllers(mgr: Manager, options: IpamControllerOptions 
       allocations.hasStarted() ? allocations.relist().then(() => true) : firstList(allocations),
       // A term that ended during the first list leaves it running: the next one waits for it.
       requests.hasStarted() ? requests.waitForSync(held) : firstList(requests),
+      claimInformers.settled(held).then(() => true),
+      settleClusterRanges(held).then(() => true),
     ]);
     if (listed.includes(false)) return;
     // Still the holder after the list (a pause here would leave this term serving from an old list
