@@ -139,26 +139,37 @@ export function rangeStatusProperties(): Record<string, JsonSchema> {
 }
 
 /**
- * The schema of a range of either kind: the spec and status of the shared builders (so every field
- * added there is in both), plus the spec fields of that kind alone.
+ * The root of every kind's schema: spec required (without it, removing spec as a whole would bypass
+ * the rules that live inside spec), root rules if any, then apiVersion/kind/metadata, spec, status.
  */
-function rangeSchema(ownSpecProperties: Record<string, JsonSchema>): JsonSchema {
+function objectSchema(o: { spec: JsonSchema; status?: JsonSchema; rules?: JsonSchema[] }): JsonSchema {
   return {
     type: "object",
-    // Without it, removing spec as a whole would bypass the rules that live inside spec.
     required: ["spec"],
+    ...(o.rules ? { "x-kubernetes-validations": o.rules } : {}),
     properties: {
       apiVersion: { type: "string" },
       kind: { type: "string" },
       metadata: { type: "object" },
-      spec: {
-        type: "object",
-        required: ["ranges"],
-        properties: { ...rangeSpecProperties(), ...ownSpecProperties },
-      },
-      status: { type: "object", properties: rangeStatusProperties() },
+      spec: o.spec,
+      ...(o.status ? { status: o.status } : {}),
     },
   };
+}
+
+/**
+ * The schema of a range of either kind: the spec and status of the shared builders (so every field
+ * added there is in both), plus the spec fields of that kind alone.
+ */
+function rangeSchema(ownSpecProperties: Record<string, JsonSchema>): JsonSchema {
+  return objectSchema({
+    spec: {
+      type: "object",
+      required: ["ranges"],
+      properties: { ...rangeSpecProperties(), ...ownSpecProperties },
+    },
+    status: { type: "object", properties: rangeStatusProperties() },
+  });
 }
 
 const ipamRangeSchema = rangeSchema({
@@ -196,12 +207,9 @@ const labelSelectorSchema: JsonSchema = {
 /** ClusterIPAMRange: an IPAMRange's spec and status, with namespaceSelector in place of allowedNamespaces. */
 const clusterRangeSchema = rangeSchema({ namespaceSelector: labelSelectorSchema });
 
-const ipamRequestSchema: JsonSchema = {
-  type: "object",
-  // Without it, removing spec as a whole would bypass the rules that live inside spec.
-  required: ["spec"],
+const ipamRequestSchema = objectSchema({
   // On the root, not on status: a rule on status does not run when status is removed as a whole.
-  "x-kubernetes-validations": [
+  rules: [
     {
       rule:
         "!has(oldSelf.status) || !has(oldSelf.status.cidr) || oldSelf.status.cidr == '' || " +
@@ -209,111 +217,98 @@ const ipamRequestSchema: JsonSchema = {
       message: "status.cidr never changes once allocated (not even by removing status)",
     },
   ],
-  properties: {
-    apiVersion: { type: "string" },
-    kind: { type: "string" },
-    metadata: { type: "object" },
-    spec: {
-      type: "object",
-      required: ["ipam"],
-      "x-kubernetes-validations": [
-        { rule: "self == oldSelf", message: "spec is immutable: delete the request and create a new one" },
-      ],
-      properties: {
-        ipam: {
-          type: "object",
-          description:
-            "The range to allocate from: an IPAMRange (kind absent or IPAMRange; namespace defaults to the request's) or a ClusterIPAMRange (no namespace).",
-          "x-kubernetes-validations": [
-            {
-              rule: "!has(self.kind) || self.kind != 'ClusterIPAMRange' || !has(self.namespace) || self.namespace == ''",
-              message: "spec.ipam.namespace must be empty for a ClusterIPAMRange (it is cluster-scoped)",
-            },
-          ],
-          properties: {
-            kind: { type: "string", enum: ["IPAMRange", "ClusterIPAMRange"] },
-            name: { type: "string", maxLength: 253 },
-            namespace: { type: "string", maxLength: 63 },
+  spec: {
+    type: "object",
+    required: ["ipam"],
+    "x-kubernetes-validations": [
+      { rule: "self == oldSelf", message: "spec is immutable: delete the request and create a new one" },
+    ],
+    properties: {
+      ipam: {
+        type: "object",
+        description:
+          "The range to allocate from: an IPAMRange (kind absent or IPAMRange; namespace defaults to the request's) or a ClusterIPAMRange (no namespace).",
+        "x-kubernetes-validations": [
+          {
+            rule: "!has(self.kind) || self.kind != 'ClusterIPAMRange' || !has(self.namespace) || self.namespace == ''",
+            message: "spec.ipam.namespace must be empty for a ClusterIPAMRange (it is cluster-scoped)",
           },
+        ],
+        properties: {
+          kind: { type: "string", enum: ["IPAMRange", "ClusterIPAMRange"] },
+          name: { type: "string", maxLength: 253 },
+          namespace: { type: "string", maxLength: 63 },
         },
-        size: { type: "integer", minimum: 0, maximum: 128, description: "Prefix length to allocate." },
-        request: {
-          type: "string",
-          maxLength: MAX_ENTRY_LENGTH,
-          "x-kubernetes-validations": [
-            {
-              rule: "self.matches('^\\\\s*[0-9A-Fa-f:.%#/]*\\\\s*$')",
-              message:
-                "request must be a CIDR, an IP or an expression: <n>, /<n>, %<hostbits>, #<count>, <i>/<n>, <i>/%<hostbits>",
-            },
-          ],
-          description:
-            "A CIDR or IP to reserve, or an expression: <n>, /<n>, %<hostbits>, #<count>, <i>/<n>, <i>/%<hostbits>.",
-        },
-        description: { type: "string", maxLength: 4096 },
       },
-    },
-    status: {
-      type: "object",
-      "x-kubernetes-validations": [
-        {
-          rule: "!has(oldSelf.cidr) || oldSelf.cidr == '' || (has(self.cidr) && self.cidr == oldSelf.cidr)",
-          message: "status.cidr never changes once allocated",
-        },
-      ],
-      properties: {
-        state: { type: "string", enum: ["Ready", "Invalid", "Busy"] },
-        message: { type: "string" },
-        cidr: { type: "string", maxLength: 64 },
-        observedGeneration: { type: "integer", format: "int64" },
-        conditions: conditionsSchema,
+      size: { type: "integer", minimum: 0, maximum: 128, description: "Prefix length to allocate." },
+      request: {
+        type: "string",
+        maxLength: MAX_ENTRY_LENGTH,
+        "x-kubernetes-validations": [
+          {
+            rule: "self.matches('^\\\\s*[0-9A-Fa-f:.%#/]*\\\\s*$')",
+            message:
+              "request must be a CIDR, an IP or an expression: <n>, /<n>, %<hostbits>, #<count>, <i>/<n>, <i>/%<hostbits>",
+          },
+        ],
+        description:
+          "A CIDR or IP to reserve, or an expression: <n>, /<n>, %<hostbits>, #<count>, <i>/<n>, <i>/%<hostbits>.",
       },
+      description: { type: "string", maxLength: 4096 },
     },
   },
-};
+  status: {
+    type: "object",
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(oldSelf.cidr) || oldSelf.cidr == '' || (has(self.cidr) && self.cidr == oldSelf.cidr)",
+        message: "status.cidr never changes once allocated",
+      },
+    ],
+    properties: {
+      state: { type: "string", enum: ["Ready", "Invalid", "Busy"] },
+      message: { type: "string" },
+      cidr: { type: "string", maxLength: 64 },
+      observedGeneration: { type: "integer", format: "int64" },
+      conditions: conditionsSchema,
+    },
+  },
+});
 
-const ipamAllocationSchema: JsonSchema = {
-  type: "object",
-  // Without it, removing spec as a whole would bypass the rules that live inside spec.
-  required: ["spec"],
-  properties: {
-    apiVersion: { type: "string" },
-    kind: { type: "string" },
-    metadata: { type: "object" },
-    spec: {
-      type: "object",
-      required: ["range", "cidr", "request"],
-      "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "an allocation is immutable" }],
-      properties: {
-        range: {
-          type: "object",
-          required: ["name", "uid"],
-          properties: {
-            // Absent: IPAMRange (records written before ClusterIPAMRange existed).
-            kind: { type: "string", enum: ["IPAMRange", "ClusterIPAMRange"] },
-            name: { type: "string", maxLength: 253 },
-            uid: { type: "string", maxLength: 64 },
-          },
+const ipamAllocationSchema = objectSchema({
+  spec: {
+    type: "object",
+    required: ["range", "cidr", "request"],
+    "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "an allocation is immutable" }],
+    properties: {
+      range: {
+        type: "object",
+        required: ["name", "uid"],
+        properties: {
+          // Absent: IPAMRange (records written before ClusterIPAMRange existed).
+          kind: { type: "string", enum: ["IPAMRange", "ClusterIPAMRange"] },
+          name: { type: "string", maxLength: 253 },
+          uid: { type: "string", maxLength: 64 },
         },
-        cidr: { type: "string", maxLength: 64 },
-        request: {
-          type: "object",
-          required: ["namespace", "name", "uid"],
-          properties: {
-            namespace: { type: "string", maxLength: 63 },
-            name: { type: "string", maxLength: 253 },
-            uid: { type: "string", maxLength: 64 },
-            kind: {
-              type: "string",
-              enum: ["IPAMRequest", "IPAddressClaim"],
-              description: "Kind of the holder (absent: IPAMRequest).",
-            },
+      },
+      cidr: { type: "string", maxLength: 64 },
+      request: {
+        type: "object",
+        required: ["namespace", "name", "uid"],
+        properties: {
+          namespace: { type: "string", maxLength: 63 },
+          name: { type: "string", maxLength: 253 },
+          uid: { type: "string", maxLength: 64 },
+          kind: {
+            type: "string",
+            enum: ["IPAMRequest", "IPAddressClaim"],
+            description: "Kind of the holder (absent: IPAMRequest).",
           },
         },
       },
     },
   },
-};
+});
 
 interface CrdOptions {
   kind: string;

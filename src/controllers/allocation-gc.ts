@@ -18,6 +18,9 @@ import { statusOf } from "./ports.ts";
 import { heldBlockOf, type Records } from "./records.ts";
 
 export class AllocationCollector {
+  /** Foreign records reported, by key: the uid reported (each record once, not on every resync). */
+  private readonly reportedForeign = new Map<string, string>();
+
   constructor(
     private readonly c: Context,
     private readonly records: Records,
@@ -26,10 +29,13 @@ export class AllocationCollector {
   async reconcile(key: string): Promise<void> {
     const { d, ledger } = this.c;
     const allocation = d.allocations.get(key);
-    if (!allocation) return;
+    if (!allocation) {
+      this.reportedForeign.delete(key);
+      return;
+    }
     // Another controller's (a different --cluster-allocation-namespace): never ours to delete.
     if (isForeignClusterRecord(allocation, ledger.clusterAllocationNamespace)) {
-      return reportForeignClusterRecord(this.c, allocation);
+      return this.reportForeignOnce(key, allocation);
     }
     const request = allocation.spec?.request;
     if (!request?.uid) return this.collect(allocation);
@@ -47,6 +53,13 @@ export class AllocationCollector {
       return this.release(allocation, state, entry);
     }
     await this.collectLoser(allocation, state);
+  }
+
+  private reportForeignOnce(key: string, allocation: IPAMAllocation): void {
+    const uid = allocation.metadata.uid ?? "";
+    if (this.reportedForeign.get(key) === uid) return;
+    this.reportedForeign.set(key, uid);
+    reportForeignClusterRecord(this.c, allocation);
   }
 
   /** Collects the record of a holder that is gone and frees its block. */

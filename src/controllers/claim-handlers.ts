@@ -19,7 +19,12 @@ import { type ObjectMeta, objectKey } from "../runtime/kube.ts";
 import { isKubipamAddress } from "./claim-addresses.ts";
 import { ClaimKeeper } from "./claim-keeper.ts";
 import { claimPoolOf } from "./claim-pool.ts";
-import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
+import {
+  CLAIMS_BY_CLUSTER,
+  CLAIMS_BY_CLUSTER_NAMESPACE,
+  CLAIMS_BY_POOL,
+  type ClaimDeps,
+} from "./claim-ports.ts";
 import { ClaimReconciler } from "./claim-reconciler.ts";
 import { ClaimHolders, ClaimStatus } from "./claim-status.ts";
 import { admits, sameLabels } from "./consent.ts";
@@ -143,10 +148,8 @@ export class ClaimProvider {
   /** A namespace's labels changed: its claims on cluster ranges look again (consent may have changed). */
   onNamespace(namespace: { metadata: ObjectMeta }, old?: { metadata: ObjectMeta }): void {
     if (old && sameLabels(old.metadata.labels, namespace.metadata.labels)) return;
-    for (const claim of this.p.claims.list()) {
-      if (claim.metadata.namespace !== namespace.metadata.name) continue;
-      if (claimPoolOf(claim)?.kind === CLUSTER_RANGE_KIND) this.p.claimQueue.add(objectKey(claim));
-    }
+    const claims = this.p.claims.byIndex(CLAIMS_BY_CLUSTER_NAMESPACE, namespace.metadata.name ?? "");
+    for (const claim of claims) this.p.claimQueue.add(objectKey(claim));
   }
 
   /** A pool's paused annotation or its claim-relevant spec changed: its claims look again. */

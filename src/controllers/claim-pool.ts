@@ -2,7 +2,7 @@
 // no namespace: an IPAMRange pool is in the claim's namespace, a ClusterIPAMRange has none.
 
 import { type IPAddressClaim, kubipamPoolKind } from "../api/cluster-api.ts";
-import { type PoolRef, poolKey, poolRef } from "../api/pool-ref.ts";
+import { CLUSTER_RANGE_KIND, type PoolRef, poolKey, poolRef } from "../api/pool-ref.ts";
 
 export function claimPoolOf(claim: IPAddressClaim): PoolRef | undefined {
   const kind = kubipamPoolKind(claim);
@@ -15,4 +15,9 @@ export function claimPoolOf(claim: IPAddressClaim): PoolRef | undefined {
 export function claimPoolIndex(claim: IPAddressClaim): string[] {
   const pool = claimPoolOf(claim);
   return pool ? [poolKey(pool)] : [];
+}
+
+/** Index function: claims that name a ClusterIPAMRange, by their namespace. */
+export function claimClusterNamespaceIndex(claim: IPAddressClaim): string[] {
+  return claimPoolOf(claim)?.kind === CLUSTER_RANGE_KIND ? [claim.metadata.namespace ?? ""] : [];
 }

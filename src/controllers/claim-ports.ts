@@ -9,6 +9,8 @@ import type { Cache, Queue } from "./ports.ts";
 export const CLAIMS_BY_POOL = "pool";
 /** Index of claims by `namespace/name` of the Cluster they belong to. */
 export const CLAIMS_BY_CLUSTER = "cluster";
+/** Index of claims that name a ClusterIPAMRange, by their namespace (whose labels decide consent). */
+export const CLAIMS_BY_CLUSTER_NAMESPACE = "cluster-namespace";
 
 /** What of an IPAddress's metadata is put back; an absent field stays as it is. */
 export interface AddressMetadataRepair {

@@ -13,8 +13,13 @@ import {
 import { DeferredInformer } from "../runtime/deferred-informer.ts";
 import type { Manager } from "../runtime/manager.ts";
 import { claimClusterIndex } from "./claim-handlers.ts";
-import { claimPoolIndex } from "./claim-pool.ts";
-import { CLAIMS_BY_CLUSTER, CLAIMS_BY_POOL, type ClaimDeps } from "./claim-ports.ts";
+import { claimClusterNamespaceIndex, claimPoolIndex } from "./claim-pool.ts";
+import {
+  CLAIMS_BY_CLUSTER,
+  CLAIMS_BY_CLUSTER_NAMESPACE,
+  CLAIMS_BY_POOL,
+  type ClaimDeps,
+} from "./claim-ports.ts";
 import { KubeClaimWriter } from "./claim-writer.ts";
 import type { IpamController } from "./ipam-controller.ts";
 import type { Queue } from "./ports.ts";
@@ -40,6 +45,7 @@ export function addClaimInformers(
   const clusters = new DeferredInformer<Cluster>(mgr.client, clusterResource, options);
   claims.addIndex(CLAIMS_BY_POOL, claimPoolIndex);
   claims.addIndex(CLAIMS_BY_CLUSTER, claimClusterIndex);
+  claims.addIndex(CLAIMS_BY_CLUSTER_NAMESPACE, claimClusterNamespaceIndex);
   claims.addEventHandler({
     onAdd: (c) => current()?.onClaimChange(c),
     onUpdate: (old, c) => current()?.onClaimChange(c, old),
