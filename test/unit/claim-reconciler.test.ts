@@ -30,24 +30,12 @@ import {
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
+import { rangeObject } from "../harness/objects.ts";
 
 const noop = () => {};
 
-function range(annotations?: Record<string, string>): IPAMRange {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRange",
-    metadata: {
-      name: "r",
-      namespace: "ns",
-      uid: "range-uid",
-      generation: 1,
-      finalizers: [FINALIZER],
-      ...(annotations ? { annotations } : {}),
-    },
-    spec: { ranges: ["10.0.0.0/30"] },
-  };
-}
+const range = (annotations?: Record<string, string>) =>
+  rangeObject(undefined, annotations ? { metadata: { annotations } } : {});
 
 function claim(name: string, poolRef = { apiGroup: GROUP, kind: "IPAMRange", name: "r" }): IPAddressClaim {
   return {
