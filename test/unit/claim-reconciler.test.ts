@@ -46,6 +46,45 @@ function claim(name: string, poolRef = { apiGroup: GROUP, kind: "IPAMRange", nam
   };
 }
 
+/** A claim writer that reads nothing back: status and finalizer writes return the claim at the next version. */
+function claimWriter(overrides: Partial<ClaimWriter> = {}): ClaimWriter {
+  return {
+    getClaim: async () => undefined,
+    patchClaimStatus: async (c, status, rv) => ({
+      ...c,
+      status,
+      metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) },
+    }),
+    setClaimFinalizer: async (c) => ({
+      ...c,
+      metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
+    }),
+    createAddress: async (a) => a,
+    getAddress: async () => undefined,
+    repairAddress: async () => {},
+    unprotectAddress: async () => {},
+    deleteAddress: async () => {},
+    ...overrides,
+  };
+}
+
+/** The claim controller's ports over `claims`: no IPAddresses, no Clusters (synced), a queue that drops keys. */
+function claimDeps(
+  claims: IPAddressClaim[],
+  writer: ClaimWriter,
+  overrides: Partial<ClaimDeps> = {},
+): ClaimDeps {
+  return {
+    claims: fakeCache(claims),
+    addresses: fakeCache([]),
+    clusters: fakeCache([]),
+    clustersState: () => "synced",
+    claimQueue: { add: noop, addAfter: noop },
+    writer,
+    ...overrides,
+  };
+}
+
 /** The controller with one range, the given claims, and every write logged in order. */
 function setup(
   claims: IPAddressClaim[],
@@ -60,8 +99,7 @@ function setup(
   const log: string[] = [];
   /** `reason: message` of every Ready=False written. */
   const notReady: string[] = [];
-  const writer: ClaimWriter = {
-    getClaim: async () => undefined,
+  const writer = claimWriter({
     patchClaimStatus: async (c, status, rv) => {
       const types = (status.conditions ?? []).map((x) => `${x.type}=${x.status}`).join(",");
       log.push(`claim status @${rv}: ${types}`);
@@ -83,19 +121,11 @@ function setup(
       log.push(`IPAddress ${a.spec.address}/${a.spec.prefix}`);
       return a;
     },
-    getAddress: async () => undefined,
-    repairAddress: async () => {},
-    unprotectAddress: async () => {},
-    deleteAddress: async () => {},
-  };
-  const deps: ClaimDeps = {
-    claims: fakeCache(claims),
-    addresses: fakeCache([]),
+  });
+  const deps = claimDeps(claims, writer, {
     clusters: fakeCache(o.clusters?.objects ?? []),
     clustersState: o.clusters?.state ?? (() => "synced"),
-    claimQueue: { add: noop, addAfter: noop },
-    writer,
-  };
+  });
   const controller = fakeController(
     { ranges: [range(o.paused ? { [PAUSED_ANNOTATION]: "" } : undefined)] },
     {
@@ -237,8 +267,7 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
 
   async function reconcile(namespace: string) {
     const log: string[] = [];
-    const writer: ClaimWriter = {
-      getClaim: async () => undefined,
+    const writer = claimWriter({
       patchClaimStatus: async (c, status) => {
         const ready = status.conditions?.find((x) => x.type === "Ready");
         log.push(`Ready=${ready?.status} ${ready?.reason}: ${ready?.message}`);
@@ -249,19 +278,8 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
         log.push(`IPAddress ${a.spec.address}`);
         return a;
       },
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
-      unprotectAddress: async () => {},
-      deleteAddress: async () => {},
-    };
-    const claims: ClaimDeps = {
-      claims: fakeCache([forged(namespace)]),
-      addresses: fakeCache([]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
-      claimQueue: { add: noop, addAfter: noop },
-      writer,
-    };
+    });
+    const claims = claimDeps([forged(namespace)], writer);
     const controller = fakeController(
       { clusterRanges: [pool], namespaces },
       {
@@ -294,31 +312,7 @@ describe("claim reconciler: claims' cache complete only after bootstrap", () => 
   it("reserves an address a claim published without a record before another claim is served", async () => {
     const claims: IPAddressClaim[] = [];
     const created: string[] = [];
-    const writer: ClaimWriter = {
-      getClaim: async () => undefined,
-      patchClaimStatus: async (c, status, rv) => ({
-        ...c,
-        status,
-        metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) },
-      }),
-      setClaimFinalizer: async (c) => ({
-        ...c,
-        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
-      }),
-      createAddress: async (a) => a,
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
-      unprotectAddress: async () => {},
-      deleteAddress: async () => {},
-    };
-    const deps: ClaimDeps = {
-      claims: fakeCache(claims),
-      addresses: fakeCache([]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
-      claimQueue: { add: noop, addAfter: noop },
-      writer,
-    };
+    const deps = claimDeps(claims, claimWriter());
     const controller = fakeController(
       { ranges: [range()] },
       {
@@ -369,31 +363,14 @@ describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
     };
     const messages: string[] = [];
     const created: string[] = [];
-    const writer: ClaimWriter = {
-      getClaim: async () => undefined,
+    const writer = claimWriter({
       patchClaimStatus: async (c, status, rv) => {
         const ready = status.conditions?.find((x) => x.type === "Ready");
         if (ready) messages.push(`${ready.reason}: ${ready.message}`);
         return { ...c, status, metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) } };
       },
-      setClaimFinalizer: async (c) => ({
-        ...c,
-        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
-      }),
-      createAddress: async (a) => a,
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
-      unprotectAddress: async () => {},
-      deleteAddress: async () => {},
-    };
-    const deps: ClaimDeps = {
-      claims: fakeCache([claim("c")]),
-      addresses: fakeCache([]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
-      claimQueue: { add: noop, addAfter: noop },
-      writer,
-    };
+    });
+    const deps = claimDeps([claim("c")], writer);
     const controller = fakeController(
       {
         ranges: [pool],
@@ -459,29 +436,22 @@ describe("claim reconciler: an IPAddress whose claim is gone", () => {
 
   async function sweep(owners: typeof kubipams, live: IPAddressClaim | undefined) {
     const log: string[] = [];
-    const writer: ClaimWriter = {
+    const writer = claimWriter({
       getClaim: async () => live,
       patchClaimStatus: async (c) => c,
       setClaimFinalizer: async (c) => c,
-      createAddress: async (a) => a,
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
       unprotectAddress: async (a) => {
         log.push(`unprotect ${a.metadata.uid}`);
       },
       deleteAddress: async (a) => {
         log.push(`delete ${a.metadata.uid}`);
       },
-    };
+    });
     const queued: string[] = [];
-    const deps: ClaimDeps = {
-      claims: fakeCache<IPAddressClaim>([]),
+    const deps = claimDeps([], writer, {
       addresses: fakeCache([address(owners)]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
       claimQueue: { add: (k) => queued.push(k), addAfter: noop },
-      writer,
-    };
+    });
     const controller = fakeController({ ranges: [range()] }, {}, { claims: deps });
     controller.bootstrap();
     for (const key of queued) await controller.reconcileClaim(key);
