@@ -19,18 +19,11 @@ import {
   PROTECT_ADDRESS_FINALIZER,
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
-import {
-  API_VERSION,
-  type ClusterIPAMRange,
-  FINALIZER,
-  GROUP,
-  type IPAMRange,
-  type IPAMRequest,
-} from "../../src/api/types.ts";
+import { API_VERSION, type ClusterIPAMRange, FINALIZER, GROUP } from "../../src/api/types.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
-import { rangeObject } from "../harness/objects.ts";
+import { rangeObject, recordObject, requestObject } from "../harness/objects.ts";
 
 const noop = () => {};
 
@@ -349,18 +342,16 @@ describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
   it("a claim waiting only on cooling space says until when, is requeued for then, and is served then", async () => {
     const T0 = Date.parse("2026-12-01T07:00:00.000Z");
     let now = T0;
-    const pool: IPAMRange = {
-      ...range(),
-      spec: { ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 },
-      status: { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] },
-    };
-    const holder: IPAMRequest = {
-      apiVersion: API_VERSION,
-      kind: "IPAMRequest",
-      metadata: { name: "a", namespace: "ns", uid: "a-uid", generation: 1, resourceVersion: "7" },
-      spec: { ipam: { name: "r" }, size: 32 },
-      status: { state: "Ready", cidr: "10.0.0.1/32" },
-    };
+    const pool = rangeObject(
+      { ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 },
+      { status: { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] } },
+    );
+    const holder = requestObject(
+      "a",
+      { size: 32 },
+      { state: "Ready", cidr: "10.0.0.1/32" },
+      { finalizers: [] },
+    );
     const messages: string[] = [];
     const created: string[] = [];
     const writer = claimWriter({
@@ -375,18 +366,7 @@ describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
       {
         ranges: [pool],
         requests: [holder],
-        allocations: [
-          {
-            apiVersion: API_VERSION,
-            kind: "IPAMAllocation",
-            metadata: { name: "r.10-0-0-1-32", namespace: "ns", uid: "rec-a" },
-            spec: {
-              range: { name: "r", uid: "range-uid" },
-              cidr: "10.0.0.1/32",
-              request: { namespace: "ns", name: "a", uid: "a-uid" },
-            },
-          },
-        ],
+        allocations: [recordObject("10.0.0.1/32", holder, "rec-a")],
       },
       {
         createAllocation: async (a) => {
