@@ -13,21 +13,17 @@ import {
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
 import { rangePool } from "../../src/api/pool-ref.ts";
-import { API_VERSION, FINALIZER, GROUP, type IPAMAllocation, type IPAMRange } from "../../src/api/types.ts";
+import { API_VERSION, GROUP, type IPAMAllocation } from "../../src/api/types.ts";
 import { recordName } from "../../src/api/validation.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
+import { rangeObject } from "../harness/objects.ts";
 
 const noop = () => {};
 const POOL = rangePool("ns", "r");
 
-const range: IPAMRange = {
-  apiVersion: API_VERSION,
-  kind: "IPAMRange",
-  metadata: { name: "r", namespace: "ns", uid: "range-uid", generation: 1, finalizers: [FINALIZER] },
-  spec: { ranges: ["10.0.0.0/30"] },
-};
+const range = rangeObject();
 
 /** Claim `a`, published with `address` (its Address condition) and Ready. */
 function publishedClaim(address: string): IPAddressClaim {

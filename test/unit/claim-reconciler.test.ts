@@ -19,35 +19,16 @@ import {
   PROTECT_ADDRESS_FINALIZER,
   RELEASE_ADDRESS_FINALIZER,
 } from "../../src/api/cluster-api.ts";
-import {
-  API_VERSION,
-  type ClusterIPAMRange,
-  FINALIZER,
-  GROUP,
-  type IPAMRange,
-  type IPAMRequest,
-} from "../../src/api/types.ts";
+import { API_VERSION, type ClusterIPAMRange, FINALIZER, GROUP } from "../../src/api/types.ts";
 import type { ClaimDeps, ClaimWriter } from "../../src/controllers/claim-ports.ts";
 import { ApiError } from "../../src/runtime/kube.ts";
 import { fakeCache, fakeController } from "../harness/fake-ports.ts";
+import { rangeObject, recordObject, requestObject } from "../harness/objects.ts";
 
 const noop = () => {};
 
-function range(annotations?: Record<string, string>): IPAMRange {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRange",
-    metadata: {
-      name: "r",
-      namespace: "ns",
-      uid: "range-uid",
-      generation: 1,
-      finalizers: [FINALIZER],
-      ...(annotations ? { annotations } : {}),
-    },
-    spec: { ranges: ["10.0.0.0/30"] },
-  };
-}
+const range = (annotations?: Record<string, string>) =>
+  rangeObject(undefined, annotations ? { metadata: { annotations } } : {});
 
 function claim(name: string, poolRef = { apiGroup: GROUP, kind: "IPAMRange", name: "r" }): IPAddressClaim {
   return {
@@ -55,6 +36,45 @@ function claim(name: string, poolRef = { apiGroup: GROUP, kind: "IPAMRange", nam
     kind: "IPAddressClaim",
     metadata: { name, namespace: "ns", uid: `${name}-uid`, generation: 1, resourceVersion: "3" },
     spec: { poolRef },
+  };
+}
+
+/** A claim writer that reads nothing back: status and finalizer writes return the claim at the next version. */
+function claimWriter(overrides: Partial<ClaimWriter> = {}): ClaimWriter {
+  return {
+    getClaim: async () => undefined,
+    patchClaimStatus: async (c, status, rv) => ({
+      ...c,
+      status,
+      metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) },
+    }),
+    setClaimFinalizer: async (c) => ({
+      ...c,
+      metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
+    }),
+    createAddress: async (a) => a,
+    getAddress: async () => undefined,
+    repairAddress: async () => {},
+    unprotectAddress: async () => {},
+    deleteAddress: async () => {},
+    ...overrides,
+  };
+}
+
+/** The claim controller's ports over `claims`: no IPAddresses, no Clusters (synced), a queue that drops keys. */
+function claimDeps(
+  claims: IPAddressClaim[],
+  writer: ClaimWriter,
+  overrides: Partial<ClaimDeps> = {},
+): ClaimDeps {
+  return {
+    claims: fakeCache(claims),
+    addresses: fakeCache([]),
+    clusters: fakeCache([]),
+    clustersState: () => "synced",
+    claimQueue: { add: noop, addAfter: noop },
+    writer,
+    ...overrides,
   };
 }
 
@@ -72,8 +92,7 @@ function setup(
   const log: string[] = [];
   /** `reason: message` of every Ready=False written. */
   const notReady: string[] = [];
-  const writer: ClaimWriter = {
-    getClaim: async () => undefined,
+  const writer = claimWriter({
     patchClaimStatus: async (c, status, rv) => {
       const types = (status.conditions ?? []).map((x) => `${x.type}=${x.status}`).join(",");
       log.push(`claim status @${rv}: ${types}`);
@@ -95,19 +114,11 @@ function setup(
       log.push(`IPAddress ${a.spec.address}/${a.spec.prefix}`);
       return a;
     },
-    getAddress: async () => undefined,
-    repairAddress: async () => {},
-    unprotectAddress: async () => {},
-    deleteAddress: async () => {},
-  };
-  const deps: ClaimDeps = {
-    claims: fakeCache(claims),
-    addresses: fakeCache([]),
+  });
+  const deps = claimDeps(claims, writer, {
     clusters: fakeCache(o.clusters?.objects ?? []),
     clustersState: o.clusters?.state ?? (() => "synced"),
-    claimQueue: { add: noop, addAfter: noop },
-    writer,
-  };
+  });
   const controller = fakeController(
     { ranges: [range(o.paused ? { [PAUSED_ANNOTATION]: "" } : undefined)] },
     {
@@ -249,8 +260,7 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
 
   async function reconcile(namespace: string) {
     const log: string[] = [];
-    const writer: ClaimWriter = {
-      getClaim: async () => undefined,
+    const writer = claimWriter({
       patchClaimStatus: async (c, status) => {
         const ready = status.conditions?.find((x) => x.type === "Ready");
         log.push(`Ready=${ready?.status} ${ready?.reason}: ${ready?.message}`);
@@ -261,19 +271,8 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
         log.push(`IPAddress ${a.spec.address}`);
         return a;
       },
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
-      unprotectAddress: async () => {},
-      deleteAddress: async () => {},
-    };
-    const claims: ClaimDeps = {
-      claims: fakeCache([forged(namespace)]),
-      addresses: fakeCache([]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
-      claimQueue: { add: noop, addAfter: noop },
-      writer,
-    };
+    });
+    const claims = claimDeps([forged(namespace)], writer);
     const controller = fakeController(
       { clusterRanges: [pool], namespaces },
       {
@@ -306,31 +305,7 @@ describe("claim reconciler: claims' cache complete only after bootstrap", () => 
   it("reserves an address a claim published without a record before another claim is served", async () => {
     const claims: IPAddressClaim[] = [];
     const created: string[] = [];
-    const writer: ClaimWriter = {
-      getClaim: async () => undefined,
-      patchClaimStatus: async (c, status, rv) => ({
-        ...c,
-        status,
-        metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) },
-      }),
-      setClaimFinalizer: async (c) => ({
-        ...c,
-        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
-      }),
-      createAddress: async (a) => a,
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
-      unprotectAddress: async () => {},
-      deleteAddress: async () => {},
-    };
-    const deps: ClaimDeps = {
-      claims: fakeCache(claims),
-      addresses: fakeCache([]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
-      claimQueue: { add: noop, addAfter: noop },
-      writer,
-    };
+    const deps = claimDeps(claims, claimWriter());
     const controller = fakeController(
       { ranges: [range()] },
       {
@@ -367,61 +342,31 @@ describe("claim reconciler: cooling space (§7 reuseCooldownSeconds)", () => {
   it("a claim waiting only on cooling space says until when, is requeued for then, and is served then", async () => {
     const T0 = Date.parse("2026-12-01T07:00:00.000Z");
     let now = T0;
-    const pool: IPAMRange = {
-      ...range(),
-      spec: { ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 },
-      status: { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] },
-    };
-    const holder: IPAMRequest = {
-      apiVersion: API_VERSION,
-      kind: "IPAMRequest",
-      metadata: { name: "a", namespace: "ns", uid: "a-uid", generation: 1, resourceVersion: "7" },
-      spec: { ipam: { name: "r" }, size: 32 },
-      status: { state: "Ready", cidr: "10.0.0.1/32" },
-    };
+    const pool = rangeObject(
+      { ranges: ["10.0.0.0/31"], reuseCooldownSeconds: 30 },
+      { status: { cooling: ["10.0.0.0/32@2026-12-01T07:00:30.000Z"] } },
+    );
+    const holder = requestObject(
+      "a",
+      { size: 32 },
+      { state: "Ready", cidr: "10.0.0.1/32" },
+      { finalizers: [] },
+    );
     const messages: string[] = [];
     const created: string[] = [];
-    const writer: ClaimWriter = {
-      getClaim: async () => undefined,
+    const writer = claimWriter({
       patchClaimStatus: async (c, status, rv) => {
         const ready = status.conditions?.find((x) => x.type === "Ready");
         if (ready) messages.push(`${ready.reason}: ${ready.message}`);
         return { ...c, status, metadata: { ...c.metadata, resourceVersion: String(Number(rv) + 1) } };
       },
-      setClaimFinalizer: async (c) => ({
-        ...c,
-        metadata: { ...c.metadata, resourceVersion: "4", finalizers: [RELEASE_ADDRESS_FINALIZER] },
-      }),
-      createAddress: async (a) => a,
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
-      unprotectAddress: async () => {},
-      deleteAddress: async () => {},
-    };
-    const deps: ClaimDeps = {
-      claims: fakeCache([claim("c")]),
-      addresses: fakeCache([]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
-      claimQueue: { add: noop, addAfter: noop },
-      writer,
-    };
+    });
+    const deps = claimDeps([claim("c")], writer);
     const controller = fakeController(
       {
         ranges: [pool],
         requests: [holder],
-        allocations: [
-          {
-            apiVersion: API_VERSION,
-            kind: "IPAMAllocation",
-            metadata: { name: "r.10-0-0-1-32", namespace: "ns", uid: "rec-a" },
-            spec: {
-              range: { name: "r", uid: "range-uid" },
-              cidr: "10.0.0.1/32",
-              request: { namespace: "ns", name: "a", uid: "a-uid" },
-            },
-          },
-        ],
+        allocations: [recordObject("10.0.0.1/32", holder, "rec-a")],
       },
       {
         createAllocation: async (a) => {
@@ -471,29 +416,22 @@ describe("claim reconciler: an IPAddress whose claim is gone", () => {
 
   async function sweep(owners: typeof kubipams, live: IPAddressClaim | undefined) {
     const log: string[] = [];
-    const writer: ClaimWriter = {
+    const writer = claimWriter({
       getClaim: async () => live,
       patchClaimStatus: async (c) => c,
       setClaimFinalizer: async (c) => c,
-      createAddress: async (a) => a,
-      getAddress: async () => undefined,
-      repairAddress: async () => {},
       unprotectAddress: async (a) => {
         log.push(`unprotect ${a.metadata.uid}`);
       },
       deleteAddress: async (a) => {
         log.push(`delete ${a.metadata.uid}`);
       },
-    };
+    });
     const queued: string[] = [];
-    const deps: ClaimDeps = {
-      claims: fakeCache<IPAddressClaim>([]),
+    const deps = claimDeps([], writer, {
       addresses: fakeCache([address(owners)]),
-      clusters: fakeCache([]),
-      clustersState: () => "synced",
       claimQueue: { add: (k) => queued.push(k), addAfter: noop },
-      writer,
-    };
+    });
     const controller = fakeController({ ranges: [range()] }, {}, { claims: deps });
     controller.bootstrap();
     for (const key of queued) await controller.reconcileClaim(key);

@@ -4,36 +4,15 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  API_VERSION,
-  FINALIZER,
-  type IPAMAllocation,
-  type IPAMRequest,
-  type IPAMRequestStatus,
-} from "../../src/api/types.ts";
+import { API_VERSION, type IPAMAllocation, type IPAMRequestStatus } from "../../src/api/types.ts";
 import { fakeController } from "../harness/fake-ports.ts";
-
-function request(name: string, ipam: IPAMRequest["spec"]["ipam"]): IPAMRequest {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRequest",
-    metadata: {
-      name,
-      namespace: "ns",
-      uid: `${name}-uid`,
-      generation: 1,
-      resourceVersion: "7",
-      finalizers: [FINALIZER],
-    },
-    spec: { ipam },
-  };
-}
+import { requestObject } from "../harness/objects.ts";
 
 describe("ClusterIPAMRange kind not served", () => {
   it("a request naming a ClusterIPAMRange is told that its CRD is not installed", async () => {
     const statuses: IPAMRequestStatus[] = [];
     const controller = fakeController(
-      { requests: [request("a", { kind: "ClusterIPAMRange", name: "pods" })] },
+      { requests: [requestObject("a", { ipam: { kind: "ClusterIPAMRange", name: "pods" } })] },
       {
         patchRequestStatus: async (r, status) => {
           statuses.push(status);

@@ -3,55 +3,25 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  API_VERSION,
-  FINALIZER,
-  type IPAMAllocation,
-  type IPAMRange,
-  type IPAMRangeSpec,
-  type IPAMRangeStatus,
-  type IPAMRequest,
-  type IPAMRequestSpec,
-  type IPAMRequestStatus,
+import type {
+  IPAMAllocation,
+  IPAMRange,
+  IPAMRangeSpec,
+  IPAMRangeStatus,
+  IPAMRequest,
+  IPAMRequestSpec,
+  IPAMRequestStatus,
 } from "../../src/api/types.ts";
-import { allocationName } from "../../src/api/validation.ts";
 import type { RangeUsageFigures } from "../../src/controllers/ports.ts";
 import { fakeController } from "../harness/fake-ports.ts";
+import { rangeObject, recordObject as record, requestObject } from "../harness/objects.ts";
 
 const T0 = Date.parse("2026-12-01T07:00:00.000Z");
 
-function range(spec: IPAMRangeSpec, status?: IPAMRangeStatus): IPAMRange {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRange",
-    metadata: { name: "r", namespace: "ns", uid: "range-uid", generation: 1, finalizers: [FINALIZER] },
-    spec,
-    ...(status ? { status } : {}),
-  };
-}
-
-function request(name: string, spec: Partial<IPAMRequestSpec> = {}, status?: IPAMRequestStatus): IPAMRequest {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRequest",
-    metadata: { name, namespace: "ns", uid: `${name}-uid`, generation: 1, resourceVersion: "7" },
-    spec: { ipam: { name: "r" }, ...spec },
-    ...(status ? { status } : {}),
-  };
-}
-
-function record(cidr: string, holder: IPAMRequest): IPAMAllocation {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMAllocation",
-    metadata: { name: allocationName("r", cidr), namespace: "ns", uid: `${cidr}-uid` },
-    spec: {
-      range: { name: "r", uid: "range-uid" },
-      cidr,
-      request: { namespace: "ns", name: holder.metadata.name ?? "", uid: holder.metadata.uid ?? "" },
-    },
-  };
-}
+const range = (spec: IPAMRangeSpec, status?: IPAMRangeStatus) => rangeObject(spec, { status });
+/** Requests here have no finalizer yet. */
+const request = (name: string, spec: Partial<IPAMRequestSpec> = {}, status?: IPAMRequestStatus) =>
+  requestObject(name, spec, status, { finalizers: [] });
 
 /** Every write in order, as `kind detail`. */
 function journal() {

@@ -3,67 +3,16 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  API_VERSION,
-  FINALIZER,
-  type IPAMAllocation,
-  type IPAMRange,
-  type IPAMRangeSpec,
-  type IPAMRequest,
-  type IPAMRequestSpec,
-  type IPAMRequestStatus,
-} from "../../src/api/types.ts";
+import type { IPAMAllocation, IPAMRange, IPAMRangeSpec, IPAMRequestStatus } from "../../src/api/types.ts";
 import { allocationName } from "../../src/api/validation.ts";
 import type { IpamController } from "../../src/controllers/ipam-controller.ts";
 import type { IpamWriter } from "../../src/controllers/ports.ts";
 import type { ReconcileResult } from "../../src/runtime/controller.ts";
 import { fakeController } from "../harness/fake-ports.ts";
+import { rangeObject, recordObject as record, requestObject as request } from "../harness/objects.ts";
 
-function range(spec: IPAMRangeSpec, extra: Partial<IPAMRange["metadata"]> = {}): IPAMRange {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRange",
-    metadata: {
-      name: "r",
-      namespace: "ns",
-      uid: "range-uid",
-      generation: 1,
-      finalizers: [FINALIZER],
-      ...extra,
-    },
-    spec,
-  };
-}
-
-function request(name: string, spec: Partial<IPAMRequestSpec> = {}, status?: IPAMRequestStatus): IPAMRequest {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMRequest",
-    metadata: {
-      name,
-      namespace: "ns",
-      uid: `${name}-uid`,
-      generation: 1,
-      resourceVersion: "7",
-      finalizers: [FINALIZER],
-    },
-    spec: { ipam: { name: "r" }, ...spec },
-    ...(status ? { status } : {}),
-  };
-}
-
-function record(cidr: string, holder: IPAMRequest, uid = `${cidr}-uid`): IPAMAllocation {
-  return {
-    apiVersion: API_VERSION,
-    kind: "IPAMAllocation",
-    metadata: { name: allocationName("r", cidr), namespace: "ns", uid },
-    spec: {
-      range: { name: "r", uid: "range-uid" },
-      cidr,
-      request: { namespace: "ns", name: holder.metadata.name ?? "", uid: holder.metadata.uid ?? "" },
-    },
-  };
-}
+const range = (spec: IPAMRangeSpec, metadata: Partial<IPAMRange["metadata"]> = {}) =>
+  rangeObject(spec, { metadata });
 
 /** A writer that records what it was asked to write; creates succeed with a uid. */
 function recordingWriter(overrides: Partial<IpamWriter> = {}) {
