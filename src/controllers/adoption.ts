@@ -37,6 +37,11 @@ function standing(
 }
 
 /** The first exclusion (entry as written) a held block overlaps, if any. */
+/** Why a published block cannot be reserved when an exclusion (or the gateway) is in the way: the engine's message names it. */
+export function excludedRefusal(err: unknown): string | undefined {
+  return err instanceof IpamError && err.code === "Excluded" ? `is excluded: ${err.message}` : undefined;
+}
+
 export function excludedEntry(allocator: Allocator | undefined, cidr: Cidr): string | undefined {
   if (!allocator) return undefined;
   const span = { first: cidr.start, last: cidr.end };
@@ -136,9 +141,7 @@ export class Adoption {
     try {
       allocator.reserve(cidr);
     } catch (err) {
-      // An exclusion (or the gateway): the engine's message names it.
-      if (err instanceof IpamError && err.code === "Excluded") return `is excluded: ${err.message}`;
-      return `overlaps a block held by another request of ${describePool(state.ref)}`;
+      return excludedRefusal(err) ?? `overlaps a block held by another request of ${describePool(state.ref)}`;
     }
     return this.c.ledger.claim(
       state,

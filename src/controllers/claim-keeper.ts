@@ -16,6 +16,7 @@ import type { Cidr } from "../ipam/index.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import { hasFinalizer } from "../runtime/finalizers.ts";
 import { objectKey } from "../runtime/kube.ts";
+import { excludedRefusal } from "./adoption.ts";
 import { type AddressFacts, AddressKeeper, desiredAddress, isAddressOf } from "./claim-addresses.ts";
 import type { ClaimDeps } from "./claim-ports.ts";
 import type { ClaimStatus } from "./claim-status.ts";
@@ -183,8 +184,8 @@ export class ClaimKeeper {
     if (block) return `overlaps ${block.cidr} held by ${block.requestKey}`;
     try {
       allocator.reserve(cidr);
-    } catch {
-      return `is not free in ${state.key}`;
+    } catch (err) {
+      return excludedRefusal(err) ?? `is not free in ${state.key}`;
     }
     return this.c.ledger.claim(state, { uid, key: objectKey(claim), kind: "IPAddressClaim" }, cidr, name);
   }

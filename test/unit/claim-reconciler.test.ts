@@ -258,7 +258,7 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
     },
   });
 
-  async function reconcile(namespace: string) {
+  async function reconcile(namespace: string, range: ClusterIPAMRange = pool) {
     const log: string[] = [];
     const writer = claimWriter({
       patchClaimStatus: async (c, status) => {
@@ -274,7 +274,7 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
     });
     const claims = claimDeps([forged(namespace)], writer);
     const controller = fakeController(
-      { clusterRanges: [pool], namespaces },
+      { clusterRanges: [range], namespaces },
       {
         createAllocation: async (a) => {
           log.push(`record ${a.spec.cidr}`);
@@ -291,6 +291,12 @@ describe("claim reconciler: a forged Address condition on a ClusterIPAMRange", (
   it("is adopted for a namespace the selector admits", async () => {
     const log = await reconcile("shop");
     assert.deepEqual(log.slice(0, 2), ["record 10.0.0.7/32", "IPAddress 10.0.0.7"]);
+  });
+
+  it("is flagged with the exclusion named, and nothing recorded, when it lies on an excluded address", async () => {
+    const log = await reconcile("shop", { ...pool, spec: { ...pool.spec, exclude: ["10.0.0.7"] } });
+    assert.equal(log.length, 1);
+    assert.match(log[0] ?? "", /^Ready=False AllocationFailed: 10\.0\.0\.7\/32 .*is excluded: .*10\.0\.0\.7/);
   });
 
   it("is flagged, and nothing recorded, for a namespace the selector does not admit", async () => {
