@@ -6,14 +6,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
-import { DEFAULT_FENCE_NAME } from "../../src/controllers/setup.ts";
-import { CoreTypes, type KubeClient } from "../../src/runtime/kube.ts";
-import type { Lease } from "../../src/runtime/leader-election.ts";
 import { type ControllerProcess, controllerPool } from "../../src/testing/controller-process.ts";
 import { checkInvariants } from "../../src/testing/invariants.ts";
 import { type ClusterRangeFixture, clusterRangeFixture } from "../harness/cluster-ranges.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { type IpamFixture, ipamFixture } from "../harness/ipam.ts";
+import { killHolder } from "./writers.ts";
 
 const SIZES = [26, 28, 30, 32];
 const COUNT = 90;
@@ -41,21 +39,6 @@ after(async () => {
   }
 });
 
-async function holderOf(client: KubeClient, candidates: ControllerProcess[]): Promise<ControllerProcess> {
-  return eventually(
-    async () => {
-      const lease = await client.get<Lease>(CoreTypes.lease, DEFAULT_FENCE_NAME, {
-        namespace: "kube-system",
-      });
-      const holder = lease.spec?.holderIdentity ?? "";
-      const p = candidates.find((c) => holder.startsWith(`${c.identity}_`));
-      assert.ok(p, `fence held by ${holder || "nobody"}`);
-      return p;
-    },
-    { timeoutMs: 30_000 },
-  );
-}
-
 describe("concurrent writers on a ClusterIPAMRange", () => {
   it("3 controllers without leader election, 3 namespaces, the fence holder killed: no overlap, no leak", async (t: TestContext) => {
     const namespaces = [
@@ -76,7 +59,7 @@ describe("concurrent writers on a ClusterIPAMRange", () => {
     const worker = async () => {
       while (next < COUNT) {
         const i = next++;
-        if (i === COUNT / 3) killed = holderOf(f.client, group).then((p) => p.kill("SIGKILL").then(() => {}));
+        if (i === COUNT / 3) killed = killHolder(f.client, group).then(() => {});
         await f.client.create<IPAMRequest>(ipamRequestResource, {
           apiVersion: API_VERSION,
           kind: "IPAMRequest",

@@ -5,13 +5,12 @@
 import assert from "node:assert/strict";
 import { before, describe, it, type TestContext } from "node:test";
 import { API_VERSION, type IPAMRequest, ipamRequestResource } from "../../src/api/types.ts";
-import { DEFAULT_FENCE_NAME } from "../../src/controllers/setup.ts";
-import { CoreTypes, type KubeClient } from "../../src/runtime/kube.ts";
-import type { Lease } from "../../src/runtime/leader-election.ts";
+import type { KubeClient } from "../../src/runtime/kube.ts";
 import { type ControllerProcess, controllerPool } from "../../src/testing/controller-process.ts";
 import { checkInvariants } from "../../src/testing/invariants.ts";
 import { eventually, type TestCluster, useCluster } from "../harness/index.ts";
 import { ipamFixture } from "../harness/ipam.ts";
+import { killHolder, pauseHolder } from "./writers.ts";
 
 let cluster: TestCluster;
 const pool = controllerPool();
@@ -52,24 +51,6 @@ async function createMixed(
   await fired;
 }
 
-async function fenceHolder(client: KubeClient): Promise<string> {
-  const lease = await client.get<Lease>(CoreTypes.lease, DEFAULT_FENCE_NAME, { namespace: "kube-system" });
-  return lease.spec?.holderIdentity ?? "";
-}
-
-/** The process holding the fence (identities are `<POD_NAME>_<uuid>`). */
-async function holderOf(client: KubeClient, candidates: ControllerProcess[]): Promise<ControllerProcess> {
-  return eventually(
-    async () => {
-      const holder = await fenceHolder(client);
-      const p = candidates.find((c) => holder.startsWith(`${c.identity}_`));
-      assert.ok(p, `fence held by ${holder || "nobody"}`);
-      return p;
-    },
-    { timeoutMs: 30_000 },
-  );
-}
-
 async function settledWithoutProblems(client: KubeClient, namespace: string, count: number): Promise<void> {
   await eventually(
     async () => {
@@ -102,8 +83,7 @@ describe("concurrent writers, mixed sizes", () => {
     await f.range("pool", { ranges: ["10.71.0.0/20"] });
     const group = [start(t, "k-0"), start(t, "k-1"), start(t, "k-2")];
     await createMixed(f.client, ns, 90, async () => {
-      const holder = await holderOf(f.client, group);
-      await holder.kill("SIGKILL");
+      await killHolder(f.client, group);
     });
     await settledWithoutProblems(f.client, ns, 90);
     await Promise.all(group.map((p) => p.kill("SIGTERM")));
@@ -117,13 +97,8 @@ describe("concurrent writers, mixed sizes", () => {
     const group = [start(t, "p-0"), start(t, "p-1")];
     let paused: ControllerProcess | undefined;
     await createMixed(f.client, ns, 90, async () => {
-      paused = await holderOf(f.client, group);
-      paused.child.kill("SIGSTOP");
       // Someone else holds the fence (and allocates) while the old holder sleeps with claims in flight.
-      await holderOf(
-        f.client,
-        group.filter((p) => p !== paused),
-      );
+      paused = await pauseHolder(f.client, group);
     });
     // Let the new holder publish a while, then wake the old one up in the middle of the churn.
     await eventually(
